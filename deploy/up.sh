@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `just up`: builds Framelog (release), starts a local single-node NATS JetStream (data under
+# ./data/nats), creates a dev tenant on first run, prints the URLs, and runs `framelog serve` in
+# the foreground. Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.tools/bin:$PATH"
+data="${FRAMELOG_DATA_DIR:-$root/data}"
+listen="${FRAMELOG_LISTEN:-127.0.0.1:8145}"
+mkdir -p "$data/nats"
+
+echo "[up] building framelog (release)..."
+cargo build --release --locked -p framelog
+bin="$root/target/release/framelog"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+if curl -fsS http://127.0.0.1:8222/healthz >/dev/null 2>&1; then
+  echo "[up] a NATS server already answers on 127.0.0.1:4222; using it"
+else
+  nats-server -c deploy/nats/single.conf -sd "$data/nats" >"$data/nats.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:8222/healthz?js-enabled-only=true" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:8222/healthz?js-enabled-only=true" >/dev/null \
+    || { echo "[up] nats-server did not start; see $data/nats.log" >&2; exit 1; }
+fi
+
+if [ ! -s "$data/dev-tenant.json" ]; then
+  "$bin" tenant create dev --json >"$data/dev-tenant.json.tmp"
+  mv "$data/dev-tenant.json.tmp" "$data/dev-tenant.json"
+fi
+key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_key"])' "$data/dev-tenant.json")
+
+"$bin" serve --data-dir "$data" --listen "$listen" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "http://$listen/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+cat <<TXT
+
+  Framelog is up.
+    API and web UI    http://$listen/
+    Health            http://$listen/readyz   metrics http://$listen/metrics
+    NATS              nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222/
+    Dev tenant        dev
+    Dev API key       $key
+                      (kept in $data/dev-tenant.json; try:
+                       curl -H "Authorization: Bearer $key" http://$listen/readyz)
+
+  Ctrl-C stops everything.
+TXT
+wait "${pids[-1]}"

@@ -1,0 +1,287 @@
+//! The `data` of each event type. Every enum is tagged by `phase` (a past-tense fact) and
+//! serialises to the shape its JSON Schema in `schemas/` describes. Readers ignore unknown fields
+//! (a newer writer may add optional ones); removing or retyping a field needs a new version.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::id::AggregateId;
+
+/// What ffprobe found in a source file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Container duration in seconds.
+    pub duration_secs: f64,
+    /// Coded width of the video stream, before rotation.
+    pub width: u32,
+    /// Coded height of the video stream, before rotation.
+    pub height: u32,
+    /// Display rotation in degrees (0, 90, 180, 270), from the display matrix.
+    pub rotation: i32,
+    /// Average frame rate.
+    pub fps: f64,
+    /// Video codec name as ffprobe reports it (`h264`, `hevc`, `vp9`...).
+    pub video_codec: String,
+    /// Audio codec, absent when the source has no audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    /// Container format name (`mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`...).
+    pub format: String,
+    /// Overall bit rate in bits per second, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<u64>,
+}
+
+/// How an upload reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadProtocol {
+    /// The REST chunked protocol (`/v1/videos/upload`).
+    Rest,
+    /// tus 1.0 (`/v1/tus/`).
+    Tus,
+}
+
+/// Where a source file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Uploaded by a client.
+    Upload,
+    /// The recording of a live session.
+    LiveRecording,
+}
+
+/// `VID_UPLOAD`: upload sessions and source files. Aggregate: the video id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum UploadData {
+    /// An upload session was opened.
+    Initiated {
+        upload_id: String,
+        filename: String,
+        size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_type: Option<String>,
+        protocol: UploadProtocol,
+    },
+    /// Every byte arrived, the file checks out and is a playable video.
+    Completed {
+        upload_id: String,
+        source: SourceKind,
+        filename: String,
+        size: u64,
+        /// Hex sha256 of the whole source file.
+        sha256: String,
+        /// Media-store key of the source file.
+        source_key: String,
+        probe: Probe,
+        /// The live stream a recording came from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_id: Option<AggregateId>,
+    },
+    /// The file arrived but is not a playable video (or its checksum is wrong).
+    Rejected { upload_id: String, code: String, reason: String },
+    /// The client aborted the upload.
+    Aborted { upload_id: String },
+    /// The upload was idle too long and its bytes were removed.
+    Expired { upload_id: String, idle_secs: u64 },
+    /// The owner deleted the video; its media are removed.
+    Deleted {},
+}
+
+/// One rendition of the ladder, as produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Profile name: `360p`, `480p`, `720p`, `1080p`, `2160p`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// Peak segment bit rate, bits per second (master `BANDWIDTH`).
+    pub bandwidth: u64,
+    /// Mean bit rate, bits per second (master `AVERAGE-BANDWIDTH`).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs string (master `CODECS`).
+    pub codecs: String,
+    /// Bytes written for this rendition (segments and playlist).
+    pub bytes: u64,
+}
+
+/// `VID_TRANSCODE`: transcode jobs. Aggregate: the video id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum TranscodeData {
+    /// A job was asked for (the job queue is these events).
+    Requested { source_key: String, probe: Probe },
+    /// A worker took the job.
+    Started { worker: String, encoder: String, attempt: u32, profiles: Vec<String> },
+    /// One rendition is finished and durable.
+    RenditionCompleted { rendition: Rendition },
+    /// The lowest rendition and a master naming only finished renditions are servable.
+    Playable { renditions: Vec<String> },
+    /// Every output is durable. Usage figures feed billing.
+    Completed {
+        renditions: Vec<Rendition>,
+        /// CPU seconds (user + system) of the encoder processes.
+        cpu_seconds: f64,
+        wall_secs: f64,
+        source_duration_secs: f64,
+        encoder: String,
+    },
+    /// An attempt failed. `permanent` failures are not retried.
+    Failed { reason: String, permanent: bool, attempt: u32 },
+    /// The last attempt failed; the job is parked.
+    DeadLettered { reason: String, attempts: u32 },
+}
+
+/// `VID_READY`: a video is fully published. Aggregate: the video id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum ReadyData {
+    /// Every rendition, the poster and the storyboard are in place.
+    Published { renditions: Vec<String>, duration_secs: f64, poster: String, storyboard: String },
+}
+
+/// Which media server reported a live fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaServer {
+    Mediamtx,
+    NginxRtmp,
+}
+
+/// `VID_LIVE`: live streams and sessions. Aggregate: the stream id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum LiveData {
+    StreamCreated {
+        name: String,
+        record: bool,
+        #[serde(default)]
+        public: bool,
+    },
+    /// The stream key changed; every older key fails from now on.
+    KeyRotated {
+        generation: u32,
+    },
+    StreamDeleted {},
+    /// A publish was refused (audit; never carries the key).
+    PublishDenied {
+        reason: String,
+        server: MediaServer,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote_addr: Option<String>,
+    },
+    /// A publisher went live.
+    Started {
+        session_id: String,
+        server: MediaServer,
+        connection_id: String,
+        protocol: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote_addr: Option<String>,
+    },
+    /// The publisher stopped (or was cut).
+    Ended {
+        session_id: String,
+        duration_secs: f64,
+        reason: String,
+    },
+    /// A recording file is closed and became the source of a video.
+    RecordingReady {
+        session_id: String,
+        video_id: AggregateId,
+        source_key: String,
+    },
+}
+
+/// `VID_VIEW`: views and egress usage. Aggregate: the video or stream id (views) or the
+/// reporting playback instance (egress).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum ViewData {
+    /// One viewer counted once in one dedup window.
+    Counted {
+        /// Hash of (IP, user/session): no raw address is stored.
+        viewer: String,
+        /// Start of the dedup window, unix seconds.
+        window: i64,
+        #[serde(default)]
+        live: bool,
+    },
+    /// Bytes served for a tenant during a period (billing meter).
+    EgressMetered {
+        #[serde(with = "time::serde::rfc3339")]
+        period_start: OffsetDateTime,
+        period_secs: u32,
+        bytes: u64,
+        requests: u64,
+    },
+}
+
+/// A `data` enum: knows its phase token without serialising.
+pub trait Phased {
+    /// The `phase` tag, e.g. `completed`.
+    fn phase(&self) -> &'static str;
+}
+
+impl Phased for UploadData {
+    fn phase(&self) -> &'static str {
+        match self {
+            UploadData::Initiated { .. } => "initiated",
+            UploadData::Completed { .. } => "completed",
+            UploadData::Rejected { .. } => "rejected",
+            UploadData::Aborted { .. } => "aborted",
+            UploadData::Expired { .. } => "expired",
+            UploadData::Deleted {} => "deleted",
+        }
+    }
+}
+
+impl Phased for TranscodeData {
+    fn phase(&self) -> &'static str {
+        match self {
+            TranscodeData::Requested { .. } => "requested",
+            TranscodeData::Started { .. } => "started",
+            TranscodeData::RenditionCompleted { .. } => "rendition_completed",
+            TranscodeData::Playable { .. } => "playable",
+            TranscodeData::Completed { .. } => "completed",
+            TranscodeData::Failed { .. } => "failed",
+            TranscodeData::DeadLettered { .. } => "dead_lettered",
+        }
+    }
+}
+
+impl Phased for ReadyData {
+    fn phase(&self) -> &'static str {
+        match self {
+            ReadyData::Published { .. } => "published",
+        }
+    }
+}
+
+impl Phased for LiveData {
+    fn phase(&self) -> &'static str {
+        match self {
+            LiveData::StreamCreated { .. } => "stream_created",
+            LiveData::KeyRotated { .. } => "key_rotated",
+            LiveData::StreamDeleted {} => "stream_deleted",
+            LiveData::PublishDenied { .. } => "publish_denied",
+            LiveData::Started { .. } => "started",
+            LiveData::Ended { .. } => "ended",
+            LiveData::RecordingReady { .. } => "recording_ready",
+        }
+    }
+}
+
+impl Phased for ViewData {
+    fn phase(&self) -> &'static str {
+        match self {
+            ViewData::Counted { .. } => "counted",
+            ViewData::EgressMetered { .. } => "egress_metered",
+        }
+    }
+}

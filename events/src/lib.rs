@@ -1,0 +1,29 @@
+//! Framelog's event contract: the CloudEvents envelope, the five event types with their phases,
+//! NATS subjects and validated ids, and (from the projection issue on) the pure folds that build
+//! views from the log.
+//!
+//! # Layout
+//! - [`id`]: tenant and aggregate ids, `[a-z0-9_-]{1,64}`, safe as subject tokens.
+//! - [`kind`]: the five types (`VID_UPLOAD` ...) and their subject tokens.
+//! - [`subject`]: `vid.<tenant>.<kind>.<phase>.<id>` building and parsing, filters, progress subjects.
+//! - [`data`]: the `data` of each type, tagged by `phase`.
+//! - [`envelope`]: [`Event`], its JSON form and deterministic ids.
+//!
+//! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, NATS, sled
+//! or axum). Time and ids are passed in, so everything here is deterministic and unit-testable.
+
+pub mod data;
+pub mod envelope;
+pub mod id;
+pub mod kind;
+pub mod subject;
+mod upcast;
+
+pub use data::{
+    LiveData, MediaServer, Phased, Probe, ReadyData, Rendition, SourceKind, TranscodeData,
+    UploadData, UploadProtocol, ViewData,
+};
+pub use envelope::{DecodeError, Event, EventData};
+pub use id::{AggregateId, IdError, TenantId};
+pub use kind::Kind;
+pub use subject::{Subject, SubjectError};

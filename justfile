@@ -1,0 +1,37 @@
+# Framelog tasks. `./just <recipe>` installs what is missing first; `just <recipe>` works too
+# once .tools/bin is set up (recipes put it on PATH themselves).
+
+export PATH := justfile_directory() / ".tools/bin" + ":" + env_var('PATH')
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what is missing (apt packages, nats-server, just). Idempotent.
+bootstrap *args:
+    deploy/bootstrap.sh {{args}}
+
+# Run the whole platform on this machine: NATS JetStream + every service, URLs printed.
+up: bootstrap
+    deploy/up.sh
+
+# Run every test (unit, integration against real nats-server/ffmpeg/nginx, browser).
+test: bootstrap
+    cargo test --workspace --locked
+
+# Start a 3-node JetStream cluster on loopback (ports 4222-4224); `just cluster-stop` stops it.
+cluster: bootstrap
+    deploy/cluster.sh start
+
+# Stop the local 3-node cluster.
+cluster-stop:
+    deploy/cluster.sh stop
+
+# Release build of the framelog binary.
+build:
+    cargo build --release --locked -p framelog
+
+# Format and lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,0 +1,51 @@
+//! `/healthz` (the process answers), `/readyz` (NATS connected and the streams present) and
+//! `/metrics` (Prometheus text).
+
+use async_nats::connection::State as ConnState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::nats;
+
+/// State of the health routes.
+#[derive(Clone, Debug)]
+pub struct HealthState {
+    pub nats: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub metrics: Metrics,
+}
+
+/// The health and metrics routes.
+pub fn router(state: HealthState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<HealthState>) -> Response {
+    let connected = s.nats.connection_state() == ConnState::Connected;
+    let streams = connected && nats::topology_present(&s.js).await;
+    let body = json!({"status": if streams { "ready" } else { "not_ready" },
+                      "nats_connected": connected, "streams_present": streams});
+    let code = if streams { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<HealthState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.render(),
+    )
+        .into_response()
+}

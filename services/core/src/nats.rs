@@ -1,0 +1,227 @@
+//! Connecting to NATS and declaring the JetStream topology of DESIGN §2 (streams and KV
+//! buckets), idempotently, at every start.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+
+/// Oldest nats-server this code runs against (KV, multi-filter consumers and message TTLs need it).
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 11);
+
+/// The domain log: every kind but views, kept forever.
+pub const STREAM_VID: &str = "VID";
+/// Views and egress usage: high volume, age-limited.
+pub const STREAM_VIEW: &str = "VID_VIEW";
+/// Last-value progress of long work (`vidp.>`).
+pub const STREAM_PROGRESS: &str = "VID_PROGRESS";
+
+/// KV bucket: tenant id -> tenant record.
+pub const KV_TENANTS: &str = "framelog_tenants";
+/// KV bucket: sha256(api key) -> tenant id.
+pub const KV_API_KEYS: &str = "framelog_api_keys";
+/// KV bucket: live stream records and hashed stream keys.
+pub const KV_STREAM_KEYS: &str = "framelog_stream_keys";
+
+/// Window in which the server drops a repeated `Nats-Msg-Id`.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Default age limit of `VID_VIEW`.
+pub const VIEW_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Failure to reach or use NATS at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsSetupError {
+    #[error("could not connect to NATS at {urls} after {attempts} attempts: {last}")]
+    Connect { urls: String, attempts: u32, last: String },
+    #[error(
+        "nats-server {found} is too old: Framelog needs {}.{} or newer (Debian's 2.9 package is \
+         too old; run deploy/bootstrap.sh, which installs a recent one into .tools/bin)",
+        MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
+    )]
+    ServerTooOld { found: String },
+    #[error("nats-server at {0} does not have JetStream enabled (start it with -js)")]
+    NoJetStream(String),
+    #[error("creating or updating {what}: {source}")]
+    Topology { what: String, source: Box<dyn std::error::Error + Send + Sync> },
+}
+
+/// Connects to the first reachable URL, retrying with back-off for up to `patience`, then checks
+/// the server version. Once connected, the client reconnects by itself forever.
+pub async fn connect(
+    urls: &[String],
+    name: &str,
+    patience: Duration,
+) -> Result<async_nats::Client, NatsSetupError> {
+    let joined = urls.join(",");
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut delay = Duration::from_millis(100);
+    let mut attempts = 0;
+    let client = loop {
+        attempts += 1;
+        let opts = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(2))
+            .max_reconnects(None);
+        match opts.connect(urls.to_vec()).await {
+            Ok(c) => break c,
+            Err(e) => {
+                if tokio::time::Instant::now() + delay > deadline {
+                    return Err(NatsSetupError::Connect {
+                        urls: joined,
+                        attempts,
+                        last: e.to_string(),
+                    });
+                }
+                tracing::warn!(error = %e, attempt = attempts, "NATS not reachable yet, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let info = client.server_info();
+    if !version_at_least(&info.version, MIN_SERVER_VERSION) {
+        return Err(NatsSetupError::ServerTooOld { found: info.version });
+    }
+    if !info.jetstream {
+        return Err(NatsSetupError::NoJetStream(joined));
+    }
+    Ok(client)
+}
+
+/// Whether a `major.minor.patch[-suffix]` version is at least `min`.
+pub fn version_at_least(version: &str, min: (u64, u64)) -> bool {
+    let mut parts = version.trim_start_matches('v').split(['.', '-']);
+    let major = parts.next().and_then(|s| s.parse::<u64>().ok());
+    let minor = parts.next().and_then(|s| s.parse::<u64>().ok());
+    match (major, minor) {
+        (Some(a), Some(b)) => (a, b) >= min,
+        _ => false,
+    }
+}
+
+/// The stream configurations of DESIGN §2 with `replicas` copies.
+pub fn stream_configs(replicas: usize) -> Vec<stream::Config> {
+    vec![
+        stream::Config {
+            name: STREAM_VID.into(),
+            description: Some(
+                "Framelog domain log: every fact but views; the source of truth".into(),
+            ),
+            subjects: vec![
+                "vid.*.upload.>".into(),
+                "vid.*.transcode.>".into(),
+                "vid.*.ready.>".into(),
+                "vid.*.live.>".into(),
+            ],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: replicas,
+            allow_direct: true,
+            ..Default::default()
+        },
+        stream::Config {
+            name: STREAM_VIEW.into(),
+            description: Some("Framelog views and egress usage".into()),
+            subjects: vec!["vid.*.view.>".into()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: VIEW_MAX_AGE,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: replicas,
+            allow_direct: true,
+            ..Default::default()
+        },
+        stream::Config {
+            name: STREAM_PROGRESS.into(),
+            description: Some("Framelog progress of long work, last value per subject".into()),
+            subjects: vec!["vidp.>".into()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_messages_per_subject: 1,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            num_replicas: replicas,
+            allow_direct: true,
+            ..Default::default()
+        },
+    ]
+}
+
+/// The KV bucket configurations with `replicas` copies.
+pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
+    [
+        (KV_TENANTS, "Framelog tenants"),
+        (KV_API_KEYS, "Framelog API keys, by sha256 of the key"),
+        (KV_STREAM_KEYS, "Framelog live streams and hashed stream keys"),
+    ]
+    .into_iter()
+    .map(|(bucket, description)| kv::Config {
+        bucket: bucket.into(),
+        description: description.into(),
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .collect()
+}
+
+/// Creates or updates every stream and bucket. Safe to run from every replica at every start.
+pub async fn ensure_topology(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(), NatsSetupError> {
+    for cfg in stream_configs(replicas) {
+        let name = cfg.name.clone();
+        js.create_or_update_stream(cfg).await.map_err(|e| NatsSetupError::Topology {
+            what: format!("stream {name}"),
+            source: Box::new(e),
+        })?;
+    }
+    for cfg in kv_configs(replicas) {
+        let name = cfg.bucket.clone();
+        js.create_or_update_key_value(cfg).await.map_err(|e| NatsSetupError::Topology {
+            what: format!("KV bucket {name}"),
+            source: Box::new(e),
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether every stream of the topology exists (readiness).
+pub async fn topology_present(js: &jetstream::Context) -> bool {
+    for name in [STREAM_VID, STREAM_VIEW, STREAM_PROGRESS] {
+        if js.get_stream_no_info(name).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_compared_numerically() {
+        assert!(version_at_least("2.15.1", (2, 11)));
+        assert!(version_at_least("2.11.0", (2, 11)));
+        assert!(version_at_least("3.0.0", (2, 11)));
+        assert!(version_at_least("2.12.0-RC.1", (2, 11)));
+        assert!(!version_at_least("2.9.10", (2, 11)));
+        assert!(!version_at_least("2.10.25", (2, 11)));
+        assert!(!version_at_least("", (2, 11)));
+        assert!(!version_at_least("garbage", (2, 11)));
+    }
+
+    #[test]
+    fn the_domain_log_never_takes_views_and_is_kept_forever() {
+        let cfgs = stream_configs(1);
+        let vid = cfgs.iter().find(|c| c.name == STREAM_VID).unwrap();
+        assert!(vid.subjects.iter().all(|s| !s.contains("view")));
+        assert_eq!(vid.max_age, Duration::ZERO);
+        assert_eq!(vid.duplicate_window, DUPLICATE_WINDOW);
+        let view = cfgs.iter().find(|c| c.name == STREAM_VIEW).unwrap();
+        assert_eq!(view.subjects, vec!["vid.*.view.>".to_string()]);
+        assert_eq!(view.max_age, VIEW_MAX_AGE);
+    }
+}

@@ -1,0 +1,11 @@
+//! The `framelog` binary's library: the CLI, the all-in-one server that composes every
+//! service's routes and workers into one process, and the operator commands.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap derive): `serve`, `tenant`.
+//! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
+//! - [`tenant`]: `framelog tenant create|key`.
+
+pub mod cli;
+pub mod serve;
+pub mod tenant;

@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use framelog::cli::{Cli, Command, TenantCommand};
+use framelog_core::settings::LogFormat;
+use framelog_core::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let otlp = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            let _guard = telemetry::init("framelog", args.common.log_format, otlp, "info");
+            framelog::serve::serve(args).await
+        }
+        Command::Tenant(cmd) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            match cmd {
+                TenantCommand::Create { id, json, common } => {
+                    framelog::tenant::create(&id, json, &common).await
+                }
+                TenantCommand::Key { id, json, common } => {
+                    framelog::tenant::key(&id, json, &common).await
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

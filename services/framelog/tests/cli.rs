@@ -1,0 +1,104 @@
+//! The `framelog` binary as an operator uses it, against a real nats-server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use framelog_tests::NatsServer;
+
+fn framelog() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_framelog"));
+    c.env_remove("FRAMELOG_NATS_URL").env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = framelog().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for sub in ["serve", "tenant"] {
+        assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
+    }
+    let serve = framelog().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8(serve.stdout).unwrap();
+    for flag in ["--nats-url", "--listen", "--data-dir", "--secret-file", "FRAMELOG_NATS_URL"] {
+        assert!(text.contains(flag), "{flag} missing from serve --help");
+    }
+}
+
+#[test]
+fn tenant_create_prints_the_key_as_the_last_line_and_refuses_a_second_create() {
+    let nats = NatsServer::start();
+    let out =
+        framelog().args(["tenant", "create", "acme", "--nats-url", &nats.url()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("flk_") && last.len() > 40, "last line {last:?}");
+
+    let again =
+        framelog().args(["tenant", "create", "acme", "--nats-url", &nats.url()]).output().unwrap();
+    assert!(!again.status.success());
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!err.contains("Stack backtrace"), "{err}");
+
+    let json = framelog()
+        .args(["tenant", "key", "acme", "--json", "--nats-url", &nats.url()])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["tenant"], "acme");
+    assert_ne!(v["api_key"].as_str().unwrap(), last, "a new key each time");
+}
+
+#[test]
+fn an_invalid_tenant_id_is_refused_with_the_rule() {
+    let out = framelog()
+        .args(["tenant", "create", "Acme.Corp", "--nats-url", "nats://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("a-z, 0-9"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_answers_readyz_once_connected_and_stops_on_sigterm() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = framelog()
+        .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", &nats.url(), "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.contains("listening on"))
+    })
+    .await
+    .unwrap()
+    .expect("serve prints its URL");
+    let base = line.rsplit(' ').next().unwrap().to_owned();
+    let res = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["streams_present"], true);
+    assert!(data.path().join("secret.key").exists(), "the secret is generated on first start");
+
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful exit, got {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,32 @@
+//! Framelog's real-server test harness, shared by the end-to-end tests in `tests/tests/` and by
+//! service crates (as a dev-dependency).
+//!
+//! - [`NatsServer`]: the real `nats-server -js` on a random loopback port with a temporary store
+//!   directory; killed and removed on drop; can be stopped and restarted on the same port and
+//!   store (for outage tests).
+//! - [`TestApp`]: an axum router served on `127.0.0.1:0` with an HTTP client and the base URL.
+//! - [`tools`]: where the project-local binaries are (`.tools/bin`, installed by bootstrap).
+//!
+//! Every test gets its own server, port and directories, so tests run in parallel.
+
+pub mod app;
+pub mod nats;
+pub mod tools;
+
+pub use app::TestApp;
+pub use nats::NatsServer;
+
+/// A [`framelog_core::Platform`] against `nats`, with its data dir in a fresh temp dir (kept
+/// alive by the returned guard).
+pub async fn platform(nats: &NatsServer) -> (framelog_core::Platform, tempfile::TempDir) {
+    let dir = tempfile::Builder::new().prefix("framelog-data-").tempdir().expect("temp dir");
+    let settings = framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
+    let p = framelog_core::Platform::start(
+        settings,
+        "framelog-test",
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("platform start");
+    (p, dir)
+}

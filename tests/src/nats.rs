@@ -1,0 +1,129 @@
+//! [`NatsServer`]: a real `nats-server -js` per test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::tools::find_binary;
+
+/// A running `nats-server -js` on a random loopback port with a private store directory.
+/// Dropping it kills the server and deletes its files.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+    extra_args: Vec<String>,
+}
+
+impl NatsServer {
+    /// Starts a server on a random port (`-p -1`) and waits until it accepts clients.
+    pub fn start() -> NatsServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line arguments.
+    pub fn start_with(extra: &[&str]) -> NatsServer {
+        let store = tempfile::Builder::new().prefix("framelog-nats-").tempdir().expect("temp dir");
+        let mut s = NatsServer {
+            child: None,
+            port: 0,
+            store,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn(None);
+        s
+    }
+
+    fn spawn(&mut self, port: Option<u16>) {
+        let bin = find_binary("nats-server");
+        let port_arg = port.map(|p| p.to_string()).unwrap_or_else(|| "-1".into());
+        let mut child = Command::new(&bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
+            .arg(self.store.path())
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut port = None;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    port = rest.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                }
+                if line.contains("Server is ready") {
+                    let _ = tx.send(port);
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let found = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("nats-server did not become ready"))
+            .expect("nats-server printed no client port");
+        self.port = found;
+        self.child = Some(child);
+    }
+
+    /// The client URL, e.g. `nats://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The JetStream store directory.
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Kills the server (SIGKILL), keeping its store, to simulate an outage.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.port;
+        // The port may linger briefly after the kill: wait until it can be bound again.
+        for _ in 0..50 {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.spawn(Some(port));
+    }
+
+    /// A connected async-nats client.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url()).await.expect("connecting to the test nats-server")
+    }
+
+    /// A path inside a fresh directory that lives as long as the server (for sled stores, media).
+    pub fn scratch_dir(&self, name: &str) -> PathBuf {
+        let p = self.store.path().parent().expect("temp dir parent").join(format!(
+            "{}-{name}",
+            self.store.path().file_name().and_then(|s| s.to_str()).unwrap_or("nats")
+        ));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        p
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
