@@ -247,7 +247,7 @@ impl WireEvent<'_> {
             id: self.id,
             source: self.source,
             subject: self.subject,
-            time: self.time,
+            time: self.time.to_offset(time::UtcOffset::UTC),
             tenant: self.tenant,
             correlation_id: self.correlationid,
             causation_id: self.causationid,

@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod error;
 pub mod eventlog;
 pub mod health;
+pub mod media;
 pub mod metrics;
 pub mod nats;
 pub mod platform;

@@ -1,0 +1,235 @@
+//! [`MediaStore`]: the one interface every media byte goes through (DESIGN §4). Keys are
+//! relative paths such as `sources/<tenant>/<video>/source` or `hls/<tenant>/<video>/master.m3u8`.
+//! The filesystem store is the default; an Object Store backend lets services run on machines
+//! that share no disk.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// A media store error.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("invalid media key {0:?}")]
+    InvalidKey(String),
+    #[error("media object {0:?} not found")]
+    NotFound(String),
+    #[error("media store I/O on {key:?}: {source}")]
+    Io { key: String, source: std::io::Error },
+}
+
+impl MediaError {
+    fn io(key: &str, source: std::io::Error) -> MediaError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            MediaError::NotFound(key.to_owned())
+        } else {
+            MediaError::Io { key: key.to_owned(), source }
+        }
+    }
+
+    /// Whether the store ran out of space (disk full, quota).
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, MediaError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::StorageFull
+            || source.kind() == std::io::ErrorKind::QuotaExceeded)
+    }
+}
+
+/// Where media bytes live.
+#[async_trait]
+pub trait MediaStore: Send + Sync + std::fmt::Debug {
+    /// Moves the local file `src` into the store under `key` (a rename when possible, so no
+    /// bytes are copied). Returns its size.
+    async fn put_file(&self, key: &str, src: &Path) -> Result<u64, MediaError>;
+
+    /// Replaces everything under `prefix` by the contents of the local directory `src`, as
+    /// atomically as the backend allows (the filesystem store swaps directories by rename).
+    async fn put_dir(&self, prefix: &str, src: &Path) -> Result<(), MediaError>;
+
+    /// A local path to read `key` from directly, when the backend is a local filesystem.
+    fn local_path(&self, key: &str) -> Option<PathBuf>;
+
+    /// Copies `key` to the local file `dest` (for backends without local paths).
+    async fn fetch_to(&self, key: &str, dest: &Path) -> Result<(), MediaError>;
+
+    /// Whether `key` exists.
+    async fn exists(&self, key: &str) -> Result<bool, MediaError>;
+
+    /// Removes `key` or everything under it. Removing nothing is not an error.
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError>;
+}
+
+/// A shared media store.
+pub type SharedMediaStore = Arc<dyn MediaStore>;
+
+/// Checks a key: relative, `/`-separated, no `..`, components of `[A-Za-z0-9._-]`.
+pub fn validate_key(key: &str) -> Result<(), MediaError> {
+    let bad = || MediaError::InvalidKey(key.to_owned());
+    if key.is_empty() || key.len() > 512 || key.starts_with('/') {
+        return Err(bad());
+    }
+    for part in key.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(bad());
+        }
+        if !part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// Media on a local filesystem under one root.
+#[derive(Debug, Clone)]
+pub struct FsMediaStore {
+    root: PathBuf,
+}
+
+impl FsMediaStore {
+    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<FsMediaStore> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        Ok(FsMediaStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, MediaError> {
+        validate_key(key)?;
+        let p = self.root.join(key);
+        debug_assert!(p.components().all(|c| !matches!(c, Component::ParentDir)));
+        Ok(p)
+    }
+}
+
+async fn create_parent(path: &Path, key: &str) -> Result<(), MediaError> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|e| MediaError::io(key, e))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MediaStore for FsMediaStore {
+    async fn put_file(&self, key: &str, src: &Path) -> Result<u64, MediaError> {
+        let dest = self.path(key)?;
+        create_parent(&dest, key).await?;
+        match tokio::fs::rename(src, &dest).await {
+            Ok(()) => {}
+            // Another filesystem: copy, sync, then remove the source.
+            Err(e) if e.raw_os_error() == Some(18) => {
+                tokio::fs::copy(src, &dest).await.map_err(|e| MediaError::io(key, e))?;
+                let f = tokio::fs::File::open(&dest).await.map_err(|e| MediaError::io(key, e))?;
+                f.sync_all().await.map_err(|e| MediaError::io(key, e))?;
+                tokio::fs::remove_file(src).await.map_err(|e| MediaError::io(key, e))?;
+            }
+            Err(e) => return Err(MediaError::io(key, e)),
+        }
+        let meta = tokio::fs::metadata(&dest).await.map_err(|e| MediaError::io(key, e))?;
+        Ok(meta.len())
+    }
+
+    async fn put_dir(&self, prefix: &str, src: &Path) -> Result<(), MediaError> {
+        let dest = self.path(prefix)?;
+        create_parent(&dest, prefix).await?;
+        // Swap: move any old tree aside, move the new one in, remove the old one.
+        let old = dest.with_extension(format!("old-{}", uuid::Uuid::now_v7().simple()));
+        let had_old = tokio::fs::rename(&dest, &old).await.is_ok();
+        match tokio::fs::rename(src, &dest).await {
+            Ok(()) => {}
+            Err(e) => {
+                if had_old {
+                    let _ = tokio::fs::rename(&old, &dest).await;
+                }
+                return Err(MediaError::io(prefix, e));
+            }
+        }
+        if had_old {
+            let _ = tokio::fs::remove_dir_all(&old).await;
+        }
+        Ok(())
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
+    async fn fetch_to(&self, key: &str, dest: &Path) -> Result<(), MediaError> {
+        let src = self.path(key)?;
+        tokio::fs::copy(&src, dest).await.map_err(|e| MediaError::io(key, e))?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, MediaError> {
+        let p = self.path(key)?;
+        tokio::fs::try_exists(&p).await.map_err(|e| MediaError::io(key, e))
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError> {
+        let p = self.path(prefix)?;
+        let res = match tokio::fs::symlink_metadata(&p).await {
+            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&p).await,
+            Ok(_) => tokio::fs::remove_file(&p).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(MediaError::io(prefix, e)),
+        }
+    }
+}
+
+/// Key of a video's source file.
+pub fn source_key(tenant: &str, video: &str) -> String {
+    format!("sources/{tenant}/{video}/source")
+}
+
+/// Key prefix of a video's HLS output (DESIGN §4).
+pub fn hls_prefix(tenant: &str, video: &str) -> String {
+    format!("hls/{tenant}/{video}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_the_root_are_refused() {
+        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "a/./b", "a/b c", "a\\b", "hls/é"] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["hls/acme/vid_1/master.m3u8", "sources/acme/v/source", "a-b_c.d"] {
+            assert!(validate_key(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_is_moved_in_and_a_dir_is_swapped_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsMediaStore::new(dir.path().join("media")).unwrap();
+        let src = dir.path().join("up");
+        std::fs::write(&src, b"hello").unwrap();
+        assert_eq!(store.put_file("sources/t/v/source", &src).await.unwrap(), 5);
+        assert!(!src.exists(), "moved, not copied");
+        assert!(store.exists("sources/t/v/source").await.unwrap());
+
+        let out1 = dir.path().join("out1");
+        std::fs::create_dir_all(&out1).unwrap();
+        std::fs::write(out1.join("a.txt"), b"1").unwrap();
+        store.put_dir("hls/t/v", &out1).await.unwrap();
+        let out2 = dir.path().join("out2");
+        std::fs::create_dir_all(&out2).unwrap();
+        std::fs::write(out2.join("b.txt"), b"2").unwrap();
+        store.put_dir("hls/t/v", &out2).await.unwrap();
+        assert!(!store.exists("hls/t/v/a.txt").await.unwrap(), "old tree replaced");
+        assert!(store.exists("hls/t/v/b.txt").await.unwrap());
+
+        store.delete_prefix("hls/t/v").await.unwrap();
+        assert!(!store.exists("hls/t/v/b.txt").await.unwrap());
+        store.delete_prefix("hls/t/v").await.unwrap();
+    }
+}
