@@ -20,6 +20,7 @@ pub mod media;
 pub mod metrics;
 pub mod nats;
 pub mod platform;
+pub mod probe;
 pub mod secret;
 pub mod settings;
 pub mod telemetry;

@@ -1,0 +1,80 @@
+//! Generated test media (ffmpeg lavfi `testsrc2` + `sine`): small, deterministic, no fixtures
+//! checked in.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct VideoSpec {
+    pub width: u32,
+    pub height: u32,
+    pub secs: f64,
+    pub fps: u32,
+    pub audio: bool,
+    /// Display rotation metadata (e.g. 90 for a portrait phone video), if any.
+    pub rotation: Option<i32>,
+}
+
+impl VideoSpec {
+    /// `w`x`h`, `secs` long, 30 fps, with audio, no rotation.
+    pub fn new(width: u32, height: u32, secs: f64) -> VideoSpec {
+        VideoSpec { width, height, secs, fps: 30, audio: true, rotation: None }
+    }
+
+    pub fn fps(mut self, fps: u32) -> Self {
+        self.fps = fps;
+        self
+    }
+
+    pub fn without_audio(mut self) -> Self {
+        self.audio = false;
+        self
+    }
+
+    pub fn rotated(mut self, degrees: i32) -> Self {
+        self.rotation = Some(degrees);
+        self
+    }
+}
+
+/// Writes an H.264/AAC MP4 described by `spec` into `dir` and returns its path.
+pub fn generate_video(dir: &Path, name: &str, spec: &VideoSpec) -> PathBuf {
+    let out = dir.join(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]).arg(format!(
+        "testsrc2=size={}x{}:rate={}:duration={}",
+        spec.width, spec.height, spec.fps, spec.secs
+    ));
+    if spec.audio {
+        cmd.args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:sample_rate=48000:duration={}", spec.secs));
+    }
+    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+    if spec.audio {
+        cmd.args(["-c:a", "aac", "-b:a", "64k"]);
+    }
+    if let Some(r) = spec.rotation {
+        cmd.args(["-metadata:s:v:0", &format!("rotate={r}")]);
+    }
+    cmd.arg(&out);
+    let status = cmd.status().expect("running ffmpeg (install it with deploy/bootstrap.sh)");
+    assert!(status.success(), "ffmpeg failed to generate {name}");
+    out
+}
+
+/// Writes `len` bytes of deterministic pseudo-random data (not media) into `dir/name`.
+pub fn generate_bytes(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
+    let out = dir.join(name);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+    buf.truncate(len);
+    std::fs::write(&out, buf).expect("writing test bytes");
+    out
+}
