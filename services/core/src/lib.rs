@@ -22,7 +22,9 @@ pub mod nats;
 pub mod platform;
 pub mod probe;
 pub mod secret;
+pub mod service;
 pub mod settings;
+pub mod signing;
 pub mod telemetry;
 pub mod tenants;
 

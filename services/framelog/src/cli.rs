@@ -36,6 +36,32 @@ pub struct ServeArgs {
     /// How long to keep retrying the first NATS connection, seconds.
     #[arg(long, env = "FRAMELOG_NATS_PATIENCE", default_value_t = 30)]
     pub nats_patience_secs: u64,
+
+    /// Run only these services (comma-separated); default: all of them.
+    #[arg(long, env = "FRAMELOG_ONLY", value_enum, value_delimiter = ',')]
+    pub only: Vec<ServiceName>,
+
+    /// Media root (HLS output, sources); default `<data dir>/media`.
+    #[arg(long, env = "FRAMELOG_MEDIA_DIR")]
+    pub media_dir: Option<std::path::PathBuf>,
+    // SERVICE SETTINGS: each service flattens its own settings here (flags prefixed by its name).
+    #[command(flatten)]
+    pub ingest: framelog_ingest::IngestSettings,
+}
+
+/// The services `framelog serve` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceName {
+    // SERVICE NAMES: one variant per service crate.
+    /// Uploads (REST chunked and tus) into VID_UPLOAD events.
+    Ingest,
+}
+
+impl ServiceName {
+    /// Every service, in start order.
+    pub fn all() -> Vec<ServiceName> {
+        <ServiceName as clap::ValueEnum>::value_variants().to_vec()
+    }
 }
 
 /// `framelog tenant ...`.

@@ -1,18 +1,46 @@
 //! `framelog serve`: every service in one process, on one port.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use axum::Router;
 use framelog_core::health::{self, HealthState};
+use framelog_core::media::{FsMediaStore, SharedMediaStore};
+use framelog_core::service::{ServiceContext, ServiceHandle};
 use framelog_core::{Platform, error, metrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, ServiceName};
+
+/// Starts the chosen services and returns their handles.
+pub async fn start_services(
+    ctx: &ServiceContext,
+    args: &ServeArgs,
+    names: &[ServiceName],
+) -> anyhow::Result<Vec<ServiceHandle>> {
+    let mut handles = Vec::new();
+    for name in names {
+        let handle: ServiceHandle = match *name {
+            // SERVICE START: one arm per service.
+            ServiceName::Ingest => framelog_ingest::start(ctx, args.ingest.clone()).await?,
+        };
+        tracing::info!(service = handle.name, "service started");
+        handles.push(handle);
+    }
+    Ok(handles)
+}
 
 /// The one router of the all-in-one server: health, metrics and every service's routes.
 pub fn app(platform: &Platform) -> Router {
+    app_with(platform, Router::new())
+}
+
+/// [`app`] with the services' routes merged in.
+pub fn app_with(platform: &Platform, services: Router) -> Router {
     let health = health::router(HealthState {
         nats: platform.nats.clone(),
         js: platform.js.clone(),
@@ -20,26 +48,47 @@ pub fn app(platform: &Platform) -> Router {
     });
     Router::new()
         .merge(health)
+        .merge(services)
         .fallback(error::fallback)
         .layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), metrics::track_http))
         .layer(TraceLayer::new_for_http())
 }
 
-/// Runs the server and the background workers on `listener` until `shutdown` is cancelled.
+/// Runs the server, the services' background tasks and the outbox on `listener` until
+/// `shutdown` is cancelled, then waits for every task to finish.
 pub async fn run(
     listener: TcpListener,
     platform: Platform,
+    services: Vec<ServiceHandle>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
-    let router = app(&platform);
+    let mut routes = Router::new();
+    let mut tasks = Vec::new();
+    for s in services {
+        routes = routes.merge(s.router);
+        tasks.extend(s.tasks);
+    }
+    let router = app_with(&platform, routes);
     let res = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
     let _ = outbox.await;
     let _ = platform.db.flush_async().await;
     res
+}
+
+/// The media store chosen by the settings.
+pub fn media_store(args: &ServeArgs) -> anyhow::Result<SharedMediaStore> {
+    let root = args.media_dir.clone().unwrap_or_else(|| args.common.data_dir.join("media"));
+    Ok(Arc::new(
+        FsMediaStore::new(&root)
+            .with_context(|| format!("creating the media root {}", root.display()))?,
+    ))
 }
 
 /// `framelog serve` from the command line.
@@ -50,18 +99,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.nats_patience_secs),
     )
     .await?;
-    let listener = TcpListener::bind(args.listen).await?;
+    let shutdown = CancellationToken::new();
+    let ctx = ServiceContext {
+        platform: platform.clone(),
+        media: media_store(&args)?,
+        shutdown: shutdown.clone(),
+    };
+    let names = if args.only.is_empty() { ServiceName::all() } else { args.only.clone() };
+    let services = start_services(&ctx, &args, &names).await?;
+    let listener =
+        TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %args.common.data_dir.display(), "framelog serving");
     println!("framelog listening on http://{addr}");
-    let shutdown = CancellationToken::new();
     let s = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         s.cancel();
     });
-    run(listener, platform, shutdown).await?;
+    run(listener, platform, services, shutdown).await?;
     Ok(())
 }
 

@@ -1,1 +1,57 @@
-//! framelog-ingest
+//! Ingest: resumable uploads into `VID_UPLOAD` events.
+//!
+//! Two front ends share one upload lifecycle: the REST chunked protocol
+//! (`/v1/videos/upload/...`) and tus 1.0 (`/v1/tus/`). Bytes go straight to a part file at their
+//! final offset (no assembly copy), are fsynced and recorded in sled before a 2xx; completion
+//! verifies, probes with ffprobe, moves the file into the media store by rename and publishes
+//! `VID_UPLOAD completed` + `VID_TRANSCODE requested` with deterministic ids (idempotent).
+//!
+//! # Layout
+//! - [`settings`]: `--ingest-*` flags.
+//! - [`state`]: [`IngestState`], per-upload locks and chunk claims.
+//! - [`session`]: upload sessions, chunk records and the video index in sled.
+//! - [`files`]: part files (positional writes, fsync), hashing, file-name sanitising.
+//! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
+//! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
+//! - [`gc`]: the idle-upload cleaner.
+//!
+//! Architecture invariant: the client's file name is metadata only, never part of a path.
+
+pub mod files;
+pub mod gc;
+pub mod lifecycle;
+pub mod rest;
+pub mod session;
+pub mod settings;
+pub mod state;
+pub mod tus;
+pub mod videos;
+
+use axum::Router;
+use axum::routing::{delete, get, post, put};
+use framelog_core::service::{ServiceContext, ServiceHandle};
+
+pub use settings::IngestSettings;
+pub use state::IngestState;
+
+/// The ingest routes.
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/v1/videos/upload", post(rest::create))
+        .route("/v1/videos/upload/{id}", get(rest::status).delete(rest::abort))
+        .route("/v1/videos/upload/{id}/chunk/{n}", put(rest::put_chunk))
+        .route("/v1/videos/upload/{id}/complete", post(rest::complete))
+        .route("/v1/videos/{id}", delete(videos::delete))
+        .merge(tus::router())
+        .with_state(state)
+}
+
+/// Starts ingest: its routes and the idle-upload cleaner.
+pub async fn start(
+    ctx: &ServiceContext,
+    settings: IngestSettings,
+) -> Result<ServiceHandle, session::StoreError> {
+    let state = IngestState::new(ctx.platform.clone(), ctx.media.clone(), settings)?;
+    let cleaner = tokio::spawn(gc::run(state.clone(), ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("ingest", router(state)).with_task(cleaner))
+}

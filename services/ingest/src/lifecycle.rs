@@ -1,0 +1,342 @@
+//! The life of an upload, shared by the REST and tus front ends: open, complete (verify,
+//! probe, move into the media store, publish), reject, abort, expire.
+
+use framelog_core::ApiError;
+use framelog_core::eventlog::{EventLogError, Published};
+use framelog_core::media::source_key;
+use framelog_core::probe::{self, ProbeError};
+use framelog_events::{
+    AggregateId, Event, EventData, Kind, Probe, SourceKind, TenantId, TranscodeData, UploadData,
+    UploadProtocol,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::files::{self, part_path};
+use crate::session::{SessionState, StoreError, UploadSession};
+use crate::state::IngestState;
+
+/// Event source of everything ingest publishes.
+pub const SOURCE: &str = "framelog/ingest";
+
+/// What a new upload is.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub tenant: TenantId,
+    pub protocol: UploadProtocol,
+    pub source: SourceKind,
+    pub stream_id: Option<AggregateId>,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub size: u64,
+    pub expected_sha256: Option<String>,
+    pub tus_metadata: Option<String>,
+}
+
+/// The answer to a completed upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Completion {
+    pub upload_id: String,
+    pub video_id: String,
+    pub status: &'static str,
+    pub size: u64,
+    pub sha256: String,
+    pub probe: Probe,
+    /// `VID` stream sequence of the `VID_TRANSCODE requested` event (read-your-writes), absent
+    /// when the event waits in the outbox.
+    pub sequence: Option<u64>,
+}
+
+pub(crate) fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal(&e)
+}
+
+pub(crate) fn publish_err(e: EventLogError) -> ApiError {
+    ApiError::internal(&e)
+}
+
+fn event(s: &UploadSession, data: impl Into<EventData>, phase: &str, kind: Kind) -> Event {
+    let id = Event::deterministic_id(&s.tenant, &s.video_id, kind, phase, &s.upload_id);
+    Event::new(id, OffsetDateTime::now_utc(), SOURCE, s.tenant.clone(), s.video_id.clone(), data)
+}
+
+/// Opens an upload session and publishes `VID_UPLOAD initiated`.
+pub async fn open(
+    st: &IngestState,
+    new: NewUpload,
+) -> Result<(UploadSession, Published), ApiError> {
+    if new.size > st.settings.max_upload_size {
+        return Err(ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_too_large",
+            format!(
+                "{} bytes is over the limit of {} bytes",
+                new.size, st.settings.max_upload_size
+            ),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let s = UploadSession {
+        upload_id: framelog_core::new_id("up").to_string(),
+        video_id: framelog_core::new_id("vid"),
+        tenant: new.tenant,
+        protocol: new.protocol,
+        source: new.source,
+        stream_id: new.stream_id,
+        filename: files::sanitize_filename(&new.filename),
+        content_type: new.content_type,
+        size: new.size,
+        expected_sha256: new.expected_sha256,
+        chunk_size: st.settings.chunk_size,
+        offset: 0,
+        tus_metadata: new.tus_metadata,
+        created_at: now,
+        updated_at: now,
+        state: SessionState::Open,
+    };
+    st.sessions.insert(&s).map_err(store_err)?;
+    st.sessions.flush().await.map_err(store_err)?;
+    let data = UploadData::Initiated {
+        upload_id: s.upload_id.clone(),
+        filename: s.filename.clone(),
+        size: s.size,
+        content_type: s.content_type.clone(),
+        protocol: s.protocol,
+    };
+    let published = st
+        .platform
+        .events
+        .publish(&event(&s, data, "initiated", Kind::Upload))
+        .await
+        .map_err(publish_err)?;
+    tracing::info!(tenant = %s.tenant, upload_id = %s.upload_id, video_id = %s.video_id, size = s.size, "upload opened");
+    Ok((s, published))
+}
+
+/// When the upload stops being resumable.
+pub fn expires_at(st: &IngestState, s: &UploadSession) -> OffsetDateTime {
+    s.updated_at + st.settings.idle_timeout()
+}
+
+/// The error for a session that is not open.
+pub fn not_open(s: &UploadSession) -> ApiError {
+    match &s.state {
+        SessionState::Open => ApiError::internal(&std::io::Error::other("session is open")),
+        SessionState::Completed { .. } => {
+            ApiError::conflict("upload_completed", "this upload is already complete")
+        }
+        SessionState::Rejected { reason, .. } => {
+            ApiError::conflict("upload_rejected", format!("this upload was rejected: {reason}"))
+        }
+        SessionState::Aborted => {
+            ApiError::new(http::StatusCode::GONE, "upload_gone", "this upload was aborted")
+        }
+        SessionState::Expired => {
+            ApiError::new(http::StatusCode::GONE, "upload_gone", "this upload expired")
+        }
+    }
+}
+
+fn completion(s: &UploadSession, sha256: &str, probe: &Probe, sequence: Option<u64>) -> Completion {
+    Completion {
+        upload_id: s.upload_id.clone(),
+        video_id: s.video_id.to_string(),
+        status: "processing",
+        size: s.size,
+        sha256: sha256.to_owned(),
+        probe: probe.clone(),
+        sequence,
+    }
+}
+
+fn rejected_error(code: &str, reason: &str) -> ApiError {
+    let code: &'static str = match code {
+        "empty_file" => "empty_file",
+        "no_video_stream" => "no_video_stream",
+        "unusable_video" => "unusable_video",
+        "checksum_mismatch" => "checksum_mismatch",
+        _ => "not_a_video",
+    };
+    ApiError::new(http::StatusCode::UNPROCESSABLE_ENTITY, code, reason.to_owned())
+}
+
+/// Completes an upload whose bytes have all arrived: verifies the whole-file sha256, probes,
+/// moves the file into the media store and publishes `VID_UPLOAD completed` and
+/// `VID_TRANSCODE requested`. Idempotent: a second call answers the same without publishing
+/// again (event ids are deterministic, so even a crash between steps cannot publish twice).
+#[tracing::instrument(skip_all, fields(tenant = %session.tenant, upload_id = %session.upload_id, video_id = %session.video_id), err(Display))]
+pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Completion, ApiError> {
+    let lock = st.upload_lock(&session.upload_id);
+    let _g = lock.lock().await;
+    let s = st
+        .sessions
+        .get(&session.upload_id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    match &s.state {
+        SessionState::Completed { sha256, probe, sequence } => {
+            return Ok(completion(&s, sha256, probe, *sequence));
+        }
+        SessionState::Rejected { code, reason } => return Err(rejected_error(code, reason)),
+        SessionState::Aborted | SessionState::Expired => return Err(not_open(&s)),
+        SessionState::Open => {}
+    }
+    let part = part_path(&st.uploads_dir, &s.upload_id);
+    let key = source_key(s.tenant.as_str(), s.video_id.as_str());
+    // After a crash between the move and the state change, the source is already in the store.
+    let in_store = !tokio::fs::try_exists(&part).await.unwrap_or(false)
+        && st.media.exists(&key).await.unwrap_or(false);
+    let local = if in_store {
+        st.media.local_path(&key).ok_or_else(|| ApiError::unavailable("source not local"))?
+    } else {
+        if s.size == 0 {
+            files::PartFile::open(part.clone()).await.map_err(|e| ApiError::internal(&e))?;
+        }
+        part.clone()
+    };
+    let (sha256, len) =
+        files::hash_file(local.clone()).await.map_err(|e| ApiError::internal(&e))?;
+    if len != s.size {
+        return Err(ApiError::conflict(
+            "incomplete_upload",
+            format!("{len} of {} bytes are stored", s.size),
+        ));
+    }
+    if let Some(want) = &s.expected_sha256
+        && want != &sha256
+    {
+        let reason = format!("sha256 of the uploaded bytes is {sha256}, not the announced {want}");
+        return reject(st, &s, "checksum_mismatch", &reason).await;
+    }
+    let probe = match probe::probe(&local, st.settings.probe_timeout()).await {
+        Ok(p) => p,
+        Err(e @ ProbeError::Tool(_)) => return Err(ApiError::unavailable(e.to_string())),
+        Err(e) => return reject(st, &s, e.code(), &e.to_string()).await,
+    };
+    if !in_store {
+        st.media.put_file(&key, &part).await.map_err(|e| {
+            if e.is_out_of_space() {
+                ApiError::new(
+                    http::StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the media store is full",
+                )
+            } else {
+                ApiError::internal(&e)
+            }
+        })?;
+    }
+    let completed = event(
+        &s,
+        UploadData::Completed {
+            upload_id: s.upload_id.clone(),
+            source: s.source,
+            filename: s.filename.clone(),
+            size: s.size,
+            sha256: sha256.clone(),
+            source_key: key.clone(),
+            probe: probe.clone(),
+            stream_id: s.stream_id.clone(),
+        },
+        "completed",
+        Kind::Upload,
+    );
+    st.platform.events.publish(&completed).await.map_err(publish_err)?;
+    let requested = event(
+        &s,
+        TranscodeData::Requested { source_key: key, probe: probe.clone() },
+        "requested",
+        Kind::Transcode,
+    )
+    .caused_by(&completed);
+    let published = st.platform.events.publish(&requested).await.map_err(publish_err)?;
+    let sequence = published.sequence();
+    let (sha, pr) = (sha256.clone(), probe.clone());
+    let done = st
+        .sessions
+        .update(&s.upload_id, move |x| {
+            x.state = SessionState::Completed { sha256: sha.clone(), probe: pr.clone(), sequence };
+            x.offset = x.size;
+            x.updated_at = OffsetDateTime::now_utc();
+            Ok(())
+        })
+        .map_err(store_err)?;
+    st.sessions.forget_chunks(&s.upload_id).map_err(store_err)?;
+    st.sessions.flush().await.map_err(store_err)?;
+    tracing::info!(
+        duration = probe.duration_secs,
+        width = probe.width,
+        height = probe.height,
+        "upload completed"
+    );
+    Ok(completion(&done, &sha256, &probe, sequence))
+}
+
+/// Refuses an upload at completion: `VID_UPLOAD rejected`, bytes removed, 422.
+async fn reject<T>(
+    st: &IngestState,
+    s: &UploadSession,
+    code: &str,
+    reason: &str,
+) -> Result<T, ApiError> {
+    let ev = event(
+        s,
+        UploadData::Rejected {
+            upload_id: s.upload_id.clone(),
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+        },
+        "rejected",
+        Kind::Upload,
+    );
+    st.platform.events.publish(&ev).await.map_err(publish_err)?;
+    let (c, r) = (code.to_owned(), reason.to_owned());
+    st.sessions
+        .update(&s.upload_id, move |x| {
+            x.state = SessionState::Rejected { code: c.clone(), reason: r.clone() };
+            Ok(())
+        })
+        .map_err(store_err)?;
+    st.sessions.forget_chunks(&s.upload_id).map_err(store_err)?;
+    st.sessions.flush().await.map_err(store_err)?;
+    files::remove_quietly(&part_path(&st.uploads_dir, &s.upload_id)).await;
+    tracing::info!(upload_id = %s.upload_id, code, reason, "upload rejected");
+    Err(rejected_error(code, reason))
+}
+
+/// Ends an open upload (`Aborted` by the client or `Expired` by the cleaner): event, state,
+/// bytes removed. Returns false if it was not open.
+pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<bool, ApiError> {
+    let lock = st.upload_lock(&s.upload_id);
+    let _g = lock.lock().await;
+    let cur = st
+        .sessions
+        .get(&s.upload_id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    if cur.state != SessionState::Open {
+        return Ok(false);
+    }
+    let (data, phase) = if expired {
+        let idle = (OffsetDateTime::now_utc() - cur.updated_at).whole_seconds().max(0) as u64;
+        (UploadData::Expired { upload_id: cur.upload_id.clone(), idle_secs: idle }, "expired")
+    } else {
+        (UploadData::Aborted { upload_id: cur.upload_id.clone() }, "aborted")
+    };
+    st.platform
+        .events
+        .publish(&event(&cur, data, phase, Kind::Upload))
+        .await
+        .map_err(publish_err)?;
+    st.sessions
+        .update(&cur.upload_id, move |x| {
+            x.state = if expired { SessionState::Expired } else { SessionState::Aborted };
+            Ok(())
+        })
+        .map_err(store_err)?;
+    st.sessions.unindex_video(&cur.tenant, &cur.video_id).map_err(store_err)?;
+    st.sessions.forget_chunks(&cur.upload_id).map_err(store_err)?;
+    st.sessions.flush().await.map_err(store_err)?;
+    files::remove_quietly(&part_path(&st.uploads_dir, &cur.upload_id)).await;
+    Ok(true)
+}

@@ -1,0 +1,338 @@
+//! The REST chunked upload protocol:
+//!
+//! - `POST /v1/videos/upload` `{filename, size, content_type?, sha256?}` → 201 with the chunk plan
+//! - `PUT /v1/videos/upload/{id}/chunk/{n}` raw bytes, optional `Content-Digest: sha-256=:<b64>:`
+//!   or `X-Chunk-SHA256: <hex>`; any order, in parallel, idempotent for identical bytes
+//! - `GET /v1/videos/upload/{id}` → received chunk ranges (to resume)
+//! - `POST /v1/videos/upload/{id}/complete` → verify, probe, publish (idempotent)
+//! - `DELETE /v1/videos/upload/{id}` → abort and free the space
+//!
+//! A 2xx for a chunk means its bytes are fsynced and its record is in sled (flushed).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use framelog_core::ApiError;
+use framelog_core::error::extract::{Json, Path};
+use framelog_core::tenants::Tenant;
+use framelog_events::{SourceKind, UploadProtocol};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::files::{self, PartFile, part_path};
+use crate::lifecycle::{self, NewUpload, store_err};
+use crate::session::{SessionState, StoreError, UploadSession, ranges};
+use crate::state::IngestState;
+
+/// Body of `POST /v1/videos/upload`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpload {
+    pub filename: String,
+    pub size: u64,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Whole-file sha256, hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn valid_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `POST /v1/videos/upload`.
+pub async fn create(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Json(req): Json<CreateUpload>,
+) -> Result<Response, ApiError> {
+    if req.filename.trim().is_empty() || req.filename.len() > 1024 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "filename must be 1-1024 bytes",
+        ));
+    }
+    if let Some(ct) = &req.content_type
+        && (ct.len() > 255 || ct.chars().any(|c| c.is_control()))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "content_type is not a valid media type",
+        ));
+    }
+    let sha256 = match req.sha256 {
+        Some(h) if valid_sha256_hex(&h) => Some(h.to_ascii_lowercase()),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "sha256 must be 64 hex digits",
+            ));
+        }
+        None => None,
+    };
+    let (s, published) = lifecycle::open(
+        &st,
+        NewUpload {
+            tenant,
+            protocol: UploadProtocol::Rest,
+            source: SourceKind::Upload,
+            stream_id: None,
+            filename: req.filename,
+            content_type: req.content_type,
+            size: req.size,
+            expected_sha256: sha256,
+            tus_metadata: None,
+        },
+    )
+    .await?;
+    let body = json!({
+        "upload_id": s.upload_id,
+        "video_id": s.video_id,
+        "chunk_size": s.chunk_size,
+        "total_chunks": s.total_chunks(),
+        "expires_at": rfc3339(lifecycle::expires_at(&st, &s)),
+        "sequence": published.sequence(),
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn load(
+    st: &IngestState,
+    tenant: &framelog_events::TenantId,
+    id: &str,
+) -> Result<UploadSession, ApiError> {
+    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
+}
+
+/// The digest a client sent for a chunk, if any.
+fn chunk_digest(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
+    let bad = |m: &str| ApiError::bad_request("invalid_digest_header", m.to_owned());
+    if let Some(v) = headers.get("content-digest") {
+        let v = v.to_str().map_err(|_| bad("Content-Digest is not ASCII"))?;
+        // RFC 9530: `sha-256=:<base64>:` possibly among other algorithms.
+        for item in v.split(',') {
+            let item = item.trim();
+            if let Some(rest) = item.strip_prefix("sha-256=:").and_then(|r| r.strip_suffix(':')) {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(rest)
+                    .map_err(|_| bad("Content-Digest sha-256 is not base64"))?;
+                let arr: [u8; 32] =
+                    raw.try_into().map_err(|_| bad("Content-Digest sha-256 is not 32 bytes"))?;
+                return Ok(Some(arr));
+            }
+        }
+        return Err(bad("Content-Digest must include sha-256=:<base64>:"));
+    }
+    if let Some(v) = headers.get("x-chunk-sha256") {
+        let v = v.to_str().map_err(|_| bad("X-Chunk-SHA256 is not ASCII"))?;
+        let raw = hex::decode(v.trim()).map_err(|_| bad("X-Chunk-SHA256 is not hex"))?;
+        let arr: [u8; 32] = raw.try_into().map_err(|_| bad("X-Chunk-SHA256 is not 32 bytes"))?;
+        return Ok(Some(arr));
+    }
+    Ok(None)
+}
+
+/// `PUT /v1/videos/upload/{id}/chunk/{n}`.
+pub async fn put_chunk(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path((id, n)): Path<(String, u64)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    if s.state != SessionState::Open {
+        return Err(lifecycle::not_open(&s));
+    }
+    if n >= s.total_chunks() {
+        return Err(ApiError::bad_request(
+            "chunk_out_of_range",
+            format!("chunk {n} is out of range: this upload has chunks 0..{}", s.total_chunks()),
+        ));
+    }
+    let want_len = s.chunk_len(n);
+    let digest = chunk_digest(&headers)?;
+    let Some(_claim) = st.claim_chunk(&id, n) else {
+        return Err(ApiError::conflict(
+            "chunk_in_progress",
+            format!("chunk {n} is being received by another request"),
+        ));
+    };
+    let bytes: Bytes = axum::body::to_bytes(body, want_len as usize + 1).await.map_err(|_| {
+        ApiError::bad_request(
+            "chunk_length_mismatch",
+            format!("chunk {n} must be exactly {want_len} bytes"),
+        )
+    })?;
+    if bytes.len() as u64 != want_len {
+        return Err(ApiError::bad_request(
+            "chunk_length_mismatch",
+            format!("chunk {n} must be exactly {want_len} bytes, got {}", bytes.len()),
+        ));
+    }
+    let bytes_for_hash = bytes.clone();
+    let actual: [u8; 32] =
+        tokio::task::spawn_blocking(move || Sha256::digest(&bytes_for_hash).into())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    if let Some(d) = digest
+        && d != actual
+    {
+        return Err(ApiError::bad_request(
+            "digest_mismatch",
+            format!("chunk {n} does not match its digest; nothing was kept"),
+        ));
+    }
+    if let Some(prev) = st.sessions.chunk(&id, n).map_err(store_err)? {
+        if prev == actual {
+            return Ok(chunk_answer(&st, &s, n, true)?);
+        }
+        return Err(ApiError::conflict(
+            "chunk_conflict",
+            format!("chunk {n} was already received with different bytes"),
+        ));
+    }
+    let file = PartFile::open(part_path(&st.uploads_dir, &id)).await.map_err(io_err)?;
+    file.write_at(bytes, n * s.chunk_size).await.map_err(io_err)?;
+    file.sync().await.map_err(io_err)?;
+    match st.sessions.record_chunk(&id, n, actual, OffsetDateTime::now_utc()) {
+        Ok(()) => {}
+        Err(StoreError::Changed) => {
+            let now = load(&st, &tenant, &id)?;
+            return Err(lifecycle::not_open(&now));
+        }
+        Err(e) => return Err(store_err(e)),
+    }
+    st.sessions.flush().await.map_err(store_err)?;
+    chunk_answer(&st, &s, n, false)
+}
+
+pub(crate) fn io_err(e: std::io::Error) -> ApiError {
+    if files::is_disk_full(&e) {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "no space left to store the upload",
+        )
+    } else {
+        ApiError::internal(&e)
+    }
+}
+
+fn chunk_answer(
+    st: &IngestState,
+    s: &UploadSession,
+    n: u64,
+    duplicate: bool,
+) -> Result<Response, ApiError> {
+    let received = st.sessions.received_chunks(&s.upload_id).map_err(store_err)?;
+    Ok(axum::Json(json!({
+        "upload_id": s.upload_id,
+        "chunk": n,
+        "duplicate": duplicate,
+        "received_chunks": received.len(),
+        "total_chunks": s.total_chunks(),
+        "complete": received.len() as u64 == s.total_chunks(),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/videos/upload/{id}`.
+pub async fn status(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    let received = st.sessions.received_chunks(&id).map_err(store_err)?;
+    let total = s.total_chunks();
+    let (state, received_ranges, received_count) = match &s.state {
+        SessionState::Open => ("open", ranges(&received), received.len() as u64),
+        SessionState::Completed { .. } => {
+            ("completed", ranges(&(0..total).collect::<Vec<_>>()), total)
+        }
+        SessionState::Rejected { .. } => ("rejected", Vec::new(), 0),
+        SessionState::Aborted => ("aborted", Vec::new(), 0),
+        SessionState::Expired => ("expired", Vec::new(), 0),
+    };
+    let missing: Vec<u64> = if s.state == SessionState::Open {
+        let mut have = received.iter().peekable();
+        (0..total)
+            .filter(|i| {
+                while have.peek().is_some_and(|h| **h < *i) {
+                    have.next();
+                }
+                have.peek() != Some(&i)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut body = json!({
+        "upload_id": s.upload_id,
+        "video_id": s.video_id,
+        "state": state,
+        "filename": s.filename,
+        "size": s.size,
+        "chunk_size": s.chunk_size,
+        "total_chunks": total,
+        "received_chunks": received_count,
+        "received": received_ranges,
+        "missing": ranges(&missing),
+        "expires_at": rfc3339(lifecycle::expires_at(&st, &s)),
+    });
+    if let SessionState::Rejected { code, reason } = &s.state {
+        body["error"] = json!({"code": code, "message": reason});
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// `POST /v1/videos/upload/{id}/complete`.
+pub async fn complete(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    if s.state == SessionState::Open {
+        let received = st.sessions.received_chunks(&id).map_err(store_err)?.len() as u64;
+        if received != s.total_chunks() {
+            return Err(ApiError::conflict(
+                "incomplete_upload",
+                format!("{received} of {} chunks have arrived", s.total_chunks()),
+            ));
+        }
+    }
+    let done = lifecycle::complete(&st, &s).await?;
+    Ok(axum::Json(done).into_response())
+}
+
+/// `DELETE /v1/videos/upload/{id}`.
+pub async fn abort(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    if s.state != SessionState::Open {
+        return Err(lifecycle::not_open(&s));
+    }
+    if !lifecycle::end(&st, &s, false).await? {
+        let now = load(&st, &tenant, &id)?;
+        return Err(lifecycle::not_open(&now));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

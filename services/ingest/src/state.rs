@@ -1,0 +1,82 @@
+//! The ingest service's state, shared by its handlers and tasks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::FromRef;
+use framelog_core::Platform;
+use framelog_core::media::SharedMediaStore;
+use framelog_core::tenants::TenantStore;
+
+use crate::session::SessionStore;
+use crate::settings::IngestSettings;
+
+/// Ingest state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct IngestState {
+    pub platform: Platform,
+    pub media: SharedMediaStore,
+    pub settings: Arc<IngestSettings>,
+    pub sessions: SessionStore,
+    /// Where part files live (same filesystem as the media root by default).
+    pub uploads_dir: PathBuf,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    busy_chunks: Arc<Mutex<std::collections::HashSet<(String, u64)>>>,
+}
+
+impl FromRef<IngestState> for TenantStore {
+    fn from_ref(s: &IngestState) -> TenantStore {
+        s.platform.tenants.clone()
+    }
+}
+
+impl IngestState {
+    pub fn new(
+        platform: Platform,
+        media: SharedMediaStore,
+        settings: IngestSettings,
+    ) -> Result<IngestState, crate::session::StoreError> {
+        let uploads_dir = platform.settings.data_dir.join("uploads");
+        std::fs::create_dir_all(&uploads_dir).map_err(|e| sled::Error::Io(e))?;
+        Ok(IngestState {
+            sessions: SessionStore::open(&platform.db)?,
+            platform,
+            media,
+            settings: Arc::new(settings),
+            uploads_dir,
+            locks: Arc::default(),
+            busy_chunks: Arc::default(),
+        })
+    }
+
+    /// The per-upload lock serialising completion, tus PATCHes and aborts.
+    pub fn upload_lock(&self, upload_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.locks.lock().expect("lock map poisoned");
+        if m.len() > 10_000 {
+            m.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        m.entry(upload_id.to_owned()).or_default().clone()
+    }
+
+    /// Marks a chunk as being written; `None` if another request is writing it now.
+    pub fn claim_chunk(&self, upload_id: &str, n: u64) -> Option<ChunkClaim> {
+        let key = (upload_id.to_owned(), n);
+        let mut set = self.busy_chunks.lock().expect("chunk set poisoned");
+        set.insert(key.clone()).then(|| ChunkClaim { set: self.busy_chunks.clone(), key })
+    }
+}
+
+/// Releases a claimed chunk on drop.
+pub struct ChunkClaim {
+    set: Arc<Mutex<std::collections::HashSet<(String, u64)>>>,
+    key: (String, u64),
+}
+
+impl Drop for ChunkClaim {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.key);
+        }
+    }
+}

@@ -1,0 +1,550 @@
+//! tus 1.0.0 at `/v1/tus/` with the extensions creation, creation-with-upload, checksum (sha1,
+//! sha256), expiration and termination. Finishing an upload takes the same completion path as
+//! REST. PATCH bodies are streamed to the part file at the upload's offset; without a checksum
+//! every byte that arrived before a cut connection is kept, with one the chunk is kept only if
+//! it verifies (tus checksum extension).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{head, post};
+use base64::Engine as _;
+use bytes::BytesMut;
+use framelog_core::ApiError;
+use framelog_core::error::extract::Path;
+use framelog_core::tenants::Tenant;
+use framelog_events::{SourceKind, UploadProtocol};
+use futures::StreamExt;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::files::{PartFile, part_path};
+use crate::lifecycle::{self, NewUpload, store_err};
+use crate::rest::io_err;
+use crate::session::{SessionState, StoreError, UploadSession};
+use crate::state::IngestState;
+
+pub const TUS_VERSION: &str = "1.0.0";
+pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,checksum,expiration,termination";
+pub const TUS_CHECKSUMS: &str = "sha1,sha256";
+const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
+/// Buffered bytes before a positional write.
+const WRITE_BUF: usize = 4 << 20;
+
+fn h(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+fn hv(v: impl ToString) -> HeaderValue {
+    HeaderValue::from_str(&v.to_string()).expect("header value")
+}
+
+/// The tus routes.
+pub fn router() -> Router<IngestState> {
+    Router::new()
+        .route("/v1/tus", post(create).options(options))
+        .route("/v1/tus/", post(create).options(options))
+        .route(
+            "/v1/tus/{id}",
+            head(head_upload).patch(patch).delete(terminate).post(overridden).options(options),
+        )
+        .layer(axum::middleware::from_fn(tus_headers))
+}
+
+/// Adds `Tus-Resumable` to every answer; refuses other protocol versions with 412.
+async fn tus_headers(req: Request, next: Next) -> Response {
+    if req.method() != Method::OPTIONS {
+        let v = req.headers().get("tus-resumable").and_then(|v| v.to_str().ok());
+        if v != Some(TUS_VERSION) {
+            let mut r = ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "unsupported_tus_version",
+                format!("Tus-Resumable must be {TUS_VERSION}"),
+            )
+            .into_response();
+            r.headers_mut().insert(h("tus-version"), hv(TUS_VERSION));
+            r.headers_mut().insert(h("tus-resumable"), hv(TUS_VERSION));
+            return r;
+        }
+    }
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(h("tus-resumable"), hv(TUS_VERSION));
+    res
+}
+
+async fn options(State(st): State<IngestState>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let hs = r.headers_mut();
+    hs.insert(h("tus-version"), hv(TUS_VERSION));
+    hs.insert(h("tus-extension"), hv(TUS_EXTENSIONS));
+    hs.insert(h("tus-max-size"), hv(st.settings.max_upload_size));
+    hs.insert(h("tus-checksum-algorithm"), hv(TUS_CHECKSUMS));
+    r
+}
+
+/// RFC 9110 HTTP-date, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
+}
+
+/// Parses `Upload-Metadata`: `key base64,key2 base64,flag`.
+pub fn parse_metadata(raw: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("invalid_upload_metadata", m);
+    let mut out = BTreeMap::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut it = pair.splitn(2, ' ');
+        let key = it.next().unwrap_or_default();
+        if key.is_empty() || !key.is_ascii() || key.contains(' ') {
+            return Err(bad(format!("bad key {key:?}")));
+        }
+        let value = match it.next() {
+            Some(b64) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| bad(format!("value of {key} is not base64")))?;
+                String::from_utf8_lossy(&raw).into_owned()
+            }
+            None => String::new(),
+        };
+        out.insert(key.to_owned(), value);
+    }
+    Ok(out)
+}
+
+enum Checksum {
+    Sha1(Sha1, Vec<u8>),
+    Sha256(Sha256, Vec<u8>),
+}
+
+impl Checksum {
+    fn parse(headers: &HeaderMap) -> Result<Option<Checksum>, ApiError> {
+        let Some(v) = headers.get("upload-checksum") else { return Ok(None) };
+        let bad = |m: &str| ApiError::bad_request("invalid_checksum", m.to_owned());
+        let v = v.to_str().map_err(|_| bad("Upload-Checksum is not ASCII"))?;
+        let (algo, b64) = v
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| bad("Upload-Checksum must be '<algorithm> <base64>'"))?;
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| bad("Upload-Checksum digest is not base64"))?;
+        match algo.to_ascii_lowercase().as_str() {
+            "sha1" => Ok(Some(Checksum::Sha1(Sha1::new(), want))),
+            "sha256" | "sha-256" => Ok(Some(Checksum::Sha256(Sha256::new(), want))),
+            other => Err(ApiError::bad_request(
+                "unsupported_checksum_algorithm",
+                format!("checksum algorithm {other:?} is not supported (use {TUS_CHECKSUMS})"),
+            )),
+        }
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Checksum::Sha1(h, _) => h.update(b),
+            Checksum::Sha256(h, _) => h.update(b),
+        }
+    }
+
+    fn matches(self) -> bool {
+        match self {
+            Checksum::Sha1(h, want) => h.finalize().as_slice() == want.as_slice(),
+            Checksum::Sha256(h, want) => h.finalize().as_slice() == want.as_slice(),
+        }
+    }
+}
+
+enum BodyEnd {
+    Complete,
+    /// The client went away mid-body.
+    Cut,
+    /// More bytes than the upload has room for.
+    TooLong,
+}
+
+/// Streams `body` into `file` from `offset`, at most `room` bytes. Returns bytes written.
+async fn stream_body(
+    file: &PartFile,
+    offset: u64,
+    room: u64,
+    body: Body,
+    mut checksum: Option<&mut Checksum>,
+) -> Result<(u64, BodyEnd), ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::with_capacity(WRITE_BUF.min(room as usize + 1));
+    let mut written = 0u64;
+    let mut end = BodyEnd::Complete;
+    loop {
+        match stream.next().await {
+            Some(Ok(frame)) => {
+                if written + buf.len() as u64 + frame.len() as u64 > room {
+                    end = BodyEnd::TooLong;
+                    break;
+                }
+                if let Some(c) = checksum.as_deref_mut() {
+                    c.update(&frame);
+                }
+                buf.extend_from_slice(&frame);
+                if buf.len() >= WRITE_BUF {
+                    let chunk = buf.split().freeze();
+                    let n = chunk.len() as u64;
+                    file.write_at(chunk, offset + written).await.map_err(io_err)?;
+                    written += n;
+                }
+            }
+            Some(Err(_)) => {
+                end = BodyEnd::Cut;
+                break;
+            }
+            None => break,
+        }
+    }
+    if !buf.is_empty() && !matches!(end, BodyEnd::TooLong) {
+        let n = buf.len() as u64;
+        file.write_at(buf.freeze(), offset + written).await.map_err(io_err)?;
+        written += n;
+    }
+    Ok((written, end))
+}
+
+fn tus_answer(st: &IngestState, s: &UploadSession, status: StatusCode) -> Response {
+    let mut r = status.into_response();
+    let hs = r.headers_mut();
+    hs.insert(h("upload-offset"), hv(s.offset));
+    hs.insert(h("upload-expires"), hv(http_date(lifecycle::expires_at(st, s))));
+    hs.insert(h("framelog-video-id"), hv(&s.video_id));
+    r
+}
+
+/// Writes a PATCH (or creation-with-upload) body at the session's offset and commits what
+/// may be kept. Completes the upload when the last byte arrived.
+async fn write_and_commit(
+    st: &IngestState,
+    s: UploadSession,
+    headers: &HeaderMap,
+    body: Body,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let mut checksum = Checksum::parse(headers)?;
+    let lock = st.upload_lock(&s.upload_id);
+    let guard = lock.lock().await;
+    let cur = st
+        .sessions
+        .get(&s.upload_id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    if cur.state != SessionState::Open {
+        return Err(lifecycle::not_open(&cur));
+    }
+    if cur.offset != s.offset {
+        return Err(ApiError::conflict(
+            "offset_mismatch",
+            format!("Upload-Offset must be {}", cur.offset),
+        ));
+    }
+    let file = PartFile::open(part_path(&st.uploads_dir, &cur.upload_id)).await.map_err(io_err)?;
+    let room = cur.size - cur.offset;
+    let (written, end) = stream_body(&file, cur.offset, room, body, checksum.as_mut()).await?;
+    let keep = match end {
+        BodyEnd::TooLong => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                format!("the body is larger than the {room} bytes left in this upload"),
+            ));
+        }
+        // With a checksum, a partial or mismatching chunk is discarded (offset unchanged).
+        BodyEnd::Cut if checksum.is_some() => 0,
+        BodyEnd::Cut => written,
+        BodyEnd::Complete => {
+            if checksum.is_some_and(|c| !c.matches()) {
+                return Err(ApiError::new(
+                    StatusCode::from_u16(460).expect("460 is a valid status"),
+                    "checksum_mismatch",
+                    "the chunk does not match Upload-Checksum; it was discarded",
+                ));
+            }
+            written
+        }
+    };
+    if keep > 0 {
+        file.sync().await.map_err(io_err)?;
+        let from = cur.offset;
+        let now = OffsetDateTime::now_utc();
+        let res = st.sessions.update(&cur.upload_id, move |x| {
+            if x.state != SessionState::Open || x.offset != from {
+                return Err(StoreError::Changed);
+            }
+            x.offset = from + keep;
+            x.updated_at = now;
+            Ok(())
+        });
+        match res {
+            Ok(_) => {}
+            Err(StoreError::Changed) => {
+                return Err(ApiError::conflict(
+                    "offset_mismatch",
+                    "the upload changed concurrently",
+                ));
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        st.sessions.flush().await.map_err(store_err)?;
+    }
+    drop(guard);
+    let after = st
+        .sessions
+        .get(&cur.upload_id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    if matches!(end, BodyEnd::Cut) {
+        return Err(ApiError::bad_request("body_incomplete", "the request body ended early"));
+    }
+    if after.offset == after.size && after.state == SessionState::Open {
+        lifecycle::complete(st, &after).await?;
+        let done = st.sessions.get(&after.upload_id).map_err(store_err)?.unwrap_or(after);
+        return Ok(tus_answer(st, &done, status));
+    }
+    Ok(tus_answer(st, &after, status))
+}
+
+fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(OFFSET_OCTET_STREAM)
+    })
+}
+
+/// `POST /v1/tus/`: creation (and creation-with-upload).
+async fn create(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if headers.contains_key("upload-defer-length") {
+        return Err(ApiError::bad_request(
+            "defer_length_unsupported",
+            "Upload-Defer-Length is not supported; send Upload-Length",
+        ));
+    }
+    let size: u64 = headers
+        .get("upload-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_upload_length",
+                "Upload-Length must be a non-negative integer",
+            )
+        })?;
+    let raw_meta = headers.get("upload-metadata").map(|v| v.to_str().map(str::to_owned));
+    let raw_meta = match raw_meta {
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_upload_metadata",
+                "Upload-Metadata is not ASCII",
+            ));
+        }
+        None => None,
+    };
+    let meta = raw_meta.as_deref().map(parse_metadata).transpose()?.unwrap_or_default();
+    let filename = meta
+        .get("filename")
+        .or_else(|| meta.get("name"))
+        .cloned()
+        .unwrap_or_else(|| "upload".into());
+    let content_type =
+        meta.get("filetype").or_else(|| meta.get("type")).cloned().filter(|t| t.len() <= 255);
+    let (s, _) = lifecycle::open(
+        &st,
+        NewUpload {
+            tenant,
+            protocol: UploadProtocol::Tus,
+            source: SourceKind::Upload,
+            stream_id: None,
+            filename,
+            content_type,
+            size,
+            expected_sha256: None,
+            tus_metadata: raw_meta,
+        },
+    )
+    .await?;
+    let location = format!("/v1/tus/{}", s.upload_id);
+    let mut res = if content_type_is_offset_stream(&headers) {
+        match write_and_commit(&st, s.clone(), &headers, body, StatusCode::CREATED).await {
+            Ok(r) => r,
+            // The upload exists even if its first bytes were refused: say where it is.
+            Err(e) => {
+                let mut r = e.into_response();
+                r.headers_mut().insert(header::LOCATION, hv(&location));
+                return Ok(r);
+            }
+        }
+    } else {
+        tus_answer(&st, &s, StatusCode::CREATED)
+    };
+    res.headers_mut().insert(header::LOCATION, hv(&location));
+    Ok(res)
+}
+
+fn load(
+    st: &IngestState,
+    tenant: &framelog_events::TenantId,
+    id: &str,
+) -> Result<UploadSession, ApiError> {
+    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
+}
+
+fn gone(s: &UploadSession) -> Option<ApiError> {
+    match s.state {
+        SessionState::Aborted | SessionState::Expired | SessionState::Rejected { .. } => {
+            Some(ApiError::new(
+                StatusCode::GONE,
+                "upload_gone",
+                "this upload was terminated, expired or rejected",
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `HEAD /v1/tus/{id}`.
+async fn head_upload(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    if let Some(e) = gone(&s) {
+        return Err(e);
+    }
+    let mut r = tus_answer(&st, &s, StatusCode::OK);
+    let hs = r.headers_mut();
+    hs.insert(h("upload-length"), hv(s.size));
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(m) = &s.tus_metadata
+        && let Ok(v) = HeaderValue::from_str(m)
+    {
+        hs.insert(h("upload-metadata"), v);
+    }
+    Ok(r)
+}
+
+/// `PATCH /v1/tus/{id}`.
+async fn patch(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !content_type_is_offset_stream(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("PATCH needs Content-Type: {OFFSET_OCTET_STREAM}"),
+        ));
+    }
+    let offset: u64 = headers
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_upload_offset",
+                "Upload-Offset must be a non-negative integer",
+            )
+        })?;
+    let s = load(&st, &tenant, &id)?;
+    if let Some(e) = gone(&s) {
+        return Err(e);
+    }
+    if matches!(s.state, SessionState::Completed { .. }) {
+        return Err(ApiError::conflict("upload_completed", "this upload is already complete"));
+    }
+    if offset != s.offset {
+        return Err(ApiError::conflict(
+            "offset_mismatch",
+            format!("Upload-Offset must be {}", s.offset),
+        ));
+    }
+    write_and_commit(&st, s, &headers, body, StatusCode::NO_CONTENT).await
+}
+
+/// `DELETE /v1/tus/{id}`: termination.
+async fn terminate(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load(&st, &tenant, &id)?;
+    if let Some(e) = gone(&s) {
+        return Err(e);
+    }
+    if matches!(s.state, SessionState::Completed { .. }) {
+        return Err(ApiError::conflict(
+            "upload_completed",
+            "a completed upload is a video: DELETE /v1/videos/{id}",
+        ));
+    }
+    if !lifecycle::end(&st, &s, false).await? {
+        return Err(ApiError::new(StatusCode::GONE, "upload_gone", "this upload already ended"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/tus/{id}` with `X-HTTP-Method-Override` (for clients behind proxies that only
+/// allow GET and POST).
+async fn overridden(
+    State(st): State<IngestState>,
+    tenant: Tenant,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let method = headers
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_uppercase());
+    match method.as_deref() {
+        Some("PATCH") => patch(State(st), tenant, path, headers, body).await,
+        Some("DELETE") => terminate(State(st), tenant, path).await,
+        Some("HEAD") => head_upload(State(st), tenant, path).await,
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "POST to an upload needs X-HTTP-Method-Override: PATCH, HEAD or DELETE",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_metadata_is_decoded_and_bad_values_are_refused() {
+        let m = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential")
+            .unwrap();
+        assert_eq!(m["filename"], "world_domination_plan.pdf");
+        assert_eq!(m["is_confidential"], "");
+        assert!(parse_metadata("filename !!!").is_err());
+        assert!(parse_metadata("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn http_dates_follow_rfc_9110() {
+        let t = time::macros::datetime!(1994-11-06 08:49:37 UTC);
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+}

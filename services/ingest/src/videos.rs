@@ -1,0 +1,58 @@
+//! `DELETE /v1/videos/{id}`: deletes a video. Publishes `VID_UPLOAD deleted` (the projection
+//! drops the video) and removes its source and HLS output from the media store.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use framelog_core::ApiError;
+use framelog_core::error::extract::Path;
+use framelog_core::media::{hls_prefix, source_key};
+use framelog_core::tenants::Tenant;
+use framelog_events::{AggregateId, Event, Kind, UploadData};
+use time::OffsetDateTime;
+
+use crate::lifecycle::{SOURCE, publish_err, store_err};
+use crate::session::SessionState;
+use crate::state::IngestState;
+
+/// `DELETE /v1/videos/{id}`.
+pub async fn delete(
+    State(st): State<IngestState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let video = AggregateId::new(id).map_err(|_| ApiError::not_found("video"))?;
+    let s = st
+        .sessions
+        .by_video(&tenant, &video)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("video"))?;
+    if s.state == SessionState::Open {
+        return Err(ApiError::conflict(
+            "upload_in_progress",
+            format!("the video is still uploading: DELETE /v1/videos/upload/{}", s.upload_id),
+        ));
+    }
+    let ev = Event::new(
+        Event::deterministic_id(&tenant, &video, Kind::Upload, "deleted", ""),
+        OffsetDateTime::now_utc(),
+        SOURCE,
+        tenant.clone(),
+        video.clone(),
+        UploadData::Deleted {},
+    );
+    let published = st.platform.events.publish(&ev).await.map_err(publish_err)?;
+    for key in
+        [source_key(tenant.as_str(), video.as_str()), hls_prefix(tenant.as_str(), video.as_str())]
+    {
+        let parent = key.rsplit_once('/').map(|(p, _)| p.to_owned()).unwrap_or_default();
+        let target = if key.ends_with("/source") { parent } else { key };
+        st.media.delete_prefix(&target).await.map_err(|e| ApiError::internal(&e))?;
+    }
+    st.sessions.unindex_video(&tenant, &video).map_err(store_err)?;
+    st.sessions.flush().await.map_err(store_err)?;
+    tracing::info!(%tenant, %video, "video deleted");
+    let body =
+        serde_json::json!({"video_id": video, "deleted": true, "sequence": published.sequence()});
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
