@@ -198,7 +198,7 @@ pub async fn put_chunk(
     }
     if let Some(prev) = st.sessions.chunk(&id, n).map_err(store_err)? {
         if prev == actual {
-            return Ok(chunk_answer(&st, &s, n, true)?);
+            return chunk_answer(&st, &s, n, true);
         }
         return Err(ApiError::conflict(
             "chunk_conflict",

@@ -38,7 +38,7 @@ impl IngestState {
         settings: IngestSettings,
     ) -> Result<IngestState, crate::session::StoreError> {
         let uploads_dir = platform.settings.data_dir.join("uploads");
-        std::fs::create_dir_all(&uploads_dir).map_err(|e| sled::Error::Io(e))?;
+        std::fs::create_dir_all(&uploads_dir).map_err(sled::Error::Io)?;
         Ok(IngestState {
             sessions: SessionStore::open(&platform.db)?,
             platform,
