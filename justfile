@@ -27,6 +27,10 @@ cluster: bootstrap
 cluster-stop:
     deploy/cluster.sh stop
 
+# Run benchmarks (release): `just bench` for all, or `just bench upload` ...
+bench *names: bootstrap
+    deploy/bench.sh {{names}}
+
 # Release build of the framelog binary.
 build:
     cargo build --release --locked -p framelog

@@ -21,6 +21,27 @@ pub enum Command {
     /// Manage tenants and their API keys.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Upload a video (parallel chunks; run the same command again to resume).
+    Upload(UploadArgs),
+}
+
+/// `framelog upload`.
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    /// The video file.
+    pub file: std::path::PathBuf,
+    /// Framelog server URL.
+    #[arg(long, env = "FRAMELOG_SERVER", default_value = "http://127.0.0.1:8145")]
+    pub server: String,
+    /// The tenant's API key.
+    #[arg(long, env = "FRAMELOG_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Chunks in flight.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Where resumable uploads are remembered (default ~/.cache/framelog/uploads).
+    #[arg(long, env = "FRAMELOG_UPLOAD_STATE_DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// `framelog serve`.

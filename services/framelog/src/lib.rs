@@ -5,7 +5,9 @@
 //! - [`cli`]: the command line (clap derive): `serve`, `tenant`.
 //! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
 //! - [`tenant`]: `framelog tenant create|key`.
+//! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
 pub mod serve;
 pub mod tenant;
+pub mod upload;

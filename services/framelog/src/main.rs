@@ -14,6 +14,10 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog", args.common.log_format, otlp, "info");
             framelog::serve::serve(args).await
         }
+        Command::Upload(args) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            framelog::upload::upload(args).await
+        }
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use framelog_tests::NatsServer;
 
-fn framelog() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_framelog"));
-    c.env_remove("FRAMELOG_NATS_URL").env_remove("RUST_LOG");
-    c
-}
+mod common;
+use common::framelog;
 
 #[test]
 fn help_lists_the_subcommands() {

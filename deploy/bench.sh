@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `just bench [name...]`: runs the named benchmarks (default: all) in release mode. Each bench
+# compares against a baseline in the same run and prints its own table; the summary at the end
+# collects every `RESULT` line.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.tools/bin:$PATH"
+
+declare -A benches=(
+  [upload]="-p framelog-ingest --bench upload"
+)
+order=(upload)
+
+want=("$@")
+[ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")
+results=()
+for name in "${want[@]}"; do
+  args=${benches[$name]:-}
+  if [ -z "$args" ]; then
+    echo "unknown bench '$name' (known: ${order[*]})" >&2
+    exit 2
+  fi
+  echo "== bench $name =="
+  # shellcheck disable=SC2086
+  out=$(cargo bench --locked $args 2>/dev/null | tee /dev/stderr)
+  while IFS= read -r line; do results+=("$name: ${line#RESULT }"); done < <(printf '%s\n' "$out" | grep '^RESULT ' || true)
+done
+echo
+echo "== summary =="
+printf '%s\n' "${results[@]}"
