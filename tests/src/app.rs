@@ -16,7 +16,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let svc = router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, svc).await;
         });
         TestApp { addr, http: reqwest::Client::new(), task }
     }

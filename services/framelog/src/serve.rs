@@ -1,5 +1,6 @@
 //! `framelog serve`: every service in one process, on one port.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ pub async fn run(
         tasks.extend(s.tasks);
     }
     let router = app_with(&platform, routes);
-    let res = axum::serve(listener, router)
+    let res = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
