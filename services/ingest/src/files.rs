@@ -7,7 +7,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 /// An open part file; cheap to clone, safe to write from several tasks at distinct offsets.
@@ -68,6 +70,74 @@ pub async fn hash_file(path: PathBuf) -> std::io::Result<(String, u64)> {
             len += n as u64;
         }
         Ok((hex::encode(h.finalize()), len))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Bytes buffered before a positional write.
+const WRITE_BUF: usize = 1 << 20;
+
+/// How a streamed request body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    Complete,
+    /// The client went away mid-body.
+    Cut,
+    /// More bytes than the upload has room for.
+    TooLong,
+}
+
+/// Streams `body` into `file` from `offset`, at most `room` bytes, showing every frame to
+/// `observe` (for checksums). Returns the bytes written and how the body ended.
+pub async fn stream_body(
+    file: &PartFile,
+    offset: u64,
+    room: u64,
+    body: Body,
+    mut observe: impl FnMut(&[u8]),
+) -> std::io::Result<(u64, BodyEnd)> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::with_capacity(WRITE_BUF.min(room as usize + 1));
+    let mut written = 0u64;
+    let mut end = BodyEnd::Complete;
+    loop {
+        match stream.next().await {
+            Some(Ok(frame)) => {
+                if written + buf.len() as u64 + frame.len() as u64 > room {
+                    end = BodyEnd::TooLong;
+                    break;
+                }
+                observe(&frame);
+                buf.extend_from_slice(&frame);
+                if buf.len() >= WRITE_BUF {
+                    let chunk = buf.split().freeze();
+                    let n = chunk.len() as u64;
+                    file.write_at(chunk, offset + written).await?;
+                    written += n;
+                }
+            }
+            Some(Err(_)) => {
+                end = BodyEnd::Cut;
+                break;
+            }
+            None => break,
+        }
+    }
+    if !buf.is_empty() && !matches!(end, BodyEnd::TooLong) {
+        let n = buf.len() as u64;
+        file.write_at(buf.freeze(), offset + written).await?;
+        written += n;
+    }
+    Ok((written, end))
+}
+
+/// Reads `len` bytes at `offset`.
+pub async fn read_at(file: &PartFile, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let f = file.file.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut b = vec![0u8; len];
+        f.read_exact_at(&mut b, offset).map(|_| b)
     })
     .await
     .map_err(std::io::Error::other)?

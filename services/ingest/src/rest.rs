@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use bytes::Bytes;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
 use framelog_core::tenants::Tenant;
@@ -24,7 +23,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::files::{self, PartFile, part_path};
+use crate::files::{self, BodyEnd, PartFile, part_path};
 use crate::lifecycle::{self, NewUpload, store_err};
 use crate::session::{SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;
@@ -171,33 +170,32 @@ pub async fn put_chunk(
             format!("chunk {n} is being received by another request"),
         ));
     };
-    let bytes: Bytes = axum::body::to_bytes(body, want_len as usize + 1).await.map_err(|_| {
+    let file = PartFile::open(part_path(&st.uploads_dir, &id)).await.map_err(io_err)?;
+    let offset = n * s.chunk_size;
+    let wrong_len = |got: String| {
         ApiError::bad_request(
             "chunk_length_mismatch",
-            format!("chunk {n} must be exactly {want_len} bytes"),
+            format!("chunk {n} must be exactly {want_len} bytes, got {got}"),
         )
-    })?;
-    if bytes.len() as u64 != want_len {
-        return Err(ApiError::bad_request(
-            "chunk_length_mismatch",
-            format!("chunk {n} must be exactly {want_len} bytes, got {}", bytes.len()),
-        ));
-    }
-    let bytes_for_hash = bytes.clone();
-    let actual: [u8; 32] =
-        tokio::task::spawn_blocking(move || Sha256::digest(&bytes_for_hash).into())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-    if let Some(d) = digest
-        && d != actual
-    {
-        return Err(ApiError::bad_request(
-            "digest_mismatch",
-            format!("chunk {n} does not match its digest; nothing was kept"),
-        ));
-    }
+    };
+    // A chunk that already arrived is never overwritten: compare, answer, keep the original.
     if let Some(prev) = st.sessions.chunk(&id, n).map_err(store_err)? {
-        if prev == actual {
+        let bytes = axum::body::to_bytes(body, want_len as usize + 1)
+            .await
+            .map_err(|_| wrong_len("more".into()))?;
+        if bytes.len() as u64 != want_len {
+            return Err(wrong_len(bytes.len().to_string()));
+        }
+        if let Some(d) = digest
+            && <[u8; 32]>::from(Sha256::digest(&bytes)) != d
+        {
+            return Err(digest_mismatch(n));
+        }
+        let same = match prev {
+            Some(h) => <[u8; 32]>::from(Sha256::digest(&bytes)) == h,
+            None => files::read_at(&file, offset, bytes.len()).await.map_err(io_err)? == bytes,
+        };
+        if same {
             return chunk_answer(&st, &s, n, true);
         }
         return Err(ApiError::conflict(
@@ -205,10 +203,36 @@ pub async fn put_chunk(
             format!("chunk {n} was already received with different bytes"),
         ));
     }
-    let file = PartFile::open(part_path(&st.uploads_dir, &id)).await.map_err(io_err)?;
-    file.write_at(bytes, n * s.chunk_size).await.map_err(io_err)?;
+    // A new chunk streams straight to its offset; it only counts once its length (and digest,
+    // when one was sent) check out and it is recorded, so a bad chunk leaves nothing behind.
+    let mut hasher = digest.map(|_| Sha256::new());
+    let (written, end) = files::stream_body(&file, offset, want_len, body, |b| {
+        if let Some(h) = hasher.as_mut() {
+            h.update(b);
+        }
+    })
+    .await
+    .map_err(io_err)?;
+    match end {
+        BodyEnd::TooLong => return Err(wrong_len("more".into())),
+        BodyEnd::Cut => {
+            return Err(ApiError::bad_request("body_incomplete", "the request body ended early"));
+        }
+        BodyEnd::Complete if written != want_len => return Err(wrong_len(written.to_string())),
+        BodyEnd::Complete => {}
+    }
+    let recorded = match (digest, hasher) {
+        (Some(d), Some(h)) => {
+            let actual: [u8; 32] = h.finalize().into();
+            if actual != d {
+                return Err(digest_mismatch(n));
+            }
+            Some(actual)
+        }
+        _ => None,
+    };
     file.sync().await.map_err(io_err)?;
-    match st.sessions.record_chunk(&id, n, actual, OffsetDateTime::now_utc()) {
+    match st.sessions.record_chunk(&id, n, recorded, OffsetDateTime::now_utc()) {
         Ok(()) => {}
         Err(StoreError::Changed) => {
             let now = load(&st, &tenant, &id)?;
@@ -218,6 +242,13 @@ pub async fn put_chunk(
     }
     st.sessions.flush().await.map_err(store_err)?;
     chunk_answer(&st, &s, n, false)
+}
+
+fn digest_mismatch(n: u64) -> ApiError {
+    ApiError::bad_request(
+        "digest_mismatch",
+        format!("chunk {n} does not match its digest; nothing was kept"),
+    )
 }
 
 pub(crate) fn io_err(e: std::io::Error) -> ApiError {

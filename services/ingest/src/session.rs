@@ -197,9 +197,11 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// The recorded sha256 of chunk `n`, if it arrived.
-    pub fn chunk(&self, upload_id: &str, n: u64) -> Result<Option<[u8; 32]>, StoreError> {
-        Ok(self.chunks.get(chunk_key(upload_id, n))?.and_then(|v| v.as_ref().try_into().ok()))
+    /// Whether chunk `n` arrived: `Some(Some(sha256))` when its digest was checked on arrival,
+    /// `Some(None)` when it arrived without one.
+    #[allow(clippy::option_option)]
+    pub fn chunk(&self, upload_id: &str, n: u64) -> Result<Option<Option<[u8; 32]>>, StoreError> {
+        Ok(self.chunks.get(chunk_key(upload_id, n))?.map(|v| v.as_ref().try_into().ok()))
     }
 
     /// Records chunk `n` (its bytes already durable) and touches the session, if still open.
@@ -207,7 +209,7 @@ impl SessionStore {
         &self,
         upload_id: &str,
         n: u64,
-        digest: [u8; 32],
+        digest: Option<[u8; 32]>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let key = chunk_key(upload_id, n);
@@ -222,7 +224,7 @@ impl SessionStore {
             s.updated_at = now;
             let body = serde_json::to_vec(&s).map_err(|e| abort(StoreError::Corrupt(e)))?;
             sessions.insert(upload_id.as_bytes(), body)?;
-            chunks.insert(key.clone(), digest.as_slice())?;
+            chunks.insert(key.clone(), digest.map(|d| d.to_vec()).unwrap_or_default())?;
             Ok(())
         })?;
         Ok(())

@@ -14,17 +14,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{head, post};
 use base64::Engine as _;
-use bytes::BytesMut;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
-use futures::StreamExt;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::files::{PartFile, part_path};
+use crate::files::{BodyEnd, PartFile, part_path, stream_body};
 use crate::lifecycle::{self, NewUpload, store_err};
 use crate::rest::io_err;
 use crate::session::{SessionState, StoreError, UploadSession};
@@ -34,8 +32,6 @@ pub const TUS_VERSION: &str = "1.0.0";
 pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,checksum,expiration,termination";
 pub const TUS_CHECKSUMS: &str = "sha1,sha256";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
-/// Buffered bytes before a positional write.
-const WRITE_BUF: usize = 4 << 20;
 
 fn h(name: &'static str) -> HeaderName {
     HeaderName::from_static(name)
@@ -162,59 +158,6 @@ impl Checksum {
     }
 }
 
-enum BodyEnd {
-    Complete,
-    /// The client went away mid-body.
-    Cut,
-    /// More bytes than the upload has room for.
-    TooLong,
-}
-
-/// Streams `body` into `file` from `offset`, at most `room` bytes. Returns bytes written.
-async fn stream_body(
-    file: &PartFile,
-    offset: u64,
-    room: u64,
-    body: Body,
-    mut checksum: Option<&mut Checksum>,
-) -> Result<(u64, BodyEnd), ApiError> {
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::with_capacity(WRITE_BUF.min(room as usize + 1));
-    let mut written = 0u64;
-    let mut end = BodyEnd::Complete;
-    loop {
-        match stream.next().await {
-            Some(Ok(frame)) => {
-                if written + buf.len() as u64 + frame.len() as u64 > room {
-                    end = BodyEnd::TooLong;
-                    break;
-                }
-                if let Some(c) = checksum.as_deref_mut() {
-                    c.update(&frame);
-                }
-                buf.extend_from_slice(&frame);
-                if buf.len() >= WRITE_BUF {
-                    let chunk = buf.split().freeze();
-                    let n = chunk.len() as u64;
-                    file.write_at(chunk, offset + written).await.map_err(io_err)?;
-                    written += n;
-                }
-            }
-            Some(Err(_)) => {
-                end = BodyEnd::Cut;
-                break;
-            }
-            None => break,
-        }
-    }
-    if !buf.is_empty() && !matches!(end, BodyEnd::TooLong) {
-        let n = buf.len() as u64;
-        file.write_at(buf.freeze(), offset + written).await.map_err(io_err)?;
-        written += n;
-    }
-    Ok((written, end))
-}
-
 fn tus_answer(st: &IngestState, s: &UploadSession, status: StatusCode) -> Response {
     let mut r = status.into_response();
     let hs = r.headers_mut();
@@ -252,7 +195,13 @@ async fn write_and_commit(
     }
     let file = PartFile::open(part_path(&st.uploads_dir, &cur.upload_id)).await.map_err(io_err)?;
     let room = cur.size - cur.offset;
-    let (written, end) = stream_body(&file, cur.offset, room, body, checksum.as_mut()).await?;
+    let (written, end) = stream_body(&file, cur.offset, room, body, |b| {
+        if let Some(c) = checksum.as_mut() {
+            c.update(b);
+        }
+    })
+    .await
+    .map_err(io_err)?;
     let keep = match end {
         BodyEnd::TooLong => {
             return Err(ApiError::new(
