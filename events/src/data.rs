@@ -40,6 +40,8 @@ pub enum UploadProtocol {
     Rest,
     /// tus 1.0 (`/v1/tus/`).
     Tus,
+    /// A live recording imported by the live service (no client upload).
+    Recording,
 }
 
 /// Where a source file came from.

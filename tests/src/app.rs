@@ -22,6 +22,17 @@ impl TestApp {
         TestApp { addr, http: reqwest::Client::new(), task }
     }
 
+    /// Serves `router` on an already bound listener (when its address must be known earlier,
+    /// e.g. to configure a media server's webhooks).
+    pub async fn serve_on(listener: tokio::net::TcpListener, router: axum::Router) -> TestApp {
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            let svc = router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, svc).await;
+        });
+        TestApp { addr, http: reqwest::Client::new(), task }
+    }
+
     /// Serves whatever `run` serves on the listener it is given (for apps with workers).
     pub async fn serve_with<F, Fut>(run: F) -> TestApp
     where

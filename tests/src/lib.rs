@@ -12,6 +12,7 @@
 pub mod app;
 pub mod media;
 pub mod nats;
+pub mod nginx;
 pub mod tools;
 
 pub use app::TestApp;

@@ -340,3 +340,31 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
     files::remove_quietly(&part_path(&st.uploads_dir, &cur.upload_id)).await;
     Ok(true)
 }
+
+/// Imports a local file that did not come through an upload protocol (a live recording) into
+/// the same path as a completed upload: a session is opened (`initiated`), the file is moved
+/// into the uploads directory (a rename on the same filesystem), and [`complete`] verifies,
+/// probes and publishes `completed` + `requested`.
+pub async fn import_file(
+    st: &IngestState,
+    new: NewUpload,
+    file: &std::path::Path,
+) -> Result<Completion, ApiError> {
+    let (s, _) = open(st, new).await?;
+    let part = part_path(&st.uploads_dir, &s.upload_id);
+    if tokio::fs::rename(file, &part).await.is_err() {
+        tokio::fs::copy(file, &part).await.map_err(|e| ApiError::internal(&e))?;
+        let f = tokio::fs::File::open(&part).await.map_err(|e| ApiError::internal(&e))?;
+        f.sync_all().await.map_err(|e| ApiError::internal(&e))?;
+        files::remove_quietly(file).await;
+    }
+    let size = s.size;
+    let s = st
+        .sessions
+        .update(&s.upload_id, move |x| {
+            x.offset = size;
+            Ok(())
+        })
+        .map_err(store_err)?;
+    complete(st, &s).await
+}

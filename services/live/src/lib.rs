@@ -1,0 +1,90 @@
+//! Live: streams and HMAC stream keys, the MediaMTX and nginx-rtmp webhooks, `VID_LIVE`
+//! events, and recordings that become videos.
+//!
+//! # Layout
+//! - [`settings`]: `--live-*` flags. [`state`]: [`LiveState`] and event publishing.
+//! - [`keys`]: deriving, parsing and hashing stream keys (pure).
+//! - [`store`]: stream records in KV (compare-and-set), so every replica sees a rotation at once.
+//! - [`api`]: create, delete, reveal, rotate, playback URL.
+//! - [`sessions`]: publish authorisation and live sessions, shared by both media servers.
+//! - [`mediamtx`], [`nginx`]: the webhook front ends; [`guard`]: their address/secret check.
+//! - [`cut`]: cutting a publisher whose key stopped being valid.
+//! - [`recording`]: a closed recording enters the upload path and becomes a video.
+//!
+//! Architecture invariant: no URL a viewer sees contains a stream key; live media is
+//! addressed by stream id.
+
+pub mod api;
+pub mod cut;
+pub mod guard;
+pub mod keys;
+pub mod mediamtx;
+pub mod nginx;
+pub mod recording;
+pub mod sessions;
+pub mod settings;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use framelog_core::service::{ServiceContext, ServiceHandle};
+use framelog_ingest::{IngestSettings, IngestState};
+
+pub use settings::LiveSettings;
+pub use state::LiveState;
+
+/// The live routes: stream management (tenant auth) and the webhooks (guarded).
+pub fn router(state: LiveState) -> Router {
+    let hooks = Router::new()
+        .route("/v1/hooks/mediamtx/auth", post(mediamtx::auth))
+        .route("/v1/hooks/mediamtx/event", post(mediamtx::event))
+        .route("/v1/hooks/nginx-rtmp/{call}", post(nginx::callback))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::webhook_guard));
+    Router::new()
+        .route("/v1/streams", post(api::create))
+        .route("/v1/streams/{id}", axum::routing::delete(api::delete))
+        .route("/v1/streams/{id}/key/reveal", post(api::reveal))
+        .route("/v1/streams/{id}/key/rotate", post(api::rotate))
+        .route("/v1/streams/{id}/playback", get(api::playback_url))
+        .merge(hooks)
+        .with_state(state)
+}
+
+/// Why live could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Ingest(#[from] framelog_ingest::session::StoreError),
+}
+
+/// Builds the live state (recordings use ingest's upload path with `ingest` settings).
+pub async fn state(
+    ctx: &ServiceContext,
+    settings: LiveSettings,
+    ingest: IngestSettings,
+) -> Result<LiveState, LiveError> {
+    Ok(LiveState {
+        streams: store::StreamStore::open(&ctx.platform.js).await?,
+        ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
+        platform: ctx.platform.clone(),
+        settings: Arc::new(settings),
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("HTTP client"),
+    })
+}
+
+/// Starts live-auth.
+pub async fn start(
+    ctx: &ServiceContext,
+    settings: LiveSettings,
+    ingest: IngestSettings,
+) -> Result<ServiceHandle, LiveError> {
+    Ok(ServiceHandle::new("live", router(state(ctx, settings, ingest).await?)))
+}

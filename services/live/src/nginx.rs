@@ -1,0 +1,105 @@
+//! nginx-rtmp callbacks at `POST /v1/hooks/nginx-rtmp/{call}` (form bodies; the publisher's
+//! own query arguments are appended to the form, so `?key=` arrives as a field).
+//!
+//! Publishers push to `rtmp://host/live/<stream id>?key=<stream key>` (OBS: server
+//! `rtmp://host/live`, stream key `<stream id>?key=<stream key>`), the same form MediaMTX uses.
+//! The stream name, and so the live HLS directory and every viewer URL, is the stream id.
+//!
+//! Why not the seed's `live/<key>` answered with a redirect to the stream id: nginx-rtmp's HLS
+//! module handles a publish *before* the notify module (it registers later, so it runs first),
+//! so a redirect renames the stream for the live module but the HLS files stay under the key
+//! (our end-to-end test showed exactly that). A publish that uses the key as its name is
+//! therefore refused with a message naming the right URL.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use framelog_core::ApiError;
+use framelog_core::error::extract::{Form, Path};
+use framelog_events::MediaServer;
+
+use crate::sessions::{self, Publisher};
+use crate::state::LiveState;
+use crate::{keys, recording};
+
+type Fields = Vec<(String, String)>;
+
+fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The stream a callback is about: the name is the stream id, or (before the rename) the key.
+fn stream_of_name(name: &str) -> String {
+    keys::stream_of(name).unwrap_or(name).to_owned()
+}
+
+fn publisher(f: &Fields) -> Publisher {
+    Publisher {
+        server: MediaServer::NginxRtmp,
+        connection_id: field(f, "clientid").unwrap_or_default().to_owned(),
+        protocol: "rtmp".into(),
+        remote_addr: field(f, "addr").map(str::to_owned),
+        app: field(f, "app").map(str::to_owned),
+    }
+}
+
+/// `POST /v1/hooks/nginx-rtmp/{call}`.
+pub async fn callback(
+    State(st): State<LiveState>,
+    Path(call): Path<String>,
+    Form(f): Form<Fields>,
+) -> Result<Response, ApiError> {
+    let name = field(&f, "name")
+        .filter(|n| !n.is_empty() && n.len() <= 256)
+        .ok_or_else(|| ApiError::bad_request("invalid_form", "the callback has no stream name"))?;
+    match call.as_str() {
+        "publish" => publish(&st, &f, name).await,
+        "publish_done" => {
+            let stream = stream_of_name(name);
+            sessions::end(&st, &stream, field(&f, "clientid"), "publisher stopped").await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        "update" => {
+            let stream = stream_of_name(name);
+            let conn = field(&f, "clientid").unwrap_or_default();
+            if sessions::still_valid(&st, &stream, conn).await? {
+                Ok(StatusCode::OK.into_response())
+            } else {
+                // A non-2xx answer to on_update ends the session in nginx-rtmp.
+                Err(ApiError::forbidden("the stream key was rotated or the stream deleted"))
+            }
+        }
+        "record_done" => {
+            let stream = stream_of_name(name);
+            let path = field(&f, "path")
+                .ok_or_else(|| ApiError::bad_request("invalid_form", "record_done without path"))?;
+            let Some((r, _)) = st.streams.get(&stream).await? else {
+                return Err(ApiError::not_found("stream"));
+            };
+            recording::recording_ready(&st, &r, std::path::Path::new(path)).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        _ => Err(ApiError::not_found("callback")),
+    }
+}
+
+async fn publish(st: &LiveState, f: &Fields, name: &str) -> Result<Response, ApiError> {
+    let from = publisher(f);
+    let Some(key) = field(f, "key") else {
+        let hint = if keys::stream_of(name).is_some() {
+            // The key was used as the stream name: it would name the HLS output. Refuse.
+            sessions::deny_misplaced_key(st, name, &from).await?;
+            "do not use the stream key as the stream name: publish to live/<stream id>?key=<stream key>"
+        } else {
+            "publishing needs the stream key: live/<stream id>?key=<stream key>"
+        };
+        return Err(ApiError::forbidden(hint));
+    };
+    match sessions::authorize(st, key, Some(name), &from).await? {
+        Err(denial) => Err(ApiError::forbidden(denial.reason())),
+        Ok(r) => {
+            sessions::start(st, r.stream_id.as_str(), &from).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Publish authorisation and live sessions, shared by the MediaMTX and nginx-rtmp front ends.
+
+use framelog_core::ApiError;
+use framelog_events::{LiveData, MediaServer};
+use time::OffsetDateTime;
+
+use crate::keys;
+use crate::state::LiveState;
+use crate::store::{LiveSession, StreamRecord};
+
+/// Why a publish was refused (never carries the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    Malformed,
+    UnknownStream,
+    WrongStream,
+    InvalidKey,
+}
+
+impl Denial {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denial::Malformed => "malformed stream key",
+            Denial::UnknownStream => "unknown or deleted stream",
+            Denial::WrongStream => "the key belongs to another stream",
+            Denial::InvalidKey => "invalid or rotated stream key",
+        }
+    }
+}
+
+/// Where a publish attempt comes from.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    pub server: MediaServer,
+    pub connection_id: String,
+    pub protocol: String,
+    pub remote_addr: Option<String>,
+    pub app: Option<String>,
+}
+
+/// Checks `key` (and, if the publisher named one, that it opens `claimed` stream).
+/// Denials of a known stream are published as `publish_denied` for audit.
+pub async fn authorize(
+    st: &LiveState,
+    key: &str,
+    claimed: Option<&str>,
+    from: &Publisher,
+) -> Result<Result<StreamRecord, Denial>, ApiError> {
+    let Some(stream) = keys::stream_of(key) else {
+        return Ok(Err(Denial::Malformed));
+    };
+    let lookup = claimed.unwrap_or(stream);
+    let record = st.streams.get(lookup).await?.map(|(r, _)| r).filter(|r| !r.deleted);
+    let Some(r) = record else {
+        return Ok(Err(Denial::UnknownStream));
+    };
+    let denial = if claimed.is_some_and(|c| c != stream) {
+        Some(Denial::WrongStream)
+    } else if !keys::matches(key, &r.key_hash) {
+        Some(Denial::InvalidKey)
+    } else {
+        None
+    };
+    if let Some(d) = denial {
+        let data = LiveData::PublishDenied {
+            reason: d.reason().to_owned(),
+            server: from.server,
+            protocol: Some(from.protocol.clone()),
+            remote_addr: from.remote_addr.clone(),
+        };
+        st.publish(&r, data, None).await?;
+        tracing::info!(stream = %r.stream_id, reason = d.reason(), "publish denied");
+        return Ok(Err(d));
+    }
+    Ok(Ok(r))
+}
+
+/// Audits a publish that used the stream key as the stream name (refused: the name would
+/// become the HLS path and leak the key).
+pub async fn deny_misplaced_key(
+    st: &LiveState,
+    name: &str,
+    from: &Publisher,
+) -> Result<(), ApiError> {
+    let Some(stream) = keys::stream_of(name) else { return Ok(()) };
+    if let Some((r, _)) = st.streams.get(stream).await? {
+        let data = LiveData::PublishDenied {
+            reason: "stream key used as the stream name".into(),
+            server: from.server,
+            protocol: Some(from.protocol.clone()),
+            remote_addr: from.remote_addr.clone(),
+        };
+        st.publish(&r, data, None).await?;
+    }
+    Ok(())
+}
+
+/// Marks the stream live and publishes `started` (idempotent per session).
+pub async fn start(
+    st: &LiveState,
+    stream: &str,
+    from: &Publisher,
+) -> Result<Option<StreamRecord>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let session_id = framelog_core::new_id("ses").to_string();
+    let mut created = None;
+    let r = st
+        .streams
+        .update(stream, |r| {
+            if r.deleted {
+                return Ok::<_, ApiError>(false);
+            }
+            // A repeated hook for the same connection keeps the session it started.
+            if r.session.as_ref().is_some_and(|s| s.connection_id == from.connection_id) {
+                return Ok(false);
+            }
+            let s = LiveSession {
+                session_id: session_id.clone(),
+                server: from.server,
+                connection_id: from.connection_id.clone(),
+                protocol: from.protocol.clone(),
+                remote_addr: from.remote_addr.clone(),
+                app: from.app.clone(),
+                started_at: now,
+                generation: r.generation,
+            };
+            created = Some(s.clone());
+            r.session = Some(s);
+            r.pending_connection = None;
+            Ok(true)
+        })
+        .await?;
+    let (Some(r), Some(s)) = (r, created) else { return Ok(None) };
+    let data = LiveData::Started {
+        session_id: s.session_id.clone(),
+        server: s.server,
+        connection_id: s.connection_id.clone(),
+        protocol: s.protocol.clone(),
+        remote_addr: s.remote_addr.clone(),
+    };
+    st.publish(&r, data, Some(&s.session_id)).await?;
+    tracing::info!(tenant = %r.tenant, stream = %r.stream_id, session = %s.session_id, "stream live");
+    Ok(Some(r))
+}
+
+/// Ends the stream's session (if `connection_id` is given, only that connection's) and
+/// publishes `ended` with its duration.
+pub async fn end(
+    st: &LiveState,
+    stream: &str,
+    connection_id: Option<&str>,
+    reason: &str,
+) -> Result<Option<LiveSession>, ApiError> {
+    let mut ended = None;
+    let r = st
+        .streams
+        .update(stream, |r| match &r.session {
+            Some(s) if connection_id.is_none_or(|c| c == s.connection_id) => {
+                r.last_session = Some(s.session_id.clone());
+                ended = r.session.take();
+                Ok::<_, ApiError>(true)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+    let (Some(r), Some(s)) = (r, ended) else { return Ok(None) };
+    let duration = (OffsetDateTime::now_utc() - s.started_at).as_seconds_f64().max(0.0);
+    let data = LiveData::Ended {
+        session_id: s.session_id.clone(),
+        duration_secs: duration,
+        reason: reason.to_owned(),
+    };
+    st.publish(&r, data, Some(&s.session_id)).await?;
+    tracing::info!(stream = %r.stream_id, session = %s.session_id, duration, "stream ended");
+    Ok(Some(s))
+}
+
+/// Whether an ongoing publish may continue: the stream exists and its key has not been
+/// rotated since the session started.
+pub async fn still_valid(
+    st: &LiveState,
+    stream: &str,
+    connection_id: &str,
+) -> Result<bool, ApiError> {
+    Ok(match st.streams.get(stream).await? {
+        Some((r, _)) if !r.deleted => match &r.session {
+            Some(s) if s.connection_id == connection_id => s.generation == r.generation,
+            // A connection we do not know about is not ours to keep.
+            _ => false,
+        },
+        _ => false,
+    })
+}

@@ -1,0 +1,137 @@
+//! Live stream records in the `framelog_stream_keys` KV bucket: every replica of live-auth
+//! sees a rotation or deletion at once. Updates are compare-and-set on the KV revision.
+
+use async_nats::jetstream::{self, kv};
+use framelog_events::{AggregateId, MediaServer, TenantId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use framelog_core::nats::KV_STREAM_KEYS;
+
+/// A publisher currently live on a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSession {
+    pub session_id: String,
+    pub server: MediaServer,
+    /// The media server's connection id (nginx-rtmp `clientid`, MediaMTX connection UUID).
+    pub connection_id: String,
+    pub protocol: String,
+    pub remote_addr: Option<String>,
+    /// nginx-rtmp application, for `control/drop`.
+    pub app: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// The key generation the publisher authenticated with.
+    pub generation: u32,
+}
+
+/// A live stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub stream_id: AggregateId,
+    pub tenant: TenantId,
+    pub name: String,
+    pub record: bool,
+    pub public: bool,
+    pub generation: u32,
+    /// sha256 of the current key (hex).
+    pub key_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub deleted: bool,
+    pub session: Option<LiveSession>,
+    /// The id of the last session that ended (names the recording that follows it).
+    #[serde(default)]
+    pub last_session: Option<String>,
+    /// MediaMTX: the connection id of the last authorised publish (to kick it).
+    #[serde(default)]
+    pub pending_connection: Option<(String, String)>,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream store: {0}")]
+    Kv(String),
+    #[error("stream record changed concurrently")]
+    Conflict,
+    #[error("corrupt stream record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+fn kv_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Kv(e.to_string())
+}
+
+fn key(stream: &str) -> String {
+    format!("s.{stream}")
+}
+
+/// The stream store.
+#[derive(Clone)]
+pub struct StreamStore {
+    kv: kv::Store,
+}
+
+impl std::fmt::Debug for StreamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamStore")
+    }
+}
+
+impl StreamStore {
+    pub async fn open(js: &jetstream::Context) -> Result<StreamStore, StoreError> {
+        Ok(StreamStore { kv: js.get_key_value(KV_STREAM_KEYS).await.map_err(kv_err)? })
+    }
+
+    /// Stores a new record.
+    pub async fn create(&self, r: &StreamRecord) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(r)?;
+        self.kv.create(key(r.stream_id.as_str()), body.into()).await.map_err(kv_err)?;
+        Ok(())
+    }
+
+    /// A record and its revision.
+    pub async fn get(&self, stream: &str) -> Result<Option<(StreamRecord, u64)>, StoreError> {
+        if framelog_events::id::validate_id(stream).is_err() {
+            return Ok(None);
+        }
+        match self.kv.entry(key(stream)).await.map_err(kv_err)? {
+            Some(e) if e.operation == kv::Operation::Put => {
+                Ok(Some((serde_json::from_slice(&e.value)?, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A tenant's live (not deleted) stream; another tenant's is `None`, like a missing one.
+    pub async fn get_for(
+        &self,
+        tenant: &TenantId,
+        stream: &str,
+    ) -> Result<Option<(StreamRecord, u64)>, StoreError> {
+        Ok(self.get(stream).await?.filter(|(r, _)| &r.tenant == tenant && !r.deleted))
+    }
+
+    /// Applies `f` to the record with compare-and-set, retrying on concurrent changes.
+    /// `f` returns `Ok(false)` to leave the record unchanged.
+    pub async fn update<F, E>(&self, stream: &str, mut f: F) -> Result<Option<StreamRecord>, E>
+    where
+        F: FnMut(&mut StreamRecord) -> Result<bool, E>,
+        E: From<StoreError>,
+    {
+        for _ in 0..16 {
+            let Some((mut r, rev)) = self.get(stream).await? else { return Ok(None) };
+            if !f(&mut r)? {
+                return Ok(Some(r));
+            }
+            let body = serde_json::to_vec(&r).map_err(StoreError::from)?;
+            match self.kv.update(key(stream), body.into(), rev).await {
+                Ok(_) => return Ok(Some(r)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(kv_err(e).into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+}

@@ -1,0 +1,112 @@
+//! Shared setup of the live tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framelog_core::media::{FsMediaStore, SharedMediaStore};
+use framelog_core::nats::STREAM_VID;
+use framelog_core::service::ServiceContext;
+use framelog_events::{Event, TenantId};
+use framelog_ingest::IngestSettings;
+use framelog_live::{LiveSettings, LiveState};
+use framelog_tests::{NatsServer, TestApp, platform};
+
+pub struct Env {
+    pub app: TestApp,
+    pub st: LiveState,
+    pub key_a: String,
+    pub key_b: String,
+    pub media: SharedMediaStore,
+    _dir: tempfile::TempDir,
+    pub nats: NatsServer,
+}
+
+pub async fn env_with(settings: LiveSettings) -> Env {
+    env_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), settings).await
+}
+
+/// The env served on `listener` (bound earlier so its URL can be given to nginx first).
+pub async fn env_on(listener: tokio::net::TcpListener, settings: LiveSettings) -> Env {
+    let nats = NatsServer::start();
+    let (p, dir) = platform(&nats).await;
+    let key_a = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
+    let key_b = p.tenants.create(&TenantId::new("globex").unwrap()).await.unwrap();
+    let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
+    let ctx = ServiceContext { platform: p, media: media.clone(), shutdown: Default::default() };
+    let st = framelog_live::state(&ctx, settings, IngestSettings::default()).await.unwrap();
+    let router = framelog_live::router(st.clone()).fallback(framelog_core::error::fallback);
+    let app = TestApp::serve_on(listener, router).await;
+    Env { app, st, key_a, key_b, media, _dir: dir, nats }
+}
+
+pub async fn env() -> Env {
+    env_with(LiveSettings::default()).await
+}
+
+/// Every event in the VID stream.
+pub async fn events(env: &Env) -> Vec<Event> {
+    let js = &env.st.platform.js;
+    let stream = js.get_stream(STREAM_VID).await.unwrap();
+    let last = js.get_stream(STREAM_VID).await.unwrap().info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(Event::from_json(&m.payload).unwrap());
+        }
+    }
+    out
+}
+
+pub async fn phases(env: &Env) -> Vec<String> {
+    events(env).await.iter().map(|e| format!("{}:{}", e.kind().token(), e.data.phase())).collect()
+}
+
+/// Waits until an event with `kind:phase` exists (or panics after `secs`).
+pub async fn wait_for(env: &Env, phase: &str, secs: u64) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(e) = events(env)
+            .await
+            .into_iter()
+            .find(|e| format!("{}:{}", e.kind().token(), e.data.phase()) == phase)
+        {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {phase} event within {secs}s; saw {:?}",
+            phases(env).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates a stream; returns the JSON answer.
+pub async fn create_stream(env: &Env, key: &str, name: &str, record: bool) -> serde_json::Value {
+    let res = env
+        .app
+        .http
+        .post(env.app.url("/v1/streams"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"name": name, "record": record}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+pub async fn post(env: &Env, key: &str, path: &str) -> reqwest::Response {
+    env.app.http.post(env.app.url(path)).bearer_auth(key).send().await.unwrap()
+}
+
+pub async fn mtx_auth(env: &Env, body: serde_json::Value) -> reqwest::Response {
+    env.app.http.post(env.app.url("/v1/hooks/mediamtx/auth")).json(&body).send().await.unwrap()
+}
+
+pub async fn code(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+}
