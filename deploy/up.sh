@@ -34,13 +34,28 @@ else
     || { echo "[up] nats-server did not start; see $data/nats.log" >&2; exit 1; }
 fi
 
+# nginx-rtmp for live ingest (RTMP 1935, control 8081), rendered from the shared template.
+live="$data/live"
+mkdir -p "$live/hls" "$live/recordings" "$live/tmp"
+rtmp_port=${FRAMELOG_RTMP_PORT:-1935}
+nginx_args=()
+if (exec 3<>"/dev/tcp/127.0.0.1/$rtmp_port") 2>/dev/null; then
+  echo "[up] port $rtmp_port is taken; not starting nginx-rtmp (live ingest needs it)" >&2
+else
+  sed -e "s#@DIR@#$live#g" -e "s#@RTMP_PORT@#$rtmp_port#g" -e "s#@HTTP_PORT@#8081#g" \
+      -e "s#@HOOKS@#http://$listen/v1/hooks/nginx-rtmp#g" deploy/nginx/nginx-rtmp.conf.in >"$live/nginx.conf"
+  nginx -p "$live" -c "$live/nginx.conf" >"$live/nginx.out" 2>&1 &
+  pids+=($!)
+  nginx_args=(--live-rtmp-url "rtmp://127.0.0.1:$rtmp_port/live" --live-nginx-control-url "http://127.0.0.1:8081/control")
+fi
+
 if [ ! -s "$data/dev-tenant.json" ]; then
   "$bin" tenant create dev --json >"$data/dev-tenant.json.tmp"
   mv "$data/dev-tenant.json.tmp" "$data/dev-tenant.json"
 fi
 key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_key"])' "$data/dev-tenant.json")
 
-"$bin" serve --data-dir "$data" --listen "$listen" &
+"$bin" serve --data-dir "$data" --listen "$listen" "${nginx_args[@]}" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fsS "http://$listen/readyz" >/dev/null 2>&1 && break
@@ -53,6 +68,7 @@ cat <<TXT
     API and web UI    http://$listen/
     Health            http://$listen/readyz   metrics http://$listen/metrics
     NATS              nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222/
+    RTMP ingest       rtmp://127.0.0.1:$rtmp_port/live/<stream id>?key=<stream key>
     Dev tenant        dev
     Dev API key       $key
                       (kept in $data/dev-tenant.json; try:

@@ -23,6 +23,31 @@ pub enum Command {
     Tenant(TenantCommand),
     /// Upload a video (parallel chunks; run the same command again to resume).
     Upload(UploadArgs),
+    /// MediaMTX hook bridge: report a runOn* hook (from the MTX_* environment) to live-auth.
+    Hook(HookArgs),
+}
+
+/// `framelog hook`.
+#[derive(Debug, clap::Args)]
+pub struct HookArgs {
+    /// Which hook: available, unavailable (runOnReady/runOnNotReady, runOnAvailable/
+    /// runOnUnavailable) or record-segment-complete (runOnRecordSegmentComplete).
+    #[arg(value_enum)]
+    pub event: HookName,
+    /// Framelog (live-auth) URL.
+    #[arg(long, env = "FRAMELOG_SERVER", default_value = "http://127.0.0.1:8145")]
+    pub server: String,
+    /// The webhook secret, if live-auth requires one.
+    #[arg(long, env = "FRAMELOG_LIVE_HOOK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+/// The MediaMTX hooks the bridge reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookName {
+    Available,
+    Unavailable,
+    RecordSegmentComplete,
 }
 
 /// `framelog upload`.
@@ -68,6 +93,8 @@ pub struct ServeArgs {
     // SERVICE SETTINGS: each service flattens its own settings here (flags prefixed by its name).
     #[command(flatten)]
     pub ingest: framelog_ingest::IngestSettings,
+    #[command(flatten)]
+    pub live: framelog_live::LiveSettings,
 }
 
 /// The services `framelog serve` can run.
@@ -76,6 +103,8 @@ pub enum ServiceName {
     // SERVICE NAMES: one variant per service crate.
     /// Uploads (REST chunked and tus) into VID_UPLOAD events.
     Ingest,
+    /// Live streams, stream keys and the media-server webhooks (live-auth).
+    Live,
 }
 
 impl ServiceName {

@@ -5,9 +5,11 @@
 //! - [`cli`]: the command line (clap derive): `serve`, `tenant`.
 //! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
 //! - [`tenant`]: `framelog tenant create|key`.
+//! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
+pub mod hook;
 pub mod serve;
 pub mod tenant;
 pub mod upload;

@@ -18,6 +18,10 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::upload::upload(args).await
         }
+        Command::Hook(args) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            framelog::hook::hook(args).await
+        }
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

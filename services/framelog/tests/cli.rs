@@ -99,3 +99,51 @@ async fn serve_answers_readyz_once_connected_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn framelog_hook_reports_a_mediamtx_hook_to_live_auth() {
+    let nats = NatsServer::start();
+    let served = common::serve(&nats.url(), &[]);
+    let key = common::tenant(&nats.url(), "acme");
+    let http = reqwest::Client::new();
+    let s: serde_json::Value = http
+        .post(format!("{}/v1/streams", served.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "cam"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = s["stream_id"].as_str().unwrap();
+    let out = framelog()
+        .args(["hook", "available", "--server", &served.base])
+        .env("MTX_PATH", format!("live/{id}"))
+        .env("MTX_SOURCE_TYPE", "rtmpConn")
+        .env("MTX_SOURCE_ID", "conn-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The session started: a `started` event with the connection id is in the log.
+    let js = async_nats::jetstream::new(nats.client().await);
+    let stream = js.get_stream("VID").await.unwrap();
+    let last = js.get_stream("VID").await.unwrap().info().await.unwrap().state.last_sequence;
+    let mut found = false;
+    for seq in 1..=last {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        if v["data"]["phase"] == "started" && v["data"]["connection_id"] == "conn-1" {
+            found = true;
+        }
+    }
+    assert!(found, "no started event");
+    // Without MTX_PATH the command refuses with a clear message.
+    let bad = framelog()
+        .args(["hook", "available", "--server", &served.base])
+        .env_remove("MTX_PATH")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MTX_PATH"));
+}
