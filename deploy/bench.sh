@@ -9,8 +9,9 @@ export PATH="$root/.tools/bin:$PATH"
 
 declare -A benches=(
   [upload]="-p framelog-ingest --bench upload"
+  [projection]="-p framelog-projection --bench projection"
 )
-order=(upload)
+order=(upload projection)
 
 want=("$@")
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")

@@ -14,6 +14,7 @@
 
 pub mod data;
 pub mod envelope;
+pub mod fold;
 pub mod id;
 pub mod kind;
 pub mod subject;

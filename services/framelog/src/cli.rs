@@ -25,6 +25,28 @@ pub enum Command {
     Upload(UploadArgs),
     /// MediaMTX hook bridge: report a runOn* hook (from the MTX_* environment) to live-auth.
     Hook(HookArgs),
+    /// Operate the projection's local views.
+    #[command(subcommand)]
+    Projection(ProjectionCommand),
+}
+
+/// `framelog projection ...`. Both open the local sled store, so the server using that data
+/// dir must be stopped (or point --data-dir at another directory).
+#[derive(Debug, Subcommand)]
+pub enum ProjectionCommand {
+    /// Rebuild the views from sequence 1 of the log into the data dir's store (emptied first).
+    Rebuild {
+        #[command(flatten)]
+        common: CommonSettings,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the digest of the views in the data dir's store (the last line).
+    Digest {
+        #[command(flatten)]
+        common: CommonSettings,
+    },
 }
 
 /// `framelog hook`.
@@ -95,6 +117,8 @@ pub struct ServeArgs {
     pub ingest: framelog_ingest::IngestSettings,
     #[command(flatten)]
     pub live: framelog_live::LiveSettings,
+    #[command(flatten)]
+    pub projection: framelog_projection::ProjectionSettings,
 }
 
 /// The services `framelog serve` can run.
@@ -105,6 +129,8 @@ pub enum ServiceName {
     Ingest,
     /// Live streams, stream keys and the media-server webhooks (live-auth).
     Live,
+    /// Tenant-scoped views from the log: catalog, live directory, billing, views; query API, SSE.
+    Projection,
 }
 
 impl ServiceName {

@@ -6,10 +6,12 @@
 //! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
 //! - [`tenant`]: `framelog tenant create|key`.
 //! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
+//! - [`projection`]: `framelog projection rebuild|digest`.
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
 pub mod hook;
+pub mod projection;
 pub mod serve;
 pub mod tenant;
 pub mod upload;

@@ -22,6 +22,10 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::hook::hook(args).await
         }
+        Command::Projection(cmd) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            framelog::projection::run(cmd).await
+        }
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

@@ -28,6 +28,9 @@ pub async fn start_services(
         let handle: ServiceHandle = match *name {
             // SERVICE START: one arm per service.
             ServiceName::Ingest => framelog_ingest::start(ctx, args.ingest.clone()).await?,
+            ServiceName::Projection => {
+                framelog_projection::start(ctx, args.projection.clone()).await?
+            }
             ServiceName::Live => {
                 framelog_live::start(ctx, args.live.clone(), args.ingest.clone()).await?
             }

@@ -15,7 +15,8 @@ pub fn framelog() -> Command {
 pub struct Served {
     pub child: Child,
     pub base: String,
-    pub data: tempfile::TempDir,
+    /// The data dir, when the guard owns it.
+    pub data: Option<tempfile::TempDir>,
 }
 
 impl Drop for Served {
@@ -28,9 +29,18 @@ impl Drop for Served {
 /// Starts `framelog serve` on a random port against `nats_url` with extra args.
 pub fn serve(nats_url: &str, extra: &[&str]) -> Served {
     let data = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = extra.to_vec();
+    let dir = data.path().to_str().unwrap().to_owned();
+    args.extend(["--data-dir", &dir]);
+    let mut s = serve_in(nats_url, &args);
+    s.data = Some(data);
+    s
+}
+
+/// Starts `framelog serve` with exactly `extra` (which must name the data dir).
+pub fn serve_in(nats_url: &str, extra: &[&str]) -> Served {
     let mut child = framelog()
-        .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", nats_url, "--data-dir"])
-        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", nats_url])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -45,7 +55,7 @@ pub fn serve(nats_url: &str, extra: &[&str]) -> Served {
         .expect("serve prints its URL");
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
     let base = line.rsplit(' ').next().unwrap().to_owned();
-    Served { child, base, data }
+    Served { child, base, data: None }
 }
 
 /// Creates a tenant with the CLI and returns its key.

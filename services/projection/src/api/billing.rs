@@ -1,0 +1,110 @@
+//! `GET /v1/billing/usage?month=YYYY-MM` (meters, and amounts when a price table is set) and
+//! `GET /v1/stats` (videos by status, live now, views today).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use framelog_core::ApiError;
+use framelog_core::error::extract::{Json, Query};
+use framelog_core::tenants::Tenant;
+use framelog_events::fold::billing::{EgressUsage, SessionUsage, month_usage};
+use framelog_events::fold::{Month, Status, VideoUsage, views};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::streams::tenant_streams;
+use super::{ApiState, Consistent, internal};
+use crate::store::{View, be_u64, decode, key, tenant_prefix};
+
+/// `GET /v1/billing/usage` parameters.
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+    /// `YYYY-MM`, UTC; default the current month.
+    pub month: Option<String>,
+}
+
+fn records<T: DeserializeOwned>(s: &ApiState, prefix: Vec<u8>) -> Result<Vec<T>, ApiError> {
+    s.store
+        .tree(View::Usage)
+        .scan_prefix(prefix)
+        .map(|kv| {
+            let (_, v) = kv.map_err(|e| internal(e.into()))?;
+            decode(View::Usage, &v).map_err(internal)
+        })
+        .collect()
+}
+
+/// `GET /v1/billing/usage`: `{"month", "meters": {...}, "amounts": {...} | null}`.
+pub async fn usage(
+    State(s): State<ApiState>,
+    Tenant(tenant): Tenant,
+    _: Consistent,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let month = match q.month {
+        None => Month::of(OffsetDateTime::now_utc()),
+        Some(m) => {
+            m.parse::<Month>().map_err(|e| ApiError::bad_request("invalid_month", e.to_string()))?
+        }
+    };
+    let t = tenant.as_str();
+    let videos: Vec<VideoUsage> = records(&s, key(t, &[b"v", b""]))?;
+    let sessions: Vec<SessionUsage> = records(&s, key(t, &[b"l", b""]))?;
+    let egress: Vec<EgressUsage> = records(&s, key(t, &[b"e", b""]))?;
+    let m = month_usage(month, &videos, &sessions, &egress);
+    let amounts = s.prices.as_ref().map(|p| p.amounts(&m));
+    Ok(Json(json!({
+        "month": m.month,
+        "meters": {
+            "transcode_cpu_seconds": {
+                "total": m.transcode_cpu_seconds.values().sum::<f64>(),
+                "by_profile": m.transcode_cpu_seconds,
+            },
+            "storage_bytes": m.storage_bytes,
+            "egress_bytes": m.egress_bytes,
+            "live_minutes": m.live_minutes,
+            "uploads": m.uploads,
+        },
+        "amounts": amounts,
+    })))
+}
+
+/// `GET /v1/stats`: `{"videos": {"total", "<status>": n...}, "streams", "live_now", "views_today"}`.
+pub async fn stats(
+    State(s): State<ApiState>,
+    Tenant(tenant): Tenant,
+    _: Consistent,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant.as_str();
+    let mut by_status: BTreeMap<&'static str, u64> =
+        Status::VISIBLE.iter().map(|st| (st.as_str(), 0)).collect();
+    let mut total = 0u64;
+    for kv in s.store.tree(View::VideoIndex).scan_prefix(tenant_prefix(t)) {
+        let (_, status) = kv.map_err(|e| internal(e.into()))?;
+        total += 1;
+        if let Some(n) = by_status.iter_mut().find(|(k, _)| k.as_bytes() == status.as_ref()) {
+            *n.1 += 1;
+        }
+    }
+    let streams = tenant_streams(&s, &tenant)?;
+    let live_now = streams.iter().filter(|e| e.live_session().is_some()).count();
+    let today = views::day(OffsetDateTime::now_utc());
+    let views_today = s
+        .store
+        .tree(View::TenantDays)
+        .get(key(t, &[today.as_bytes()]))
+        .map_err(|e| internal(e.into()))?
+        .map(|v| be_u64(&v))
+        .unwrap_or(0);
+    let mut videos = json!(by_status);
+    videos["total"] = json!(total);
+    Ok(Json(json!({
+        "videos": videos,
+        "streams": streams.len(),
+        "live_now": live_now,
+        "views_today": views_today,
+        "day": today,
+    })))
+}

@@ -1,0 +1,163 @@
+//! The query API and the live feed: tenant-scoped reads of the views (Bearer API key via
+//! [`Tenant`]), every error in core's JSON shape.
+//!
+//! Read your writes: a query may carry `?after_seq=N` or `X-After-Seq: N` (a `VID` stream
+//! sequence a write answered with); it waits until the projection has applied N, at most the
+//! `read_wait` setting, and otherwise answers **504 `projection_lagging`** with `Retry-After: 1`
+//! (never a silently stale view). Every answer carries `X-Projection-Seq`, the applied `VID`
+//! sequence it was read at.
+
+mod admin;
+mod billing;
+mod events;
+mod streams;
+mod videos;
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use framelog_core::ApiError;
+use framelog_core::secret::Secret;
+use framelog_core::tenants::TenantStore;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::pricing::PriceTable;
+use crate::settings::ProjectionSettings;
+use crate::store::Store;
+
+/// Header carrying the sequence a client wants to read after.
+pub const AFTER_SEQ_HEADER: &str = "x-after-seq";
+/// Header carrying the applied `VID` sequence an answer was read at.
+pub const PROJECTION_SEQ_HEADER: &str = "x-projection-seq";
+
+/// Everything the routes read; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub tenants: TenantStore,
+    pub secret: Secret,
+    pub js: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub settings: Arc<ProjectionSettings>,
+    pub prices: Option<Arc<PriceTable>>,
+    /// The applied `VID` sequence, updated once each batch is durable.
+    pub applied: watch::Receiver<u64>,
+    /// Ends live feeds at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").field("applied", &*self.applied.borrow()).finish()
+    }
+}
+
+impl FromRef<ApiState> for TenantStore {
+    fn from_ref(s: &ApiState) -> TenantStore {
+        s.tenants.clone()
+    }
+}
+
+/// The projection's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/videos", get(videos::list))
+        .route("/v1/videos/{id}", get(videos::show))
+        .route("/v1/streams", get(streams::list))
+        .route("/v1/streams/{id}", get(streams::show))
+        .route("/v1/live", get(streams::live_now))
+        .route("/v1/billing/usage", get(billing::usage))
+        .route("/v1/stats", get(billing::stats))
+        .route("/v1/events", get(events::feed))
+        .route("/v1/admin/projection/digest", get(admin::digest))
+        .layer(axum::middleware::map_response_with_state(state.clone(), stamp_seq))
+        .with_state(state)
+}
+
+async fn stamp_seq(State(s): State<ApiState>, mut res: Response) -> Response {
+    let seq = *s.applied.borrow();
+    res.headers_mut()
+        .insert(HeaderName::from_static(PROJECTION_SEQ_HEADER), HeaderValue::from(seq));
+    res
+}
+
+/// A read-your-writes request: waits (bounded) until the `VID` sequence it names is applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Consistent;
+
+#[derive(Deserialize)]
+struct AfterSeqQuery {
+    after_seq: Option<String>,
+}
+
+fn parse_seq(s: &str) -> Result<u64, ApiError> {
+    s.trim().parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_after_seq",
+            "after_seq must be a stream sequence (an unsigned integer)",
+        )
+    })
+}
+
+impl FromRequestParts<ApiState> for Consistent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &ApiState) -> Result<Self, ApiError> {
+        let q = axum::extract::Query::<AfterSeqQuery>::try_from_uri(&parts.uri)
+            .map_err(ApiError::from)?;
+        let mut want = q.0.after_seq.as_deref().map(parse_seq).transpose()?;
+        if let Some(h) = parts.headers.get(AFTER_SEQ_HEADER) {
+            let h = h.to_str().map_err(|_| parse_seq("").unwrap_err())?;
+            want = want.max(Some(parse_seq(h)?));
+        }
+        if let Some(n) = want {
+            wait_applied(s, n).await?;
+        }
+        Ok(Consistent)
+    }
+}
+
+/// Waits until `seq` of `VID` is applied, at most the setting's bound.
+async fn wait_applied(s: &ApiState, seq: u64) -> Result<(), ApiError> {
+    let mut rx = s.applied.clone();
+    let waited =
+        tokio::time::timeout(s.settings.read_wait(), rx.wait_for(|applied| *applied >= seq)).await;
+    match waited {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err(ApiError::unavailable("the projection is not running")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "projection_lagging",
+            format!(
+                "the projection has not applied sequence {seq} yet (at {}); retry",
+                *s.applied.borrow()
+            ),
+        )
+        .with_header(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+    }
+}
+
+/// `limit` between 1 and `max`, default `default`.
+fn check_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default as usize),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {max}"),
+        )),
+    }
+}
+
+/// Unexpected store failures: an opaque 500, logged.
+fn internal(e: crate::error::ProjectionError) -> ApiError {
+    ApiError::internal(&e)
+}
