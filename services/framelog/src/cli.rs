@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMELOG_ONLY", value_enum, value_delimiter = ',')]
     pub only: Vec<ServiceName>,
 
+    /// The built web UI (`npm --prefix web run build` writes `web/dist`).
+    #[arg(long, env = "FRAMELOG_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: std::path::PathBuf,
+
     /// Media root (HLS output, sources); default `<data dir>/media`.
     #[arg(long, env = "FRAMELOG_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,

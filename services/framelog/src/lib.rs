@@ -7,6 +7,7 @@
 //! - [`tenant`]: `framelog tenant create|key`.
 //! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
 //! - [`projection`]: `framelog projection rebuild|digest`.
+//! - [`web`]: the built web UI as the router's fallback (SPA), never over API paths.
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod projection;
 pub mod serve;
 pub mod tenant;
 pub mod upload;
+pub mod web;

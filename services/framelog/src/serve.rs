@@ -10,12 +10,13 @@ use axum::Router;
 use framelog_core::health::{self, HealthState};
 use framelog_core::media::{FsMediaStore, SharedMediaStore};
 use framelog_core::service::{ServiceContext, ServiceHandle};
-use framelog_core::{Platform, error, metrics};
+use framelog_core::{Platform, metrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::cli::{ServeArgs, ServiceName};
+use crate::web::WebDir;
 
 /// Starts the chosen services and returns their handles.
 pub async fn start_services(
@@ -43,11 +44,11 @@ pub async fn start_services(
 
 /// The one router of the all-in-one server: health, metrics and every service's routes.
 pub fn app(platform: &Platform) -> Router {
-    app_with(platform, Router::new())
+    app_with(platform, Router::new(), WebDir(None))
 }
 
-/// [`app`] with the services' routes merged in.
-pub fn app_with(platform: &Platform, services: Router) -> Router {
+/// [`app`] with the services' routes merged in and the web UI (if built) as the fallback.
+pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
     let health = health::router(HealthState {
         nats: platform.nats.clone(),
         js: platform.js.clone(),
@@ -56,7 +57,7 @@ pub fn app_with(platform: &Platform, services: Router) -> Router {
     Router::new()
         .merge(health)
         .merge(services)
-        .fallback(error::fallback)
+        .fallback(move |req: axum::extract::Request| crate::web::fallback(web.clone(), req))
         .layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), metrics::track_http))
         .layer(TraceLayer::new_for_http())
 }
@@ -67,6 +68,7 @@ pub async fn run(
     listener: TcpListener,
     platform: Platform,
     services: Vec<ServiceHandle>,
+    web: WebDir,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
@@ -76,7 +78,7 @@ pub async fn run(
         routes = routes.merge(s.router);
         tasks.extend(s.tasks);
     }
-    let router = app_with(&platform, routes);
+    let router = app_with(&platform, routes, web);
     let res = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
@@ -125,7 +127,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         s.cancel();
     });
-    run(listener, platform, services, shutdown).await?;
+    let web = crate::web::resolve(&args.web_dir);
+    match &web.0 {
+        Some(d) => tracing::info!(dir = %d.display(), "serving the web UI"),
+        None => {
+            tracing::warn!(dir = %args.web_dir.display(), "no built web UI there; / answers JSON")
+        }
+    }
+    run(listener, platform, services, web, shutdown).await?;
     Ok(())
 }
 

@@ -147,3 +147,28 @@ async fn framelog_hook_reports_a_mediamtx_hook_to_live_auth() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MTX_PATH"));
 }
+
+#[tokio::test]
+async fn the_web_ui_is_served_for_app_paths_but_never_over_api_paths() {
+    let nats = NatsServer::start();
+    let web = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("index.html"), "<html>framelog ui</html>").unwrap();
+    std::fs::write(web.path().join("assets/app-1234.js"), "console.log(1)").unwrap();
+    let served = common::serve(&nats.url(), &["--web-dir", web.path().to_str().unwrap()]);
+    let get = |p: &str| reqwest::get(format!("{}{p}", served.base));
+    let root = get("/").await.unwrap();
+    assert_eq!(root.headers()["cache-control"], "no-cache");
+    assert!(root.text().await.unwrap().contains("framelog ui"));
+    // A client-side route gets the app.
+    assert!(get("/watch/vid_123").await.unwrap().text().await.unwrap().contains("framelog ui"));
+    let asset = get("/assets/app-1234.js").await.unwrap();
+    assert_eq!(asset.headers()["cache-control"], "public, max-age=31536000, immutable");
+    // API paths keep their JSON 404.
+    for p in ["/v1/nope", "/hls/x", "/live/x"] {
+        let r = get(p).await.unwrap();
+        assert_eq!(r.status(), 404, "{p}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{p}");
+    }
+}
