@@ -163,3 +163,45 @@ pub async fn fallback() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed")
 }
+
+/// Middleware: a bare 405 from the router (which has no body) becomes the JSON error shape,
+/// keeping its `Allow` header, so wrong methods look like every other error.
+pub async fn json_method_not_allowed(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED
+        || res.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return res;
+    }
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let mut err =
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed");
+    if let Some(a) = allow {
+        err = err.with_header(axum::http::header::ALLOW, a);
+    }
+    err.into_response()
+}
+
+/// Largest total size of request headers accepted (names and values), bytes.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Middleware: requests whose headers add up to more than [`MAX_HEADER_BYTES`] get 431 with
+/// the JSON error shape (hyper's own limit is far higher than any client needs).
+pub async fn limit_header_size(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let total: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if total > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers are {total} bytes; the limit is {MAX_HEADER_BYTES}"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -58,6 +58,8 @@ pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
         .merge(health)
         .merge(services)
         .fallback(move |req: axum::extract::Request| crate::web::fallback(web.clone(), req))
+        .layer(axum::middleware::from_fn(framelog_core::error::json_method_not_allowed))
+        .layer(axum::middleware::from_fn(framelog_core::error::limit_header_size))
         .layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), metrics::track_http))
         .layer(TraceLayer::new_for_http())
 }

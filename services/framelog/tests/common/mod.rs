@@ -39,11 +39,20 @@ pub fn serve(nats_url: &str, extra: &[&str]) -> Served {
 
 /// Starts `framelog serve` with exactly `extra` (which must name the data dir).
 pub fn serve_in(nats_url: &str, extra: &[&str]) -> Served {
+    serve_logged(nats_url, extra, None)
+}
+
+/// [`serve_in`] with stderr (the logs) written to `log`.
+pub fn serve_logged(nats_url: &str, extra: &[&str], log: Option<&std::path::Path>) -> Served {
+    let stderr = match log {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    };
     let mut child = framelog()
         .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", nats_url])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
