@@ -17,6 +17,7 @@ pub mod error;
 pub mod eventlog;
 pub mod health;
 pub mod media;
+pub mod media_nats;
 pub mod metrics;
 pub mod nats;
 pub mod platform;

@@ -113,6 +113,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMELOG_WEB_DIR", default_value = "web/dist")]
     pub web_dir: std::path::PathBuf,
 
+    /// Where media bytes live: `fs` (the media dir) or `nats` (the JetStream Object Store, for
+    /// services on machines that share no disk).
+    #[arg(long, env = "FRAMELOG_MEDIA_STORE", value_enum, default_value = "fs")]
+    pub media_store: MediaStoreKind,
+
     /// Media root (HLS output, sources); default `<data dir>/media`.
     #[arg(long, env = "FRAMELOG_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,
@@ -123,6 +128,13 @@ pub struct ServeArgs {
     pub live: framelog_live::LiveSettings,
     #[command(flatten)]
     pub projection: framelog_projection::ProjectionSettings,
+}
+
+/// The media store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MediaStoreKind {
+    Fs,
+    Nats,
 }
 
 /// The services `framelog serve` can run.

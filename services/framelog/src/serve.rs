@@ -9,13 +9,14 @@ use anyhow::Context as _;
 use axum::Router;
 use framelog_core::health::{self, HealthState};
 use framelog_core::media::{FsMediaStore, SharedMediaStore};
+use framelog_core::media_nats::NatsMediaStore;
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use framelog_core::{Platform, metrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-use crate::cli::{ServeArgs, ServiceName};
+use crate::cli::{MediaStoreKind, ServeArgs, ServiceName};
 use crate::web::WebDir;
 
 /// Starts the chosen services and returns their handles.
@@ -94,12 +95,24 @@ pub async fn run(
 }
 
 /// The media store chosen by the settings.
-pub fn media_store(args: &ServeArgs) -> anyhow::Result<SharedMediaStore> {
-    let root = args.media_dir.clone().unwrap_or_else(|| args.common.data_dir.join("media"));
-    Ok(Arc::new(
-        FsMediaStore::new(&root)
-            .with_context(|| format!("creating the media root {}", root.display()))?,
-    ))
+pub async fn media_store(
+    args: &ServeArgs,
+    platform: &Platform,
+) -> anyhow::Result<SharedMediaStore> {
+    Ok(match args.media_store {
+        MediaStoreKind::Fs => {
+            let root = args.media_dir.clone().unwrap_or_else(|| args.common.data_dir.join("media"));
+            Arc::new(
+                FsMediaStore::new(&root)
+                    .with_context(|| format!("creating the media root {}", root.display()))?,
+            )
+        }
+        MediaStoreKind::Nats => Arc::new(
+            NatsMediaStore::open(&platform.js, args.common.replicas)
+                .await
+                .context("opening the media Object Store bucket")?,
+        ),
+    })
 }
 
 /// `framelog serve` from the command line.
@@ -113,7 +126,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let ctx = ServiceContext {
         platform: platform.clone(),
-        media: media_store(&args)?,
+        media: media_store(&args, &platform).await?,
         shutdown: shutdown.clone(),
     };
     let names = if args.only.is_empty() { ServiceName::all() } else { args.only.clone() };

@@ -187,7 +187,14 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
     let in_store = !tokio::fs::try_exists(&part).await.unwrap_or(false)
         && st.media.exists(&key).await.unwrap_or(false);
     let local = if in_store {
-        st.media.local_path(&key).ok_or_else(|| ApiError::unavailable("source not local"))?
+        match st.media.local_path(&key) {
+            Some(p) => p,
+            // A store without local paths (the Object Store): work on a local copy.
+            None => {
+                st.media.fetch_to(&key, &part).await.map_err(|e| ApiError::internal(&e))?;
+                part.clone()
+            }
+        }
     } else {
         if s.size == 0 {
             files::PartFile::open(part.clone()).await.map_err(|e| ApiError::internal(&e))?;
