@@ -10,6 +10,7 @@
 //! Every test gets its own server, port and directories, so tests run in parallel.
 
 pub mod app;
+pub mod cluster;
 pub mod media;
 pub mod nats;
 pub mod nginx;

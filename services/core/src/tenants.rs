@@ -48,11 +48,22 @@ fn store_err(e: impl std::fmt::Display) -> TenantError {
     TenantError::Store(e.to_string())
 }
 
+/// How long a resolved key may be used from the local cache while NATS is unreachable.
+pub const STALE_KEY_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Tenants and API keys.
+///
+/// Keys resolve through KV on every request (so a revoked key stops working everywhere at
+/// once); a key resolved in the last [`STALE_KEY_GRACE`] is also remembered locally and used
+/// only while NATS is unreachable, so uploads keep flowing through an outage ("stale if error").
 #[derive(Clone)]
 pub struct TenantStore {
     tenants: kv::Store,
     keys: kv::Store,
+    client: Option<async_nats::Client>,
+    recent: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (TenantId, std::time::Instant)>>,
+    >,
 }
 
 impl std::fmt::Debug for TenantStore {
@@ -72,7 +83,20 @@ impl TenantStore {
         Ok(TenantStore {
             tenants: js.get_key_value(KV_TENANTS).await.map_err(store_err)?,
             keys: js.get_key_value(KV_API_KEYS).await.map_err(store_err)?,
+            client: None,
+            recent: Default::default(),
         })
+    }
+
+    /// Lets the store notice an outage at once (instead of waiting for a KV timeout).
+    pub fn with_client(mut self, client: async_nats::Client) -> TenantStore {
+        self.client = Some(client);
+        self
+    }
+
+    fn cached(&self, hash: &str) -> Option<TenantId> {
+        let m = self.recent.lock().ok()?;
+        m.get(hash).filter(|(_, at)| at.elapsed() < STALE_KEY_GRACE).map(|(t, _)| t.clone())
     }
 
     /// Creates a tenant and its first API key, returned once and never stored in clear.
@@ -116,10 +140,31 @@ impl TenantStore {
         if !key.starts_with(API_KEY_PREFIX) || key.len() > 128 {
             return Ok(None);
         }
-        let Some(entry) = self.keys.get(hash_key(key)).await.map_err(store_err)? else {
+        let hash = hash_key(key);
+        let down = self
+            .client
+            .as_ref()
+            .is_some_and(|c| c.connection_state() != async_nats::connection::State::Connected);
+        if down && let Some(t) = self.cached(&hash) {
+            return Ok(Some(t));
+        }
+        let entry = match self.keys.get(&hash).await {
+            Ok(e) => e,
+            Err(e) => return self.cached(&hash).map(Some).ok_or_else(|| store_err(e)),
+        };
+        let Some(entry) = entry else {
+            if let Ok(mut m) = self.recent.lock() {
+                m.remove(&hash);
+            }
             return Ok(None);
         };
         let rec: KeyRecord = serde_json::from_slice(&entry).map_err(store_err)?;
+        if let Ok(mut m) = self.recent.lock() {
+            if m.len() > 100_000 {
+                m.retain(|_, (_, at)| at.elapsed() < STALE_KEY_GRACE);
+            }
+            m.insert(hash, (rec.tenant.clone(), std::time::Instant::now()));
+        }
         Ok(Some(rec.tenant))
     }
 }
