@@ -19,6 +19,11 @@ up: bootstrap
 test: bootstrap
     cargo test --workspace --locked
 
+# The fault suite: NATS down mid-upload, cluster node killed under load, projection and
+# transcoder killed with SIGKILL, disk full, unwritable media root (each asserts nothing is lost).
+faults: bootstrap
+    cargo test --workspace --locked -- fault_ killed --test-threads 2
+
 # Start a 3-node JetStream cluster on loopback (ports 4222-4224); `just cluster-stop` stops it.
 cluster: bootstrap
     deploy/cluster.sh start

@@ -226,10 +226,13 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
                 ApiError::new(
                     http::StatusCode::INSUFFICIENT_STORAGE,
                     "insufficient_storage",
-                    "the media store is full",
+                    "the media store is full; the upload is kept, complete it again later",
                 )
             } else {
-                ApiError::internal(&e)
+                tracing::error!(error = %e, "media store not writable");
+                ApiError::unavailable(format!(
+                    "the media store cannot take the file ({e}); the upload is kept, complete it again later"
+                ))
             }
         })?;
     }
