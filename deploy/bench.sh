@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just bench [name...]`: runs the named benchmarks (default: all) in release mode. Each bench
-# compares against a baseline in the same run and prints its own table; the summary at the end
-# collects every `RESULT` line.
+# compares against a baseline in the same run, prints its own details, and one line per
+# measure `TABLE|measure|ours|baseline|ratio|goal`; the summary at the end is one table of them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,8 +25,10 @@ for name in "${want[@]}"; do
   echo "== bench $name =="
   # shellcheck disable=SC2086
   out=$(cargo bench --locked $args 2>/dev/null | tee /dev/stderr)
-  while IFS= read -r line; do results+=("$name: ${line#RESULT }"); done < <(printf '%s\n' "$out" | grep '^RESULT ' || true)
+  while IFS= read -r line; do results+=("${line#TABLE}"); done < <(printf '%s\n' "$out" | grep '^TABLE|' || true)
 done
 echo
 echo "== summary =="
-printf '%s\n' "${results[@]}"
+echo "| measure | ours | baseline | ratio | goal |"
+echo "|---|---|---|---|---|"
+for r in "${results[@]}"; do echo "${r}|"; done
