@@ -24,6 +24,12 @@ test: bootstrap
 faults: bootstrap
     cargo test --workspace --locked -- fault_ killed --test-threads 2
 
+# A 10-minute mixed soak (uploads, transcodes, views, SSE) against the release binary;
+# FRAMELOG_SOAK_SECS shortens or lengthens it.
+soak: bootstrap
+    cargo build --release --locked -p framelog
+    cargo bench --locked -p framelog-tests --bench soak
+
 # Start a 3-node JetStream cluster on loopback (ports 4222-4224); `just cluster-stop` stops it.
 cluster: bootstrap
     deploy/cluster.sh start

@@ -79,6 +79,11 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id (for resource measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The JetStream store directory.
     pub fn store_dir(&self) -> &Path {
         self.store.path()
