@@ -10,8 +10,9 @@ export PATH="$root/.tools/bin:$PATH"
 declare -A benches=(
   [upload]="-p framelog-ingest --bench upload"
   [projection]="-p framelog-projection --bench projection"
+  [hls]="-p framelog-playback --bench hls"
 )
-order=(upload projection)
+order=(upload projection hls)
 
 want=("$@")
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")

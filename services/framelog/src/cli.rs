@@ -128,6 +128,8 @@ pub struct ServeArgs {
     pub live: framelog_live::LiveSettings,
     #[command(flatten)]
     pub projection: framelog_projection::ProjectionSettings,
+    #[command(flatten)]
+    pub playback: framelog_playback::PlaybackSettings,
 }
 
 /// The media store backends.
@@ -147,6 +149,8 @@ pub enum ServiceName {
     Live,
     /// Tenant-scoped views from the log: catalog, live directory, billing, views; query API, SSE.
     Projection,
+    /// Signed HLS serving (VOD and live), view beacons, egress metering.
+    Playback,
 }
 
 impl ServiceName {

@@ -30,6 +30,7 @@ pub async fn start_services(
         let handle: ServiceHandle = match *name {
             // SERVICE START: one arm per service.
             ServiceName::Ingest => framelog_ingest::start(ctx, args.ingest.clone()).await?,
+            ServiceName::Playback => framelog_playback::start(ctx, args.playback.clone()).await?,
             ServiceName::Projection => {
                 framelog_projection::start(ctx, args.projection.clone()).await?
             }

@@ -172,6 +172,24 @@ async fn every_public_endpoint_answers_bad_input_with_a_json_4xx_and_never_panic
         case(Method::PATCH, format!("/v1/tus/{a_up}"), ka)
             .header("tus-resumable", "1.0.0")
             .body("text/plain", b"x".to_vec()),
+        // Playback.
+        case(Method::GET, format!("/hls/not-a-token/{a_vid}/master.m3u8"), None),
+        case(
+            Method::GET,
+            format!("/hls/acme.99999999999.AAAAAAAAAAAAAAAAAAAAAA/{a_vid}/master.m3u8"),
+            None,
+        ),
+        case(Method::GET, format!("/hls/public/{a_vid}/master.m3u8"), None),
+        case(Method::GET, format!("/hls/public/{a_vid}/..%2f..%2f..%2fetc%2fpasswd"), None),
+        case(Method::GET, format!("/live/bad/{a_str}/index.m3u8"), None),
+        case(Method::POST, "/v1/views", None).json("{"),
+        case(Method::POST, "/v1/views", None)
+            .json(r#"{"token":"x","video_id":"y","kind":"start"}"#),
+        case(Method::POST, "/v1/views", None).json(r#"{"token":1}"#),
+        case(Method::PUT, format!("/v1/videos/{a_vid}/visibility"), kb).json(r#"{"public":true}"#),
+        case(Method::PUT, format!("/v1/videos/{a_vid}/visibility"), ka).json(r#"{"public":"yes"}"#),
+        case(Method::GET, format!("/v1/live/{a_str}/viewers"), None),
+        case(Method::GET, format!("/v1/live/{a_str}/viewers"), kb),
         // Huge headers: ours (431 JSON) and beyond hyper's own limit (connection closed).
         case(Method::GET, "/v1/stats", ka).header("x-padding", "a".repeat(200 * 1024)),
         case(Method::GET, "/v1/stats", ka).header("x-padding", "a".repeat(2 * 1024 * 1024)),

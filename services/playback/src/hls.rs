@@ -1,0 +1,112 @@
+//! The HLS routes: signed VOD (`/hls/<token>/<video>/...`), public VOD
+//! (`/hls/public/<video>/...`) and live (`/live/<token>/<stream>/...`).
+//!
+//! Order of checks: the token (403, no IO), then the file name (404 for anything
+//! [`crate::paths`] or [`crate::mime`] refuses), then the file (404 if absent). Playlists are
+//! served as written: their relative URIs resolve under the same token prefix.
+
+use std::path::PathBuf;
+
+use axum::extract::State;
+use axum::response::Response;
+use framelog_core::ApiError;
+use framelog_core::error::extract::Path;
+use framelog_core::signing::{TokenError, verify_playback_token};
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::mime::{self, FileKind};
+use crate::paths;
+use crate::serve::{self, ServeError};
+use crate::state::PlaybackState;
+
+fn forbidden(e: TokenError) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string())
+}
+
+/// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
+pub async fn signed(
+    State(st): State<PlaybackState>,
+    Path((token, video, path)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = st.now().unix_timestamp();
+    let tenant =
+        verify_playback_token(&st.platform.secret, &token, &video, now).map_err(forbidden)?;
+    vod(&st, tenant, &video, &path, &method, &headers).await
+}
+
+/// `GET|HEAD /hls/public/{video_id}/{*path}`: 404 unless the video is marked public.
+pub async fn public(
+    State(st): State<PlaybackState>,
+    Path((video, path)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if paths::vod_key("x", &video, &path).is_none() {
+        return Err(ApiError::not_found("file"));
+    }
+    let tenant = st.public.tenant_of(&video).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    vod(&st, &tenant, &video, &path, &method, &headers).await
+}
+
+/// `GET|HEAD /live/{token}/{stream_id}/{*path}`: nginx-rtmp's HLS of a live stream.
+pub async fn live(
+    State(st): State<PlaybackState>,
+    Path((token, stream, path)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = st.now().unix_timestamp();
+    let tenant =
+        verify_playback_token(&st.platform.secret, &token, &stream, now).map_err(forbidden)?;
+    let kind = mime::live_kind(&path).ok_or_else(|| ApiError::not_found("file"))?;
+    let file = paths::live_file(&st.live_dir, &stream, &path)
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    let opened = serve::open(&st.cache, file, false).await?;
+    Ok(serve::respond(&method, &headers, kind, opened, st.meter.counter(tenant)))
+}
+
+async fn vod(
+    st: &PlaybackState,
+    tenant: &str,
+    video: &str,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let kind = mime::vod_kind(path).ok_or_else(|| ApiError::not_found("file"))?;
+    let key = paths::vod_key(tenant, video, path).ok_or_else(|| ApiError::not_found("file"))?;
+    let file = local_file(st, &key, kind).await?;
+    let opened = serve::open(&st.cache, file, kind.cacheable()).await?;
+    Ok(serve::respond(method, headers, kind, opened, st.meter.counter(tenant)))
+}
+
+/// A local path holding the media object `key`: the store's own path when it is a filesystem,
+/// else a copy fetched into the fetch directory (kept for immutable files, refreshed for the
+/// others at each request).
+async fn local_file(st: &PlaybackState, key: &str, kind: FileKind) -> Result<PathBuf, ServeError> {
+    if let Some(p) = st.media.local_path(key) {
+        return Ok(p);
+    }
+    fetch(st, key, kind).await
+}
+
+#[tracing::instrument(skip_all, fields(key), err)]
+async fn fetch(st: &PlaybackState, key: &str, kind: FileKind) -> Result<PathBuf, ServeError> {
+    let dest = st.fetch_dir.join(key);
+    let io = |e: std::io::Error| ServeError::Io { path: dest.display().to_string(), source: e };
+    if kind.cacheable() && tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+        return Ok(dest);
+    }
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(io)?;
+    }
+    let tmp = dest.with_extension(format!("part-{}", uuid::Uuid::now_v7().simple()));
+    if let Err(e) = st.media.fetch_to(key, &tmp).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e.into());
+    }
+    tokio::fs::rename(&tmp, &dest).await.map_err(io)?;
+    Ok(dest)
+}

@@ -1,0 +1,112 @@
+//! Playback: signed HLS serving, view beacons and egress metering (DESIGN §3, §4).
+//!
+//! Players fetch `/hls/<token>/<video id>/master.m3u8`; the token (an HMAC over tenant, video
+//! and expiry) is a path segment, so every relative URI of the playlists inherits it and the
+//! playlists are served exactly as the transcoder wrote them. Public videos play at
+//! `/hls/public/<video id>/...`, live streams at `/live/<token>/<stream id>/...` (nginx-rtmp's
+//! HLS directory). Players send view beacons to `POST /v1/views`; they become deduplicated
+//! `VID_VIEW counted` events published in batches. Bytes served are metered per tenant into
+//! `VID_VIEW egress_metered` events.
+//!
+//! # Layout
+//! - [`settings`]: `--playback-*` flags.
+//! - [`state`]: [`PlaybackState`] (shared by handlers, with an injectable clock) and [`Workers`].
+//! - [`hls`]: the three serving routes; [`paths`]: request path to file, refusing traversal;
+//!   [`mime`]: content types and cache policies; [`serve`]: one file with ranges, validators,
+//!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory.
+//! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
+//! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
+//!   [`batcher`]: batched, deduplicated publishing of view events.
+//! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`.
+//! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
+//!
+//! Architecture invariants: a token is checked before any IO, with no IO; no request path
+//! reaches a file outside its video's (or stream's) directory; playback never rewrites a
+//! playlist; a view event's id is a function of (tenant, video, viewer, window) only.
+
+pub mod batcher;
+pub mod cache;
+pub mod client;
+pub mod egress;
+pub mod error;
+pub mod flush;
+pub mod hls;
+pub mod mime;
+pub mod paths;
+pub mod public;
+pub mod range;
+pub mod serve;
+pub mod settings;
+pub mod state;
+pub mod viewers;
+pub mod views;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use framelog_core::service::{ServiceContext, ServiceHandle};
+use http::{HeaderName, Method, header};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use error::PlaybackError;
+pub use settings::PlaybackSettings;
+pub use state::{Clock, PlaybackState, Workers, system_clock};
+
+/// The `source` of the events playback emits.
+pub const SOURCE: &str = "framelog/playback";
+
+/// Largest view beacon body.
+const MAX_BEACON_BYTES: usize = 4096;
+
+/// CORS for players on other origins: any origin, the methods players use, the headers a
+/// player (hls.js, video.js, Shaka) reads.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::RANGE,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+        ])
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::ETAG,
+            HeaderName::from_static("last-modified"),
+        ])
+        .max_age(Duration::from_secs(24 * 3600))
+}
+
+/// The playback routes.
+pub fn router(state: PlaybackState) -> Router {
+    let players = Router::new()
+        .route("/hls/public/{video_id}/{*path}", get(hls::public))
+        .route("/hls/{token}/{video_id}/{*path}", get(hls::signed))
+        .route("/live/{token}/{stream_id}/{*path}", get(hls::live))
+        .route("/v1/views", post(views::beacon).layer(DefaultBodyLimit::max(MAX_BEACON_BYTES)))
+        .route("/v1/live/{stream_id}/viewers", get(viewers::get))
+        .layer(cors());
+    Router::new()
+        .route("/v1/videos/{id}/visibility", put(public::set_visibility))
+        .merge(players)
+        .with_state(state)
+}
+
+/// Starts playback: its routes, the view batch publisher, the egress flusher, the public-video
+/// watch and the live viewer feed (all stop on `ctx.shutdown`).
+pub async fn start(
+    ctx: &ServiceContext,
+    settings: PlaybackSettings,
+) -> Result<ServiceHandle, PlaybackError> {
+    let (state, workers) =
+        PlaybackState::new(ctx.platform.clone(), ctx.media.clone(), settings, system_clock())
+            .await?;
+    let tasks = workers.spawn(&state, ctx.shutdown.clone());
+    let handle = ServiceHandle::new("playback", router(state));
+    Ok(tasks.into_iter().fold(handle, ServiceHandle::with_task))
+}

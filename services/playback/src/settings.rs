@@ -1,0 +1,115 @@
+//! Playback settings (flags `--playback-*`, variables `FRAMELOG_PLAYBACK_*`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of the playback service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlaybackSettings {
+    /// Directory nginx-rtmp writes live HLS into (`hls_nested on`: `<dir>/<stream id>/index.m3u8`).
+    /// Default `<data dir>/live/hls`.
+    #[arg(long = "playback-live-dir", env = "FRAMELOG_PLAYBACK_LIVE_DIR")]
+    pub live_dir: Option<PathBuf>,
+
+    /// Where media is copied to be served when the media store has no local paths (an object
+    /// store). Default `<data dir>/playback-cache`.
+    #[arg(long = "playback-fetch-dir", env = "FRAMELOG_PLAYBACK_FETCH_DIR")]
+    pub fetch_dir: Option<PathBuf>,
+
+    /// Memory for hot immutable segments, MiB (0 disables the cache).
+    #[arg(long = "playback-cache-mb", env = "FRAMELOG_PLAYBACK_CACHE_MB", default_value_t = 256)]
+    pub cache_mb: u64,
+
+    /// A cached segment is checked against its file (size, mtime, inode) at most this often,
+    /// milliseconds; a deleted or replaced file stops being served within this delay.
+    #[arg(
+        long = "playback-cache-revalidate-ms",
+        env = "FRAMELOG_PLAYBACK_CACHE_REVALIDATE_MS",
+        default_value_t = 1000
+    )]
+    pub cache_revalidate_ms: u64,
+
+    /// View dedup window, seconds: one viewer counts once per window.
+    #[arg(
+        long = "playback-view-window",
+        env = "FRAMELOG_PLAYBACK_VIEW_WINDOW",
+        default_value_t = 30
+    )]
+    pub view_window_secs: u32,
+
+    /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` is believed. Empty: the
+    /// peer address is the viewer's address.
+    #[arg(
+        long = "playback-trusted-proxies",
+        env = "FRAMELOG_PLAYBACK_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Beacons waiting to be published; when full, beacons are answered 503.
+    #[arg(
+        long = "playback-beacon-queue",
+        env = "FRAMELOG_PLAYBACK_BEACON_QUEUE",
+        default_value_t = 65_536
+    )]
+    pub beacon_queue: usize,
+
+    /// Most view events sent before their acks are awaited together.
+    #[arg(
+        long = "playback-batch-max",
+        env = "FRAMELOG_PLAYBACK_BATCH_MAX",
+        default_value_t = 1024
+    )]
+    pub batch_max: usize,
+
+    /// Egress metering period, seconds (one event per tenant and period at most).
+    #[arg(
+        long = "playback-egress-period",
+        env = "FRAMELOG_PLAYBACK_EGRESS_PERIOD",
+        default_value_t = 60
+    )]
+    pub egress_period_secs: u32,
+
+    /// This instance's id in egress events (`[a-z0-9_-]`); default `pb_<random>` at each start.
+    #[arg(long = "playback-instance-id", env = "FRAMELOG_PLAYBACK_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
+impl Default for PlaybackSettings {
+    fn default() -> Self {
+        PlaybackSettings {
+            live_dir: None,
+            fetch_dir: None,
+            cache_mb: 256,
+            cache_revalidate_ms: 1000,
+            view_window_secs: 30,
+            trusted_proxies: Vec::new(),
+            beacon_queue: 65_536,
+            batch_max: 1024,
+            egress_period_secs: 60,
+            instance_id: None,
+        }
+    }
+}
+
+impl PlaybackSettings {
+    /// The view dedup window (at least one second).
+    pub fn view_window(&self) -> i64 {
+        i64::from(self.view_window_secs.max(1))
+    }
+
+    /// The egress period (at least one second).
+    pub fn egress_period(&self) -> Duration {
+        Duration::from_secs(u64::from(self.egress_period_secs.max(1)))
+    }
+
+    /// The segment cache budget in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// How often a cached segment is checked against its file.
+    pub fn cache_revalidate(&self) -> Duration {
+        Duration::from_millis(self.cache_revalidate_ms)
+    }
+}

@@ -1,0 +1,115 @@
+//! `POST /v1/views`: the player's view beacon.
+//!
+//! No API key: viewers are anonymous; the playback token (or the public mark) authenticates the
+//! tenant and the video or live stream. A beacon becomes a `VID_VIEW counted` event for (video,
+//! viewer, window) whose id is deterministic, so any number of beacons of one viewer in one
+//! window, on any replica, are stored once.
+//!
+//! - `start` counts a view (VOD or live); a reload within the window counts once.
+//! - `heartbeat` with `live: true` keeps a live viewer counted in each window (the source of
+//!   concurrent viewers); a VOD heartbeat is accepted and counts nothing more, so a long watch
+//!   is one view.
+//!
+//! Durability: the answer is `202 Accepted` as soon as the event is queued for the batch
+//! publisher, before JetStream's ack. A beacon is a measurement the player does not act on;
+//! awaiting the ack would add a NATS round trip to each beacon. What is at risk is what sits in
+//! the queue when the process dies (milliseconds of beacons under load) or events given up after
+//! the retries of a long NATS outage; a queue that is full answers 503 so players retry later.
+//! Retries are harmless: the ids are deterministic.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use framelog_core::ApiError;
+use framelog_core::error::extract::Json;
+use framelog_core::signing::verify_playback_token;
+use framelog_events::{AggregateId, Event, Kind, TenantId, ViewData};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::batcher::Outgoing;
+use crate::client::{Peer, viewer_id};
+use crate::state::PlaybackState;
+
+/// The token value that refers to a public video instead of a signed token.
+pub const PUBLIC_TOKEN: &str = "public";
+
+/// Longest accepted player session id.
+const MAX_SESSION_LEN: usize = 128;
+
+/// What a beacon says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BeaconKind {
+    /// Playback started.
+    #[default]
+    Start,
+    /// Still playing (every ≤ window seconds).
+    Heartbeat,
+}
+
+/// Body of `POST /v1/views`.
+#[derive(Debug, Deserialize)]
+pub struct Beacon {
+    /// The playback token of the URL being played, or `"public"` for a public video.
+    pub token: String,
+    /// The video id (or the live stream id when `live`).
+    pub video_id: String,
+    /// The player's session id (random per page load); with the address, it tells viewers apart.
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub kind: BeaconKind,
+    #[serde(default)]
+    pub live: bool,
+}
+
+/// `POST /v1/views`: 202 once queued, 403 for a bad token, 503 when the queue is full.
+pub async fn beacon(
+    State(st): State<PlaybackState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Json(b): Json<Beacon>,
+) -> Result<Response, ApiError> {
+    let video = AggregateId::new(b.video_id).map_err(|_| ApiError::not_found("video"))?;
+    let now = st.now();
+    let tenant = if b.token == PUBLIC_TOKEN && !b.live {
+        st.public.tenant_of(video.as_str()).await?.ok_or_else(|| ApiError::not_found("video"))?
+    } else {
+        verify_playback_token(&st.platform.secret, &b.token, video.as_str(), now.unix_timestamp())
+            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string()))?
+            .to_owned()
+    };
+    let tenant = TenantId::new(tenant).map_err(|_| ApiError::not_found("video"))?;
+    let session = b.session.unwrap_or_default();
+    if session.len() > MAX_SESSION_LEN {
+        return Err(ApiError::bad_request("invalid_session", "session is longer than 128 bytes"));
+    }
+    if b.kind == BeaconKind::Heartbeat && !b.live {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    let ip = st.proxies.client_ip(peer, &headers);
+    let viewer = viewer_id(&st.platform.secret, ip, &session);
+    let window = now.unix_timestamp().div_euclid(st.window) * st.window;
+    let id = Event::deterministic_id(
+        &tenant,
+        &video,
+        Kind::View,
+        "counted",
+        &format!("{viewer}/{window}"),
+    );
+    let data = ViewData::Counted { viewer, window, live: b.live };
+    let event = Event::new(id, now, crate::SOURCE, tenant, video, data);
+    match st.beacons.try_send(Outgoing::of(&event)) {
+        Ok(()) => {
+            st.stats.accepted.inc();
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        Err(TrySendError::Full(_)) => {
+            st.stats.rejected.inc();
+            Err(ApiError::unavailable("too many view beacons, retry later")
+                .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1")))
+        }
+        Err(TrySendError::Closed(_)) => Err(ApiError::unavailable("shutting down")),
+    }
+}
