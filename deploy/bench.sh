@@ -11,8 +11,9 @@ declare -A benches=(
   [upload]="-p framelog-ingest --bench upload"
   [projection]="-p framelog-projection --bench projection"
   [hls]="-p framelog-playback --bench hls"
+  [auth]="-p framelog-live --bench auth"
 )
-order=(upload projection hls)
+order=(upload projection hls auth)
 
 want=("$@")
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")

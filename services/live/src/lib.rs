@@ -86,5 +86,8 @@ pub async fn start(
     settings: LiveSettings,
     ingest: IngestSettings,
 ) -> Result<ServiceHandle, LiveError> {
-    Ok(ServiceHandle::new("live", router(state(ctx, settings, ingest).await?)))
+    let st = state(ctx, settings, ingest).await?;
+    // Keep the local copy of stream records current (rotations from other replicas).
+    let follow = tokio::spawn(st.streams.clone().follow(ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("live", router(st)).with_task(follow))
 }

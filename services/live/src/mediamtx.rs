@@ -76,12 +76,21 @@ pub async fn auth(
             match sessions::authorize(&st, key, Some(&stream), &from).await? {
                 Err(d) => Err(deny(d.reason())),
                 Ok(r) => {
-                    if let Some(id) = req.id.clone().filter(|i| !i.is_empty()) {
+                    let want =
+                        req.id.clone().filter(|i| !i.is_empty()).map(|i| (i, req.protocol.clone()));
+                    if want.is_some()
+                        && r.pending_connection != want
+                        && let Some(id) = req.id.clone().filter(|i| !i.is_empty())
+                    {
                         let proto = req.protocol.clone();
                         st.streams
                             .update(r.stream_id.as_str(), |x| {
-                                x.pending_connection = Some((id.clone(), proto.clone()));
-                                Ok::<_, ApiError>(true)
+                                let want = Some((id.clone(), proto.clone()));
+                                if x.pending_connection == want {
+                                    return Ok::<_, ApiError>(false);
+                                }
+                                x.pending_connection = want;
+                                Ok(true)
                             })
                             .await?;
                     }
@@ -90,7 +99,7 @@ pub async fn auth(
             }
         }
         "read" => {
-            let Some((r, _)) = st.streams.get(&stream).await?.filter(|(r, _)| !r.deleted) else {
+            let Some(r) = st.streams.get_cached(&stream).await?.filter(|r| !r.deleted) else {
                 return Err(deny("unknown stream"));
             };
             if r.public {

@@ -50,7 +50,7 @@ pub async fn authorize(
         return Ok(Err(Denial::Malformed));
     };
     let lookup = claimed.unwrap_or(stream);
-    let record = st.streams.get(lookup).await?.map(|(r, _)| r).filter(|r| !r.deleted);
+    let record = st.streams.get_cached(lookup).await?.filter(|r| !r.deleted);
     let Some(r) = record else {
         return Ok(Err(Denial::UnknownStream));
     };

@@ -67,10 +67,13 @@ fn key(stream: &str) -> String {
     format!("s.{stream}")
 }
 
-/// The stream store.
+/// The stream store: KV is the source of truth; a local copy fed by a KV watch answers the
+/// hot path (publish and read authorisation) without a NATS round trip.
 #[derive(Clone)]
 pub struct StreamStore {
     kv: kv::Store,
+    cache:
+        std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, (StreamRecord, u64)>>>,
 }
 
 impl std::fmt::Debug for StreamStore {
@@ -81,13 +84,73 @@ impl std::fmt::Debug for StreamStore {
 
 impl StreamStore {
     pub async fn open(js: &jetstream::Context) -> Result<StreamStore, StoreError> {
-        Ok(StreamStore { kv: js.get_key_value(KV_STREAM_KEYS).await.map_err(kv_err)? })
+        Ok(StreamStore {
+            kv: js.get_key_value(KV_STREAM_KEYS).await.map_err(kv_err)?,
+            cache: Default::default(),
+        })
+    }
+
+    fn remember(&self, r: &StreamRecord, revision: u64) {
+        let mut c = self.cache.write().expect("stream cache poisoned");
+        let id = r.stream_id.as_str().to_owned();
+        if c.get(&id).is_none_or(|(_, rev)| *rev < revision) {
+            c.insert(id, (r.clone(), revision));
+        }
+    }
+
+    /// Keeps the local copy current: every change to the bucket (from any replica) arrives
+    /// within milliseconds. Runs until `shutdown`; reconnects after errors.
+    pub async fn follow(self, shutdown: tokio_util::sync::CancellationToken) {
+        use futures::StreamExt;
+        loop {
+            let mut watch = match self.kv.watch_with_history(">").await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream watch failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    n = watch.next() => n,
+                };
+                match next {
+                    Some(Ok(e)) => {
+                        let Some(stream) = e.key.strip_prefix("s.") else { continue };
+                        match e.operation {
+                            kv::Operation::Put => {
+                                if let Ok(r) = serde_json::from_slice::<StreamRecord>(&e.value) {
+                                    self.remember(&r, e.revision);
+                                }
+                            }
+                            _ => {
+                                self.cache.write().expect("stream cache poisoned").remove(stream);
+                            }
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// A record for authorisation: the local copy, or KV when this replica has not seen it yet.
+    pub async fn get_cached(&self, stream: &str) -> Result<Option<StreamRecord>, StoreError> {
+        if let Some((r, _)) = self.cache.read().expect("stream cache poisoned").get(stream) {
+            return Ok(Some(r.clone()));
+        }
+        Ok(self.get(stream).await?.map(|(r, _)| r))
     }
 
     /// Stores a new record.
     pub async fn create(&self, r: &StreamRecord) -> Result<(), StoreError> {
         let body = serde_json::to_vec(r)?;
-        self.kv.create(key(r.stream_id.as_str()), body.into()).await.map_err(kv_err)?;
+        let rev = self.kv.create(key(r.stream_id.as_str()), body.into()).await.map_err(kv_err)?;
+        self.remember(r, rev);
         Ok(())
     }
 
@@ -98,7 +161,9 @@ impl StreamStore {
         }
         match self.kv.entry(key(stream)).await.map_err(kv_err)? {
             Some(e) if e.operation == kv::Operation::Put => {
-                Ok(Some((serde_json::from_slice(&e.value)?, e.revision)))
+                let r: StreamRecord = serde_json::from_slice(&e.value)?;
+                self.remember(&r, e.revision);
+                Ok(Some((r, e.revision)))
             }
             _ => Ok(None),
         }
@@ -127,7 +192,11 @@ impl StreamStore {
             }
             let body = serde_json::to_vec(&r).map_err(StoreError::from)?;
             match self.kv.update(key(stream), body.into(), rev).await {
-                Ok(_) => return Ok(Some(r)),
+                Ok(new_rev) => {
+                    // This replica sees its own change at once (others through the watch).
+                    self.remember(&r, new_rev);
+                    return Ok(Some(r));
+                }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
                 Err(e) => return Err(kv_err(e).into()),
             }

@@ -327,3 +327,44 @@ async fn mediamtx_hooks_start_and_end_a_session_with_its_duration() {
     };
     assert!(duration_secs >= 0.3, "{duration_secs}");
 }
+
+#[tokio::test]
+async fn a_rotation_on_one_replica_makes_the_old_key_fail_on_another_within_a_second() {
+    let env = env().await;
+    // A second live-auth replica on the same NATS, following the stream bucket.
+    let ctx = framelog_core::service::ServiceContext {
+        platform: env.st.platform.clone(),
+        media: env.media.clone(),
+        shutdown: Default::default(),
+    };
+    let other =
+        framelog_live::state(&ctx, LiveSettings::default(), Default::default()).await.unwrap();
+    let follow = tokio::spawn(other.streams.clone().follow(ctx.shutdown.clone()));
+    let app_b = framelog_tests::TestApp::serve(framelog_live::router(other)).await;
+    let s = create_stream(&env, &env.key_a, "cam", false).await;
+    let id = s["stream_id"].as_str().unwrap();
+    let key = s["stream_key"].as_str().unwrap().to_owned();
+    let publish = |app: &framelog_tests::TestApp| {
+        app.http
+            .post(app.url("/v1/hooks/mediamtx/auth"))
+            .json(&json!({"action": "publish", "path": format!("live/{id}"), "query": format!("key={key}")}))
+            .send()
+    };
+    assert_eq!(publish(&app_b).await.unwrap().status(), 200, "replica B knows the stream");
+    post(&env, &env.key_a, &format!("/v1/streams/{id}/key/rotate")).await;
+    assert_eq!(
+        publish(&env.app).await.unwrap().status(),
+        401,
+        "at once on the replica that rotated"
+    );
+    let t = std::time::Instant::now();
+    while publish(&app_b).await.unwrap().status() == 200 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "replica B still accepts the old key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ctx.shutdown.cancel();
+    follow.await.unwrap();
+}
