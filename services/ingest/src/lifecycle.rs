@@ -113,6 +113,11 @@ pub async fn open(
     Ok((s, published))
 }
 
+/// A tenant's upload session; another tenant's answers 404, like a missing one.
+pub fn load(st: &IngestState, tenant: &TenantId, id: &str) -> Result<UploadSession, ApiError> {
+    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
+}
+
 /// When the upload stops being resumable.
 pub fn expires_at(st: &IngestState, s: &UploadSession) -> OffsetDateTime {
     s.updated_at + st.settings.idle_timeout()

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::files::{self, BodyEnd, PartFile, part_path};
-use crate::lifecycle::{self, NewUpload, store_err};
+use crate::lifecycle::{self, NewUpload, load, store_err};
 use crate::session::{SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;
 
@@ -106,14 +106,6 @@ pub async fn create(
         "sequence": published.sequence(),
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
-}
-
-fn load(
-    st: &IngestState,
-    tenant: &framelog_events::TenantId,
-    id: &str,
-) -> Result<UploadSession, ApiError> {
-    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
 }
 
 /// The digest a client sent for a chunk, if any.

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::files::{BodyEnd, PartFile, part_path, stream_body};
-use crate::lifecycle::{self, NewUpload, store_err};
+use crate::lifecycle::{self, NewUpload, load, store_err};
 use crate::rest::io_err;
 use crate::session::{SessionState, StoreError, UploadSession};
 use crate::state::IngestState;
@@ -265,6 +265,13 @@ async fn write_and_commit(
     Ok(tus_answer(st, &after, status))
 }
 
+/// A non-negative integer header (`Upload-Length`, `Upload-Offset`), or 400 with `code`.
+fn header_u64(headers: &HeaderMap, name: &str, code: &'static str) -> Result<u64, ApiError> {
+    headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).ok_or_else(
+        || ApiError::bad_request(code, format!("{name} must be a non-negative integer")),
+    )
+}
+
 fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(OFFSET_OCTET_STREAM)
@@ -284,16 +291,7 @@ async fn create(
             "Upload-Defer-Length is not supported; send Upload-Length",
         ));
     }
-    let size: u64 = headers
-        .get("upload-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_upload_length",
-                "Upload-Length must be a non-negative integer",
-            )
-        })?;
+    let size: u64 = header_u64(&headers, "upload-length", "invalid_upload_length")?;
     let raw_meta = headers.get("upload-metadata").map(|v| v.to_str().map(str::to_owned));
     let raw_meta = match raw_meta {
         Some(Ok(v)) => Some(v),
@@ -346,14 +344,6 @@ async fn create(
     Ok(res)
 }
 
-fn load(
-    st: &IngestState,
-    tenant: &framelog_events::TenantId,
-    id: &str,
-) -> Result<UploadSession, ApiError> {
-    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
-}
-
 fn gone(s: &UploadSession) -> Option<ApiError> {
     match s.state {
         SessionState::Aborted | SessionState::Expired | SessionState::Rejected { .. } => {
@@ -404,16 +394,7 @@ async fn patch(
             format!("PATCH needs Content-Type: {OFFSET_OCTET_STREAM}"),
         ));
     }
-    let offset: u64 = headers
-        .get("upload-offset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_upload_offset",
-                "Upload-Offset must be a non-negative integer",
-            )
-        })?;
+    let offset: u64 = header_u64(&headers, "upload-offset", "invalid_upload_offset")?;
     let s = load(&st, &tenant, &id)?;
     if let Some(e) = gone(&s) {
         return Err(e);

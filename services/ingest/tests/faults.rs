@@ -83,9 +83,7 @@ async fn fault_a_full_disk_answers_507_and_keeps_no_partial_chunk() {
     assert_eq!(s["received_chunks"], 0, "nothing is recorded for a chunk that was not stored");
     // Space comes back: the same chunks go through and the upload completes intact.
     std::fs::remove_file(&part).unwrap();
-    for (n, c) in bytes.chunks(chunk).enumerate() {
-        assert_eq!(put_chunk(&env, &env.key_a, &id, n as u64, c).await.status(), 200);
-    }
+    upload_all(&env, &env.key_a, &id, &bytes, chunk).await;
     let done: serde_json::Value = complete(&env, &env.key_a, &id).await.json().await.unwrap();
     assert_eq!(done["sha256"], sha256_hex(&bytes));
 }
@@ -97,9 +95,7 @@ async fn fault_an_unwritable_media_root_gives_a_clear_503_and_the_upload_survive
     let bytes = std::fs::read(file).unwrap();
     let up = open(&env, &env.key_a, "clip.mp4", &bytes).await;
     let id = up["upload_id"].as_str().unwrap().to_owned();
-    for (n, c) in bytes.chunks(up["chunk_size"].as_u64().unwrap() as usize).enumerate() {
-        put_chunk(&env, &env.key_a, &id, n as u64, c).await;
-    }
+    upload_all(&env, &env.key_a, &id, &bytes, up["chunk_size"].as_u64().unwrap() as usize).await;
     // `sources` is a file, not a directory: the media store cannot take the source.
     let blocker = env.media.local_path("sources").unwrap();
     std::fs::write(&blocker, b"not a directory").unwrap();

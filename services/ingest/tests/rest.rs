@@ -172,9 +172,7 @@ async fn completing_twice_emits_one_event() {
     let bytes = video_bytes(&env).await;
     let up = open(&env, &env.key_a, "clip.mp4", &bytes).await;
     let id = up["upload_id"].as_str().unwrap();
-    for (n, c) in chunks(&bytes, up["chunk_size"].as_u64().unwrap() as usize) {
-        put_chunk(&env, &env.key_a, id, n, &c).await;
-    }
+    upload_all(&env, &env.key_a, id, &bytes, up["chunk_size"].as_u64().unwrap() as usize).await;
     let (a, b) = tokio::join!(complete(&env, &env.key_a, id), complete(&env, &env.key_a, id));
     let (a, b): (serde_json::Value, serde_json::Value) =
         (a.json().await.unwrap(), b.json().await.unwrap());
@@ -249,9 +247,7 @@ async fn a_whole_file_sha256_that_does_not_match_is_rejected() {
         .unwrap();
     let up: serde_json::Value = res.json().await.unwrap();
     let id = up["upload_id"].as_str().unwrap();
-    for (n, c) in chunks(&bytes, up["chunk_size"].as_u64().unwrap() as usize) {
-        put_chunk(&env, &env.key_a, id, n, &c).await;
-    }
+    upload_all(&env, &env.key_a, id, &bytes, up["chunk_size"].as_u64().unwrap() as usize).await;
     assert_eq!(code(complete(&env, &env.key_a, id).await).await, (422, "checksum_mismatch".into()));
 }
 
@@ -360,9 +356,7 @@ async fn deleting_a_video_publishes_deleted_and_removes_its_media() {
     let bytes = video_bytes(&env).await;
     let up = open(&env, &env.key_a, "clip.mp4", &bytes).await;
     let id = up["upload_id"].as_str().unwrap();
-    for (n, c) in chunks(&bytes, 65536) {
-        put_chunk(&env, &env.key_a, id, n, &c).await;
-    }
+    upload_all(&env, &env.key_a, id, &bytes, 65536).await;
     assert_eq!(complete(&env, &env.key_a, id).await.status(), 200);
     let video = up["video_id"].as_str().unwrap();
     let src = format!("sources/acme/{video}/source");

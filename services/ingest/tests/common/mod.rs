@@ -108,6 +108,14 @@ pub async fn complete(env: &Env, key: &str, upload: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// PUTs every chunk of `bytes` (each must be accepted).
+pub async fn upload_all(env: &Env, key: &str, upload: &str, bytes: &[u8], chunk: usize) {
+    for (n, c) in bytes.chunks(chunk).enumerate() {
+        let res = put_chunk(env, key, upload, n as u64, c).await;
+        assert_eq!(res.status(), 200, "chunk {n}");
+    }
+}
+
 /// The JSON error code of a response.
 pub async fn code(res: reqwest::Response) -> (u16, String) {
     let status = res.status().as_u16();
