@@ -12,12 +12,16 @@ bootstrap *args:
     deploy/bootstrap.sh {{args}}
 
 # Run the whole platform on this machine: NATS JetStream + every service, URLs printed.
-up: bootstrap
+up: (bootstrap "--with-browser")
     deploy/up.sh
 
-# Run every test (unit, integration against real nats-server/ffmpeg/nginx, browser).
-test: bootstrap
+# Run every test: Rust unit and integration tests (real nats-server, ffmpeg, nginx-rtmp,
+# tuspy), then the web UI's unit tests and its end-to-end tests in headless Chromium against a
+# real framelog serve.
+test: (bootstrap "--with-browser")
     cargo test --workspace --locked
+    cargo build --locked -p framelog
+    deploy/web.sh test
 
 # The fault suite: NATS down mid-upload, cluster node killed under load, projection and
 # transcoder killed with SIGKILL, disk full, unwritable media root (each asserts nothing is lost).

@@ -66,4 +66,12 @@ v=$("$tools/bin/nats-server" --version 2>&1 | head -1)
 log "nats-server: $v"
 log "just: $("$tools/bin/just" --version)"
 log "ffmpeg: $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
+if [ $with_browser -eq 1 ]; then
+  node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$node_major" -lt 20 ]; then
+    log "Node $(node --version 2>/dev/null || echo missing) is too old for the web UI (Vite 8 needs Node >= 20.19): install a newer Node"
+    exit 1
+  fi
+  log "node: $(node --version), npm: $(npm --version), chromium: $(chromium --version 2>/dev/null | head -1)"
+fi
 log "ready; add $tools/bin to PATH (the justfile does this itself)"

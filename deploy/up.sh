@@ -12,6 +12,12 @@ mkdir -p "$data/nats"
 
 echo "[up] building framelog (release)..."
 cargo build --release --locked -p framelog
+if command -v npm >/dev/null 2>&1; then
+  echo "[up] building the web UI..."
+  deploy/web.sh build
+else
+  echo "[up] npm not found: the web UI is not built (deploy/bootstrap.sh --with-browser installs Node)" >&2
+fi
 bin="$root/target/release/framelog"
 
 pids=()

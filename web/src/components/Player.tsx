@@ -1,0 +1,142 @@
+// The player: hls.js video, quality menu, storyboard seek bar, stats and the view beacon.
+
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { ViewBeacon, sendBeacon } from '../player/beacon';
+import { currentLevelLabel, formatBitrate, levelName, levelOptions } from '../player/levels';
+import { parseStoryboard, type Thumb } from '../player/storyboard';
+import { usePlayer } from '../player/usePlayer';
+import { SeekBar } from './SeekBar';
+
+interface Props {
+  src: string;
+  live?: boolean;
+  /** Beacon identity: the playback token and the video (or stream) id. */
+  token: string | null;
+  mediaId: string;
+  storyboardUrl?: string | null;
+  poster?: string | null;
+  title: string;
+}
+
+function useStoryboard(url: string | null | undefined): Thumb[] {
+  const [thumbs, setThumbs] = useState<Thumb[]>([]);
+  useEffect(() => {
+    if (!url) return;
+    const abs = new URL(url, window.location.href).toString();
+    let live = true;
+    fetch(abs)
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+      .then((t) => live && setThumbs(parseStoryboard(t, abs)))
+      .catch(() => live && setThumbs([]));
+    return () => {
+      live = false;
+    };
+  }, [url]);
+  return thumbs;
+}
+
+export function Player({ src, live = false, token, mediaId, storyboardUrl, poster, title }: Props) {
+  const video = useRef<HTMLVideoElement>(null);
+  const p = usePlayer(video, src, live);
+  const thumbs = useStoryboard(storyboardUrl);
+  const [time, setTime] = useState({ current: 0, duration: 0 });
+  const options = useMemo(() => levelOptions(p.levels), [p.levels]);
+
+  useEffect(() => {
+    const el = video.current;
+    if (!el || !token) return;
+    const beacon = new ViewBeacon({ token, videoId: mediaId, live, send: sendBeacon });
+    const on = () => beacon.playing();
+    const off = () => beacon.stopped();
+    el.addEventListener('playing', on);
+    el.addEventListener('pause', off);
+    el.addEventListener('ended', off);
+    return () => {
+      beacon.stopped();
+      el.removeEventListener('playing', on);
+      el.removeEventListener('pause', off);
+      el.removeEventListener('ended', off);
+    };
+  }, [token, mediaId, live]);
+
+  const playingName = p.levels[p.playing] ? levelName(p.levels[p.playing]!) : '';
+  return (
+    <div className="player" data-engine={p.engine} data-level={playingName} data-error={p.error ?? ''}>
+      <video
+        ref={video}
+        controls
+        playsInline
+        muted={live}
+        autoPlay={live}
+        poster={poster ?? undefined}
+        aria-label={title}
+        onTimeUpdate={(e) => setTime({ current: e.currentTarget.currentTime, duration: e.currentTarget.duration })}
+        onDurationChange={(e) => {
+          const duration = e.currentTarget.duration;
+          setTime((t) => ({ ...t, duration }));
+        }}
+      />
+      {p.error && (
+        <div className="error" role="alert">
+          {p.error}
+        </div>
+      )}
+      {!live && (
+        <SeekBar
+          duration={time.duration}
+          current={time.current}
+          thumbs={thumbs}
+          onSeek={(t) => {
+            if (video.current) video.current.currentTime = t;
+          }}
+        />
+      )}
+      <div className="player-bar row wrap">
+        <label htmlFor="quality">Quality</label>
+        <select
+          id="quality"
+          value={p.selected}
+          onChange={(e) => p.setLevel(Number(e.target.value))}
+          disabled={p.engine !== 'hls.js' || p.levels.length === 0}
+        >
+          {options.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+        <span className="small muted" aria-live="polite">
+          {p.levels.length > 0 ? `Playing ${currentLevelLabel(p.levels, p.selected, p.playing)}` : ''}
+        </span>
+      </div>
+      <dl className="stats" aria-label="Playback stats">
+        <div>
+          <dt>Engine</dt>
+          <dd>{p.engine}</dd>
+        </div>
+        <div>
+          <dt>Level</dt>
+          <dd data-testid="stat-level">{playingName || '–'}</dd>
+        </div>
+        <div>
+          <dt>Bandwidth</dt>
+          <dd>{formatBitrate(p.stats.bandwidth)}</dd>
+        </div>
+        <div>
+          <dt>Buffer</dt>
+          <dd>{p.stats.buffer.toFixed(1)} s</dd>
+        </div>
+        <div>
+          <dt>Dropped frames</dt>
+          <dd>{p.stats.dropped}</dd>
+        </div>
+        {live && (
+          <div>
+            <dt>Latency</dt>
+            <dd>{p.stats.latency === null ? '–' : `${p.stats.latency.toFixed(1)} s`}</dd>
+          </div>
+        )}
+      </dl>
+    </div>
+  );
+}

@@ -1,0 +1,108 @@
+// Watch one video: the player once it is playable, its transcode progress until then.
+
+import { useRef, useState } from 'react';
+import { afterSeq } from '../api/client';
+import type { Video } from '../api/types';
+import { useApi } from '../auth';
+import { Freshness, progressOf, titleOf } from '../catalog';
+import { Player } from '../components/Player';
+import { ErrorMessage, Loading, Page, StatusBadge, TranscodeProgress, useLoad } from '../components/common';
+import { useFeed, useFeedEvents } from '../feed';
+import { formatBitrate, formatDuration, tokenOf } from '../player/levels';
+import { videoOf } from '../sse/events';
+import { formatBytes } from '../upload/plan';
+
+export function Watch({ id }: { id: string }) {
+  const api = useApi();
+  const { progress } = useFeed();
+  const v = useLoad(() => api.get<Video>(`/v1/videos/${encodeURIComponent(id)}`), [api, id]);
+  const fresh = useRef(new Freshness());
+
+  useFeedEvents((e) => {
+    if (e.kind !== 'event' || videoOf(e) !== id) return;
+    api
+      .request<Video>(afterSeq(`/v1/videos/${encodeURIComponent(id)}`, e.seq))
+      .then(({ data, seq }) => fresh.current.accept(id, seq) && v.setData(() => data))
+      .catch(() => undefined);
+  });
+
+  const video = v.data;
+  if (!video) {
+    return (
+      <Page title="Watch">
+        <ErrorMessage error={v.error} onRetry={v.reload} />
+        {v.loading && <Loading what="Loading the video" />}
+      </Page>
+    );
+  }
+  const title = titleOf(video);
+  // The signed URL is re-signed on every read: remount the player only when the video becomes
+  // ready (more renditions), not on each read.
+  const stage = video.status === 'ready' ? 'ready' : 'playable';
+  return (
+    <Page title={title} actions={<StatusBadge status={video.status} />}>
+      <ErrorMessage error={v.error} />
+      {video.playback_url ? (
+        <PlayerOnce key={`${video.id}:${stage}`} video={video} title={title} />
+      ) : (
+        <div className="card notice" data-testid="not-playable">
+          {video.status === 'failed' ? (
+            <p>This video could not be processed: {video.error ?? 'unknown error'}.</p>
+          ) : (
+            <p>This video is {video.status}; it plays as soon as its first rendition is ready.</p>
+          )}
+        </div>
+      )}
+      <TranscodeProgress progress={progressOf(video, progress)} />
+      <Details video={video} />
+    </Page>
+  );
+}
+
+/** The player keeps the first signed URL it was given. */
+function PlayerOnce({ video, title }: { video: Video; title: string }) {
+  const [v] = useState(video);
+  return (
+    <Player
+      src={v.playback_url!}
+      token={tokenOf(v.playback_url!)}
+      mediaId={v.id}
+      storyboardUrl={v.storyboard_url}
+      poster={v.poster_url}
+      title={title}
+    />
+  );
+}
+
+function Details({ video }: { video: Video }) {
+  return (
+    <dl className="details">
+      <div>
+        <dt>Duration</dt>
+        <dd>{formatDuration(video.duration_secs)}</dd>
+      </div>
+      <div>
+        <dt>Source</dt>
+        <dd>
+          {video.width && video.height ? `${video.width}×${video.height}` : '–'} · {formatBytes(video.size ?? NaN)}
+        </dd>
+      </div>
+      <div>
+        <dt>Views</dt>
+        <dd>
+          {video.views} ({video.views_today} today)
+        </dd>
+      </div>
+      <div>
+        <dt>Renditions</dt>
+        <dd>
+          {video.renditions.length === 0
+            ? '–'
+            : video.renditions
+                .map((r) => (r.bandwidth ? `${r.name} (${formatBitrate(r.bandwidth)})` : r.name))
+                .join(', ')}
+        </dd>
+      </div>
+    </dl>
+  );
+}
