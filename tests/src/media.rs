@@ -54,12 +54,24 @@ pub fn generate_video(dir: &Path, name: &str, spec: &VideoSpec) -> PathBuf {
     if spec.audio {
         cmd.args(["-c:a", "aac", "-b:a", "64k"]);
     }
-    if let Some(r) = spec.rotation {
-        cmd.args(["-metadata:s:v:0", &format!("rotate={r}")]);
-    }
-    cmd.arg(&out);
+    let encoded =
+        if spec.rotation.is_some() { dir.join(format!("unrotated-{name}")) } else { out.clone() };
+    cmd.arg(&encoded);
     let status = cmd.status().expect("running ffmpeg (install it with deploy/bootstrap.sh)");
     assert!(status.success(), "ffmpeg failed to generate {name}");
+    if let Some(r) = spec.rotation {
+        // ffmpeg 5.1 drops `rotate` metadata when encoding; a stream copy keeps it (as a
+        // display matrix, like a phone's video).
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&encoded)
+            .args(["-c", "copy", "-metadata:s:v:0", &format!("rotate={r}")])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success(), "ffmpeg failed to rotate {name}");
+        let _ = std::fs::remove_file(&encoded);
+    }
     out
 }
 

@@ -63,3 +63,30 @@ async fn the_object_store_keeps_the_contract_across_two_handles() {
     contract(&writer, &reader, work.path()).await;
     assert!(reader.local_path("sources/acme/v1/source").is_none());
 }
+
+#[tokio::test]
+async fn a_rotated_test_video_really_carries_its_rotation() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = framelog_tests::media::VideoSpec::new(320, 240, 1.0).rotated(90);
+    let file = framelog_tests::media::generate_video(work.path(), "phone.mp4", &spec);
+    let p = framelog_core::probe::probe(&file, std::time::Duration::from_secs(10)).await.unwrap();
+    assert_eq!(p.rotation % 180, 90, "{p:?}");
+    assert_eq!(framelog_core::probe::display_size(&p), (240, 320));
+}
+
+#[tokio::test]
+async fn a_tree_from_another_filesystem_is_copied_in() {
+    // /dev/shm is a tmpfs: a different filesystem from the media root on disk.
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let src = tempfile::tempdir_in(shm).unwrap();
+    std::fs::create_dir_all(src.path().join("out/360p")).unwrap();
+    std::fs::write(src.path().join("out/360p/a.m4s"), b"segment").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let store = FsMediaStore::new(work.path().join("media")).unwrap();
+    store.put_dir("hls/acme/v9", &src.path().join("out")).await.unwrap();
+    assert!(store.exists("hls/acme/v9/360p/a.m4s").await.unwrap());
+    assert!(!src.path().join("out").exists(), "the source tree is moved, not left behind");
+}

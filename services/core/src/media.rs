@@ -135,17 +135,31 @@ impl MediaStore for FsMediaStore {
     async fn put_dir(&self, prefix: &str, src: &Path) -> Result<(), MediaError> {
         let dest = self.path(prefix)?;
         create_parent(&dest, prefix).await?;
+        // The new tree must sit on the media root's filesystem for the swap to be a rename:
+        // copy it next to its destination first when it comes from elsewhere (EXDEV).
+        let staged = dest.with_extension(format!("new-{}", uuid::Uuid::now_v7().simple()));
+        let incoming = match tokio::fs::rename(src, &staged).await {
+            Ok(()) => staged,
+            Err(e) if e.raw_os_error() == Some(18) => {
+                let (from, to) = (src.to_path_buf(), staged.clone());
+                tokio::task::spawn_blocking(move || copy_tree(&from, &to))
+                    .await
+                    .map_err(|e| MediaError::io(prefix, std::io::Error::other(e)))?
+                    .map_err(|e| MediaError::io(prefix, e))?;
+                let _ = tokio::fs::remove_dir_all(src).await;
+                staged
+            }
+            Err(e) => return Err(MediaError::io(prefix, e)),
+        };
         // Swap: move any old tree aside, move the new one in, remove the old one.
         let old = dest.with_extension(format!("old-{}", uuid::Uuid::now_v7().simple()));
         let had_old = tokio::fs::rename(&dest, &old).await.is_ok();
-        match tokio::fs::rename(src, &dest).await {
-            Ok(()) => {}
-            Err(e) => {
-                if had_old {
-                    let _ = tokio::fs::rename(&old, &dest).await;
-                }
-                return Err(MediaError::io(prefix, e));
+        if let Err(e) = tokio::fs::rename(&incoming, &dest).await {
+            if had_old {
+                let _ = tokio::fs::rename(&old, &dest).await;
             }
+            let _ = tokio::fs::remove_dir_all(&incoming).await;
+            return Err(MediaError::io(prefix, e));
         }
         if had_old {
             let _ = tokio::fs::remove_dir_all(&old).await;
@@ -181,6 +195,22 @@ impl MediaStore for FsMediaStore {
             Err(e) => Err(MediaError::io(prefix, e)),
         }
     }
+}
+
+/// Copies a directory tree (files are synced), for moves across filesystems.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// Key of a video's source file.
