@@ -12,8 +12,9 @@ declare -A benches=(
   [projection]="-p framelog-projection --bench projection"
   [hls]="-p framelog-playback --bench hls"
   [auth]="-p framelog-live --bench auth"
+  [ladder]="-p framelog-transcoder --bench ladder"
 )
-order=(upload projection hls auth)
+order=(upload ladder projection hls auth)
 
 want=("$@")
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")

@@ -130,6 +130,8 @@ pub struct ServeArgs {
     pub projection: framelog_projection::ProjectionSettings,
     #[command(flatten)]
     pub playback: framelog_playback::PlaybackSettings,
+    #[command(flatten)]
+    pub transcoder: framelog_transcoder::TranscoderSettings,
 }
 
 /// The media store backends.
@@ -151,6 +153,8 @@ pub enum ServiceName {
     Projection,
     /// Signed HLS serving (VOD and live), view beacons, egress metering.
     Playback,
+    /// Transcode workers: durable jobs into an adaptive HLS ladder.
+    Transcoder,
 }
 
 impl ServiceName {

@@ -31,6 +31,9 @@ pub async fn start_services(
             // SERVICE START: one arm per service.
             ServiceName::Ingest => framelog_ingest::start(ctx, args.ingest.clone()).await?,
             ServiceName::Playback => framelog_playback::start(ctx, args.playback.clone()).await?,
+            ServiceName::Transcoder => {
+                framelog_transcoder::start(ctx, args.transcoder.clone()).await?
+            }
             ServiceName::Projection => {
                 framelog_projection::start(ctx, args.projection.clone()).await?
             }

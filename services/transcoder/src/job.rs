@@ -1,0 +1,324 @@
+//! One transcode job, start to finish: completion check, source, probe, profiles, the lowest
+//! rendition (with poster and sprite sheet) published early, the rest of the ladder, the final
+//! master and storyboard, events, marker.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use framelog_core::media::{MediaError, hls_prefix};
+use framelog_core::probe;
+use framelog_core::service::ServiceContext;
+use framelog_events::{Kind, ReadyData, Rendition, Subject, TranscodeData};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
+
+use crate::command::{Stage, Thumbnails, poster_args, stage_args};
+use crate::emit::Emitter;
+use crate::encoder::Encoder;
+use crate::error::JobError;
+use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
+use crate::outputs::{Marker, Measured, link_dir, measure, read_marker, write_marker};
+use crate::playlist::render_master;
+use crate::profile::{Profile, select_profiles};
+use crate::progress::{Plan, Progress, Reporter};
+use crate::settings::TranscoderSettings;
+use crate::storyboard::{SpriteGrid, storyboard_vtt};
+
+/// Directory under the data dir where jobs work.
+pub const TMP_DIR: &str = "transcode-tmp";
+/// Relative decode cost of a source pixel against an encoded one (for progress weights).
+const DECODE_WEIGHT: f64 = 0.3;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every job of a worker shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub ctx: ServiceContext,
+    pub settings: TranscoderSettings,
+    pub encoder: Encoder,
+    /// The worker's name (in `started` events).
+    pub worker: String,
+}
+
+/// What a completed job made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub renditions: Vec<Rendition>,
+    pub cpu_seconds: f64,
+    pub wall: Duration,
+    /// From the job's start to the `playable` event.
+    pub time_to_playable: Duration,
+}
+
+/// How a job ended without error.
+#[derive(Debug)]
+pub enum Done {
+    /// The completion marker names this request: nothing to do.
+    AlreadyComplete,
+    Completed(Report),
+}
+
+fn names(p: &[Profile]) -> Vec<String> {
+    p.iter().map(|p| p.name.clone()).collect()
+}
+
+/// Runs the job asked for by `emit.request()`, attempt `attempt`.
+#[instrument(skip_all, fields(tenant = %emit.tenant(), video = %emit.video(), attempt), err)]
+pub async fn transcode(
+    shared: &Shared,
+    emit: &Emitter,
+    source_key: &str,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> Result<Done, JobError> {
+    let started = Instant::now();
+    let media = &shared.ctx.media;
+    let prefix = hls_prefix(emit.tenant().as_str(), emit.video().as_str());
+    let tmp_root = shared.ctx.platform.settings.data_dir.join(TMP_DIR);
+    tokio::fs::create_dir_all(&tmp_root).await.map_err(JobError::io("creating the work dir"))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{}-{}-", emit.tenant(), emit.video()))
+        .tempdir_in(&tmp_root)
+        .map_err(JobError::io("creating the work dir"))?;
+
+    if let Some(m) = read_marker(media, &prefix, work.path()).await?
+        && m.request_id == emit.request().id.to_string()
+    {
+        return Ok(Done::AlreadyComplete);
+    }
+    let source = locate_source(shared, source_key, work.path()).await?;
+    let subject = Subject::progress(emit.tenant(), Kind::Transcode, emit.video());
+    let reporter = Reporter::start(shared.ctx.platform.events.clone(), subject);
+    reporter.set(Progress { percent: 0.0, eta_secs: None, stage: "probing" });
+    let probe = probe::probe(&source, PROBE_TIMEOUT).await?;
+    let profiles = select_profiles(&probe);
+    let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
+    let split = shared.settings.early_playable && profiles.len() > 1;
+    emit.emit(
+        TranscodeData::Started {
+            worker: shared.worker.clone(),
+            encoder: shared.encoder.codec.clone(),
+            attempt,
+            profiles: names(&profiles),
+        },
+        &attempt.to_string(),
+    )
+    .await?;
+
+    let decode = f64::from(probe.width) * f64::from(probe.height) * probe.fps * DECODE_WEIGHT;
+    let encode = |p: &[Profile]| p.iter().map(Profile::pixel_rate).sum::<f64>();
+    let (first, rest) = if split { profiles.split_at(1) } else { (&profiles[..], &[][..]) };
+    let costs = [
+        ("lowest", decode + encode(first)),
+        ("ladder", if split { decode + encode(rest) } else { 0.0 }),
+        ("publishing", 0.02 * (decode + encode(&profiles))),
+    ];
+    let plan = Plan::new(&costs, started);
+
+    let out = work.path().join("out");
+    tokio::fs::create_dir_all(&out).await.map_err(JobError::io("creating the output dir"))?;
+    let grid = SpriteGrid::for_picture(lowest.width, lowest.height);
+    let thumbs = Thumbnails {
+        grid,
+        duration_secs: probe.duration_secs,
+        poster_at_secs: probe.duration_secs * 0.25,
+        poster_size: (top.width, top.height),
+        sprites: out.join("sprites.jpg"),
+        poster: out.join("poster.jpg"),
+    };
+    let audio = probe.audio_codec.is_some();
+    let stage = |profiles: &[Profile], thumbnails: Option<&Thumbnails>| {
+        stage_args(&Stage {
+            input: &source,
+            profiles,
+            out_dir: &out,
+            encoder: &shared.encoder,
+            audio,
+            segment_secs: shared.settings.segment_secs,
+            thumbnails,
+        })
+    };
+    let duration = probe.duration_secs;
+    let runner = Runner { shared, plan: &plan, reporter: &reporter, cancel, duration };
+    // The lowest rendition (with poster and sprites) at normal priority, published as soon as
+    // it is done; the rest of the ladder at the same time in the background, on what is left.
+    let lowest_stage = async {
+        let mut stats = runner.run(stage(first, Some(&thumbs)), "lowest", Priority::Normal).await?;
+        if !thumbs.poster.exists() {
+            // The video track ended before 25% of the container's duration: first frame.
+            let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
+            stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
+        }
+        if !thumbs.sprites.exists() {
+            return Err(JobError::output(&thumbs.sprites, "ffmpeg did not write it"));
+        }
+        let mut measured = Vec::new();
+        for p in first {
+            measured.push(measure(&out, p).await?);
+        }
+        let mut playable = None;
+        if split {
+            publish_early(shared, emit, &prefix, work.path(), &out, &measured[0]).await?;
+            playable = Some(started.elapsed());
+            tracing::info!(secs = started.elapsed().as_secs_f64(), "lowest rendition playable");
+        }
+        Ok((stats, measured, playable))
+    };
+    let ladder_stage = async {
+        if !split {
+            return Ok(None);
+        }
+        let stats = runner.run(stage(rest, None), "ladder", Priority::Background).await?;
+        let mut measured = Vec::new();
+        for p in rest {
+            measured.push(measure(&out, p).await?);
+        }
+        Ok::<_, JobError>(Some((stats, measured)))
+    };
+    let ((stats, mut measured, mut time_to_playable), ladder) =
+        tokio::try_join!(lowest_stage, ladder_stage)?;
+    let mut cpu = stats.cpu_secs;
+    let announced: Vec<String> =
+        time_to_playable.map(|_| lowest.name.clone()).into_iter().collect();
+    if let Some((stats, more)) = ladder {
+        cpu += stats.cpu_secs;
+        measured.extend(more);
+    }
+
+    reporter.set(plan.update("publishing", 0.0, Instant::now()));
+    let variants: Vec<_> = measured.iter().map(|m| m.variant.clone()).collect();
+    write(&out.join("master.m3u8"), render_master(&variants)).await?;
+    write(&out.join("storyboard.vtt"), storyboard_vtt(duration, &grid, "sprites.jpg")).await?;
+    media.put_dir(&prefix, &out).await?;
+    for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {
+        let name = m.rendition.name.clone();
+        emit.emit(TranscodeData::RenditionCompleted { rendition: m.rendition.clone() }, &name)
+            .await?;
+    }
+    if time_to_playable.is_none() {
+        emit.emit(TranscodeData::Playable { renditions: names(&profiles) }, "").await?;
+        time_to_playable = Some(started.elapsed());
+    }
+    let renditions: Vec<Rendition> = measured.into_iter().map(|m| m.rendition).collect();
+    let wall = started.elapsed();
+    let cpu_seconds = (cpu * 1000.0).round() / 1000.0;
+    emit.emit(
+        TranscodeData::Completed {
+            renditions: renditions.clone(),
+            cpu_seconds,
+            wall_secs: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
+            source_duration_secs: duration,
+            encoder: shared.encoder.codec.clone(),
+        },
+        "",
+    )
+    .await?;
+    emit.emit(
+        ReadyData::Published {
+            renditions: names(&profiles),
+            duration_secs: duration,
+            poster: format!("{prefix}/poster.jpg"),
+            storyboard: format!("{prefix}/storyboard.vtt"),
+        },
+        "",
+    )
+    .await?;
+    let marker = Marker {
+        request_id: emit.request().id.to_string(),
+        renditions: names(&profiles),
+        completed_at: OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    };
+    write_marker(media, &prefix, work.path(), &marker).await?;
+    reporter.finish(Progress { percent: 100.0, eta_secs: Some(0.0), stage: "done" }).await;
+    Ok(Done::Completed(Report {
+        renditions,
+        cpu_seconds,
+        wall,
+        time_to_playable: time_to_playable.unwrap_or(wall),
+    }))
+}
+
+async fn write(path: &Path, text: String) -> Result<(), JobError> {
+    tokio::fs::write(path, text).await.map_err(JobError::io(format!("writing {}", path.display())))
+}
+
+/// A local path to read the source from: the store's own file, or a copy in `work`.
+#[instrument(skip_all, fields(key = %key), err)]
+async fn locate_source(shared: &Shared, key: &str, work: &Path) -> Result<PathBuf, JobError> {
+    let media = &shared.ctx.media;
+    if let Some(p) = media.local_path(key)
+        && tokio::fs::try_exists(&p).await.unwrap_or(false)
+    {
+        return Ok(p);
+    }
+    let dest = work.join("source");
+    match media.fetch_to(key, &dest).await {
+        Ok(()) => Ok(dest),
+        Err(MediaError::NotFound(_)) => Err(JobError::SourceMissing(key.to_owned())),
+        Err(MediaError::InvalidKey(_)) => Err(JobError::SourceMissing(key.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Publishes the lowest rendition with a master naming only it, then announces it.
+#[instrument(skip_all, fields(rendition = %lowest.rendition.name), err)]
+async fn publish_early(
+    shared: &Shared,
+    emit: &Emitter,
+    prefix: &str,
+    work: &Path,
+    out: &Path,
+    lowest: &Measured,
+) -> Result<(), JobError> {
+    let name = &lowest.rendition.name;
+    let early = work.join("early");
+    link_dir(&out.join(name), &early.join(name)).await?;
+    write(&early.join("master.m3u8"), render_master(std::slice::from_ref(&lowest.variant))).await?;
+    shared.ctx.media.put_dir(prefix, &early).await?;
+    emit.emit(TranscodeData::RenditionCompleted { rendition: lowest.rendition.clone() }, name)
+        .await?;
+    emit.emit(TranscodeData::Playable { renditions: vec![name.clone()] }, "").await?;
+    Ok(())
+}
+
+/// Runs the ffmpeg stages of one job, reporting progress.
+struct Runner<'a> {
+    shared: &'a Shared,
+    plan: &'a Plan,
+    reporter: &'a Reporter,
+    cancel: &'a CancellationToken,
+    duration: f64,
+}
+
+impl Runner<'_> {
+    /// Runs one ffmpeg process, its progress counted as `stage` of the plan.
+    async fn run(
+        &self,
+        args: Vec<String>,
+        stage: &'static str,
+        priority: Priority,
+    ) -> Result<RunStats, JobError> {
+        tracing::debug!(args = %args.join(" "), "ffmpeg");
+        let (tx, plan, duration) = (self.reporter.sender(), self.plan, self.duration);
+        let mut on_progress = |ev: ProgressEvent| {
+            let fraction = match ev {
+                ProgressEvent::At(secs) if duration > 0.0 => secs / duration,
+                ProgressEvent::At(_) => 0.0,
+                ProgressEvent::End => 1.0,
+            };
+            tx.send_replace(Some(plan.update(stage, fraction, Instant::now())));
+        };
+        let ffmpeg = &self.shared.settings.ffmpeg;
+        match ffmpeg::run(ffmpeg, &args, priority, self.cancel, &mut on_progress).await {
+            Ok(stats) => {
+                tx.send_replace(Some(plan.update(stage, 1.0, Instant::now())));
+                Ok(stats)
+            }
+            Err(FfmpegError::Cancelled) => Err(JobError::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

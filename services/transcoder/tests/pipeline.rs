@@ -1,0 +1,236 @@
+//! The media a job makes, checked with real ffmpeg/ffprobe on small generated sources: which
+//! renditions, playlists that parse, keyframe-aligned segments, a master whose attributes are
+//! true, poster, sprite sheet and storyboard, and the events in order.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{Env, env, ffprobe, run_to_end, segment_packets, video_stream};
+use framelog_events::Kind;
+use framelog_tests::media::VideoSpec;
+use framelog_transcoder::playlist::{parse_master, parse_media_playlist};
+use framelog_transcoder::storyboard::parse_vtt;
+use framelog_transcoder::{Outcome, TranscoderSettings};
+
+fn rate(s: &str) -> f64 {
+    let (n, d) = s.split_once('/').unwrap();
+    n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap()
+}
+
+/// The RFC 6381 string ffprobe's profile and level imply (x264 sets no constraint flags on High).
+fn expected_avc1(stream: &serde_json::Value) -> String {
+    let profile = match stream["profile"].as_str().unwrap() {
+        "High" => "6400",
+        "Main" => "4d40",
+        other => panic!("unexpected profile {other}"),
+    };
+    format!("avc1.{profile}{:02x}", stream["level"].as_i64().unwrap())
+}
+
+/// Checks a published video's HLS tree; returns rendition name -> (width, height).
+fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String, (u32, u32)> {
+    let root = env.media(&format!("hls/acme/{id}"));
+    let scratch = tempfile::tempdir().unwrap();
+    let master_text = std::fs::read_to_string(root.join("master.m3u8")).unwrap();
+    assert!(master_text.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+    let master = parse_master(&master_text).unwrap();
+    // A real HLS parser reads it too: ffprobe opens every variant.
+    let probed = ffprobe(&root.join("master.m3u8"));
+    let variants =
+        probed["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == "video");
+    assert_eq!(variants.count(), master.len(), "ffprobe sees every variant");
+
+    let mut sizes = BTreeMap::new();
+    let mut starts: Vec<Vec<f64>> = Vec::new();
+    let mut previous_bandwidth = 0;
+    for (attrs, uri) in &master {
+        let dir = root.join(Path::new(uri).parent().unwrap());
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let pl = parse_media_playlist(&std::fs::read_to_string(root.join(uri)).unwrap()).unwrap();
+        assert!(pl.ended && pl.independent_segments, "{name}: a complete VOD playlist");
+        assert!((pl.duration() - duration).abs() < 0.5, "{name}: {} s", pl.duration());
+        let init = dir.join(pl.init.as_deref().unwrap());
+
+        // Attributes are present and true.
+        // A lone fragment has no codec parameters: probe it with its init segment.
+        let first = scratch.path().join(format!("{name}-first.mp4"));
+        let mut bytes = std::fs::read(&init).unwrap();
+        bytes.extend(std::fs::read(dir.join(&pl.segments[0].uri)).unwrap());
+        std::fs::write(&first, bytes).unwrap();
+        let probe = ffprobe(&first);
+        let v = video_stream(&probe);
+        let (w, h) = (v["width"].as_u64().unwrap() as u32, v["height"].as_u64().unwrap() as u32);
+        assert_eq!(attrs["RESOLUTION"], format!("{w}x{h}"), "{name}");
+        let fps = rate(v["avg_frame_rate"].as_str().unwrap());
+        assert!((attrs["FRAME-RATE"].parse::<f64>().unwrap() - fps).abs() < 0.01, "{name}");
+        let has_audio =
+            probe["streams"].as_array().unwrap().iter().any(|s| s["codec_type"] == "audio");
+        assert_eq!(has_audio, audio, "{name}: audio track");
+        let codecs =
+            if audio { format!("{},mp4a.40.2", expected_avc1(v)) } else { expected_avc1(v) };
+        assert_eq!(attrs["CODECS"], codecs, "{name}");
+        assert!(v["side_data_list"].is_null(), "{name}: no display matrix left to rotate again");
+
+        let mut seg_bytes = 0u64;
+        let bandwidth: u64 = attrs["BANDWIDTH"].parse().unwrap();
+        let average: u64 = attrs["AVERAGE-BANDWIDTH"].parse().unwrap();
+        let mut seg_starts = Vec::new();
+        for s in &pl.segments {
+            let len = std::fs::metadata(dir.join(&s.uri)).unwrap().len();
+            seg_bytes += len;
+            if s.duration >= 0.5 * f64::from(pl.target_duration) {
+                let r = (len as f64 * 8.0 / s.duration) as u64;
+                assert!(r <= bandwidth, "{name}: a segment at {r} b/s above BANDWIDTH {bandwidth}");
+            }
+            let packets = segment_packets(&init, &dir.join(&s.uri), scratch.path());
+            assert!(packets[0].1, "{name}/{}: starts on a keyframe", s.uri);
+            seg_starts.push(packets[0].0);
+        }
+        let measured = (seg_bytes as f64 * 8.0 / pl.duration()).ceil() as u64;
+        assert!(
+            measured.abs_diff(average) <= 1,
+            "{name}: AVERAGE-BANDWIDTH {average} vs {measured}"
+        );
+        assert!(bandwidth >= average && bandwidth >= previous_bandwidth);
+        previous_bandwidth = bandwidth;
+        starts.push(seg_starts);
+        sizes.insert(name, (w, h));
+    }
+    assert!(starts.iter().all(|s| s.len() == starts[0].len()), "same segment count: {starts:?}");
+    for s in &starts {
+        for (a, b) in s.iter().zip(&starts[0]) {
+            assert!((a - b).abs() < 0.002, "segments start at the same times: {starts:?}");
+        }
+    }
+
+    // Poster (largest rendition's size), sprite sheet (10x10 thumbnails) and storyboard.
+    let (top_w, top_h) = sizes.values().max_by_key(|(w, h)| w * h).copied().unwrap();
+    let poster = video_stream(&ffprobe(&root.join("poster.jpg"))).clone();
+    assert_eq!(
+        (poster["width"].as_u64().unwrap(), poster["height"].as_u64().unwrap()),
+        (top_w.into(), top_h.into())
+    );
+    let sprites = video_stream(&ffprobe(&root.join("sprites.jpg"))).clone();
+    let cues = parse_vtt(&std::fs::read_to_string(root.join("storyboard.vtt")).unwrap()).unwrap();
+    assert_eq!(cues.len(), 100);
+    assert_eq!(cues[0].0, 0);
+    assert!(cues.windows(2).all(|c| c[0].1 == c[1].0), "no gaps");
+    assert!((cues[99].1 as f64 / 1000.0 - duration).abs() < 0.05, "covers the whole duration");
+    let last = &cues[99].2;
+    let xywh: Vec<u64> =
+        last.split("#xywh=").nth(1).unwrap().split(',').map(|n| n.parse().unwrap()).collect();
+    assert_eq!(
+        xywh[0] + xywh[2],
+        sprites["width"].as_u64().unwrap(),
+        "the last cue ends the sheet"
+    );
+    assert_eq!(xywh[1] + xywh[3], sprites["height"].as_u64().unwrap());
+    assert!(root.join("complete.json").exists(), "the completion marker");
+    sizes
+}
+
+fn small(settings: TranscoderSettings) -> TranscoderSettings {
+    TranscoderSettings { segment_secs: 2, ..settings }
+}
+
+#[tokio::test]
+async fn a_640x360_source_becomes_one_360p_rendition_with_poster_storyboard_and_events() {
+    let env = env().await;
+    env.request("v360", &VideoSpec::new(640, 360, 3.0).fps(15)).await;
+    let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
+    let Outcome::Completed { renditions, cpu_seconds, .. } = run_to_end(&mut w).await else {
+        panic!("not completed")
+    };
+    assert_eq!(renditions, ["360p"]);
+    assert!(cpu_seconds > 0.0, "CPU time measured");
+    let sizes = check_hls(&env, "v360", 3.0, true);
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [("360p".to_string(), (640, 360))]);
+    assert_eq!(
+        env.phases("v360").await,
+        [
+            "transcode.requested",
+            "transcode.started",
+            "transcode.rendition_completed",
+            "transcode.playable",
+            "transcode.completed",
+            "ready.published"
+        ]
+    );
+    let completed = &env.events("v360", Kind::Transcode, "completed").await[0]["data"];
+    assert_eq!(completed["encoder"], "libx264");
+    assert!(completed["renditions"][0]["bytes"].as_u64().unwrap() > 10_000);
+    assert!((completed["source_duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.1);
+    let ready = &env.events("v360", Kind::Ready, "published").await[0]["data"];
+    assert_eq!(ready["poster"], "hls/acme/v360/poster.jpg");
+    assert_eq!(ready["storyboard"], "hls/acme/v360/storyboard.vtt");
+    let progress = env.last_progress("v360").await;
+    assert_eq!(
+        (progress["percent"].as_f64(), progress["stage"].as_str()),
+        (Some(100.0), Some("done"))
+    );
+    assert_eq!(common::assert_events_match_schemas(&env).await, 5);
+}
+
+#[tokio::test]
+async fn a_720p_source_gets_360p_480p_720p_aligned_and_is_playable_before_the_ladder_ends() {
+    let env = env().await;
+    env.request("v720", &VideoSpec::new(1280, 720, 4.0).fps(15)).await;
+    let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
+    let Outcome::Completed { renditions, time_to_playable, wall, .. } = run_to_end(&mut w).await
+    else {
+        panic!("not completed")
+    };
+    assert_eq!(renditions, ["360p", "480p", "720p"]);
+    assert!(time_to_playable < wall, "{time_to_playable:?} < {wall:?}");
+    let sizes = check_hls(&env, "v720", 4.0, true);
+    assert_eq!(sizes["480p"], (854, 480));
+    assert_eq!(sizes["720p"], (1280, 720));
+    // The lowest rendition was announced playable alone, before the others were done.
+    let phases = env.phases("v720").await;
+    let playable = phases.iter().position(|p| p == "transcode.playable").unwrap();
+    let renditions_done: Vec<usize> = phases
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| *p == "transcode.rendition_completed")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(renditions_done.len(), 3);
+    assert!(renditions_done[0] < playable && playable < renditions_done[1], "{phases:?}");
+    let ev = &env.events("v720", Kind::Transcode, "playable").await[0];
+    assert_eq!(ev["data"]["renditions"], serde_json::json!(["360p"]));
+    assert_eq!(common::assert_events_match_schemas(&env).await, 7);
+}
+
+#[tokio::test]
+async fn a_rotated_phone_video_gets_portrait_renditions() {
+    let env = env().await;
+    let coded = framelog_tests::media::generate_video(
+        env.sources.path(),
+        "phone.mp4",
+        &VideoSpec::new(1280, 720, 2.0).fps(10),
+    );
+    let rotated = common::rotate(&coded, 90);
+    env.request_file("vphone", &rotated).await;
+    let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
+    let Outcome::Completed { renditions, .. } = run_to_end(&mut w).await else {
+        panic!("not completed")
+    };
+    assert_eq!(renditions, ["360p", "480p", "720p"]);
+    let sizes = check_hls(&env, "vphone", 2.0, true);
+    assert_eq!(sizes["360p"], (360, 640));
+    assert_eq!(sizes["720p"], (720, 1280));
+}
+
+#[tokio::test]
+async fn a_source_without_audio_is_transcoded_without_audio() {
+    let env = env().await;
+    env.request("vsilent", &VideoSpec::new(854, 480, 2.0).fps(10).without_audio()).await;
+    let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
+    let Outcome::Completed { renditions, .. } = run_to_end(&mut w).await else {
+        panic!("not completed")
+    };
+    assert_eq!(renditions, ["360p", "480p"]);
+    check_hls(&env, "vsilent", 2.0, false);
+}
