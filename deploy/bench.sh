@@ -19,6 +19,8 @@ order=(upload ladder projection hls auth)
 want=("$@")
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")
 results=()
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 for name in "${want[@]}"; do
   args=${benches[$name]:-}
   if [ -z "$args" ]; then
@@ -27,8 +29,8 @@ for name in "${want[@]}"; do
   fi
   echo "== bench $name =="
   # shellcheck disable=SC2086
-  out=$(cargo bench --locked $args 2>/dev/null | tee /dev/stderr)
-  while IFS= read -r line; do results+=("${line#TABLE}"); done < <(printf '%s\n' "$out" | grep '^TABLE|' || true)
+  cargo bench --locked $args 2>/dev/null | tee "$tmp"
+  while IFS= read -r line; do results+=("${line#TABLE}"); done < <(grep '^TABLE|' "$tmp" || true)
 done
 echo
 echo "== summary =="
