@@ -56,8 +56,20 @@ pub const STALE_KEY_GRACE: std::time::Duration = std::time::Duration::from_secs(
 /// Keys resolve through KV on every request (so a revoked key stops working everywhere at
 /// once); a key resolved in the last [`STALE_KEY_GRACE`] is also remembered locally and used
 /// only while NATS is unreachable, so uploads keep flowing through an outage ("stale if error").
+/// One `Arc`: every authenticated request clones the store (axum's `FromRef`), so a clone must
+/// cost an atomic increment, not two KV handles with their stream info.
 #[derive(Clone)]
-pub struct TenantStore {
+pub struct TenantStore(std::sync::Arc<TenantInner>);
+
+impl std::ops::Deref for TenantStore {
+    type Target = TenantInner;
+    fn deref(&self) -> &TenantInner {
+        &self.0
+    }
+}
+
+/// What the tenant store holds.
+pub struct TenantInner {
     tenants: kv::Store,
     keys: kv::Store,
     client: Option<async_nats::Client>,
@@ -80,17 +92,20 @@ pub fn hash_key(key: &str) -> String {
 impl TenantStore {
     /// Opens the buckets (created by `ensure_topology`).
     pub async fn open(js: &jetstream::Context) -> Result<TenantStore, TenantError> {
-        Ok(TenantStore {
+        Ok(TenantStore(std::sync::Arc::new(TenantInner {
             tenants: js.get_key_value(KV_TENANTS).await.map_err(store_err)?,
             keys: js.get_key_value(KV_API_KEYS).await.map_err(store_err)?,
             client: None,
             recent: Default::default(),
-        })
+        })))
     }
 
-    /// Lets the store notice an outage at once (instead of waiting for a KV timeout).
+    /// Lets the store notice an outage at once (instead of waiting for a KV timeout). Call it
+    /// before cloning the store.
     pub fn with_client(mut self, client: async_nats::Client) -> TenantStore {
-        self.client = Some(client);
+        if let Some(inner) = std::sync::Arc::get_mut(&mut self.0) {
+            inner.client = Some(client);
+        }
         self
     }
 

@@ -12,9 +12,20 @@ use framelog_core::tenants::TenantStore;
 use crate::session::SessionStore;
 use crate::settings::IngestSettings;
 
-/// Ingest state; cheap to clone.
+/// Ingest state: one `Arc`, so axum's per-extractor clones cost one atomic increment.
 #[derive(Clone, Debug)]
-pub struct IngestState {
+pub struct IngestState(Arc<IngestInner>);
+
+impl std::ops::Deref for IngestState {
+    type Target = IngestInner;
+    fn deref(&self) -> &IngestInner {
+        &self.0
+    }
+}
+
+/// What ingest holds.
+#[derive(Debug)]
+pub struct IngestInner {
     pub platform: Platform,
     pub media: SharedMediaStore,
     pub settings: Arc<IngestSettings>,
@@ -39,7 +50,7 @@ impl IngestState {
     ) -> Result<IngestState, crate::session::StoreError> {
         let uploads_dir = platform.settings.data_dir.join("uploads");
         std::fs::create_dir_all(&uploads_dir).map_err(sled::Error::Io)?;
-        Ok(IngestState {
+        Ok(IngestState(Arc::new(IngestInner {
             sessions: SessionStore::open(&platform.db)?,
             platform,
             media,
@@ -47,7 +58,7 @@ impl IngestState {
             uploads_dir,
             locks: Arc::default(),
             busy_chunks: Arc::default(),
-        })
+        })))
     }
 
     /// The per-upload lock serialising completion, tus PATCHes and aborts.

@@ -68,7 +68,7 @@ pub async fn state(
     settings: LiveSettings,
     ingest: IngestSettings,
 ) -> Result<LiveState, LiveError> {
-    Ok(LiveState {
+    Ok(LiveState::new(state::LiveInner {
         streams: store::StreamStore::open(&ctx.platform.js).await?,
         ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
         platform: ctx.platform.clone(),
@@ -77,7 +77,7 @@ pub async fn state(
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .expect("HTTP client"),
-    })
+    }))
 }
 
 /// Starts live-auth.

@@ -15,9 +15,28 @@ use crate::store::{StoreError, StreamRecord, StreamStore};
 /// Event source of everything live publishes.
 pub const SOURCE: &str = "framelog/live";
 
-/// Live state; cheap to clone.
+/// Live state: one `Arc`, so the per-request clones axum makes for every extractor cost one
+/// atomic increment (the fields hold NATS clients, KV stores with their stream info, and
+/// ingest's state, which are far from free to clone field by field).
 #[derive(Clone, Debug)]
-pub struct LiveState {
+pub struct LiveState(Arc<LiveInner>);
+
+impl std::ops::Deref for LiveState {
+    type Target = LiveInner;
+    fn deref(&self) -> &LiveInner {
+        &self.0
+    }
+}
+
+impl LiveState {
+    pub fn new(inner: LiveInner) -> LiveState {
+        LiveState(Arc::new(inner))
+    }
+}
+
+/// What the live service holds.
+#[derive(Debug)]
+pub struct LiveInner {
     pub platform: Platform,
     pub settings: Arc<LiveSettings>,
     pub streams: StreamStore,
