@@ -100,13 +100,28 @@ pub struct Rendition {
     pub width: u32,
     pub height: u32,
     pub fps: f64,
-    /// Peak segment bit rate, bits per second (master `BANDWIDTH`).
+    /// Peak segment bit rate, bits per second (master `BANDWIDTH`: with the audio rendition,
+    /// when there is one).
     pub bandwidth: u64,
-    /// Mean bit rate, bits per second (master `AVERAGE-BANDWIDTH`).
+    /// Mean bit rate, bits per second (master `AVERAGE-BANDWIDTH`, audio included).
     pub average_bandwidth: u64,
-    /// RFC 6381 codecs string (master `CODECS`).
+    /// RFC 6381 codecs string (master `CODECS`: video, then audio when there is audio).
     pub codecs: String,
-    /// Bytes written for this rendition (segments and playlist).
+    /// Bytes written for this rendition (segments and playlist; the shared audio is counted
+    /// once, in [`AudioRendition::bytes`]).
+    pub bytes: u64,
+}
+
+/// The one audio rendition that every video rendition of a ladder plays with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioRendition {
+    /// RFC 6381 codecs string, e.g. `mp4a.40.2`.
+    pub codecs: String,
+    /// Peak segment bit rate, bits per second.
+    pub bandwidth: u64,
+    /// Mean bit rate, bits per second.
+    pub average_bandwidth: u64,
+    /// Bytes written (segments and playlist).
     pub bytes: u64,
 }
 
@@ -125,6 +140,10 @@ pub enum TranscodeData {
     /// Every output is durable. Usage figures feed billing.
     Completed {
         renditions: Vec<Rendition>,
+        /// The shared audio rendition; absent for a source without audio (and in events
+        /// written before audio was split out of the video renditions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audio: Option<AudioRendition>,
         /// CPU seconds (user + system) of the encoder processes.
         cpu_seconds: f64,
         wall_secs: f64,

@@ -11,8 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use framelog_events::{
-    AggregateId, DecodeError, Event, EventData, Kind, LiveData, MediaServer, Probe, ReadyData,
-    Rendition, SourceKind, TenantId, TranscodeData, UploadData, UploadProtocol, ViewData,
+    AggregateId, AudioRendition, DecodeError, Event, EventData, Kind, LiveData, MediaServer, Probe,
+    ReadyData, Rendition, SourceKind, TenantId, TranscodeData, UploadData, UploadProtocol,
+    ViewData,
 };
 use serde_json::Value;
 use time::macros::datetime;
@@ -231,6 +232,12 @@ fn samples() -> Vec<Event> {
         &vid,
         transcode(TranscodeData::Completed {
             renditions: vec![rendition("360p", 640, 360), rendition("720p", 1280, 720)],
+            audio: Some(AudioRendition {
+                codecs: "mp4a.40.2".into(),
+                bandwidth: 131_072,
+                average_bandwidth: 129_001,
+                bytes: 3_014_656,
+            }),
             cpu_seconds: 1412.37,
             wall_secs: 290.25,
             source_duration_secs: 187.466,

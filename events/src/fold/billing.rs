@@ -95,6 +95,7 @@ pub struct VideoUsage {
     pub transcoded_at: Option<OffsetDateTime>,
     /// CPU seconds by profile.
     pub cpu_by_profile: BTreeMap<String, f64>,
+    /// Bytes of every rendition, the shared audio included.
     pub rendition_bytes: u64,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
@@ -151,12 +152,13 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
             u.uploaded_at = Some(event.time);
             u.source_bytes = *size;
         }
-        EventData::Transcode(TranscodeData::Completed { renditions, cpu_seconds, .. })
-            if u.transcoded_at.is_none() =>
-        {
+        EventData::Transcode(TranscodeData::Completed {
+            renditions, audio, cpu_seconds, ..
+        }) if u.transcoded_at.is_none() => {
             u.transcoded_at = Some(event.time);
             u.cpu_by_profile = apportion(*cpu_seconds, renditions);
-            u.rendition_bytes = renditions.iter().map(|r| r.bytes).sum();
+            u.rendition_bytes = renditions.iter().map(|r| r.bytes).sum::<u64>()
+                + audio.as_ref().map_or(0, |a| a.bytes);
         }
         EventData::Upload(UploadData::Deleted {}) if u.deleted_at.is_none() => {
             u.deleted_at = Some(event.time);

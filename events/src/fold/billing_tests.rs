@@ -40,7 +40,7 @@ fn given_an_upload_and_a_transcode_then_the_month_has_one_upload_cpu_by_profile_
     let l = ledger(&[ev("v1", secs(5), completed()), ev("v1", secs(13), transcoded(40.0))]);
     let m = l.month(nov());
     assert_eq!(m.uploads, 1);
-    assert_eq!(m.storage_bytes, 1000 + 100 + 400);
+    assert_eq!(m.storage_bytes, 1000 + 100 + 400 + 30, "source, both renditions and the audio");
     // 720p has 4x the pixel rate of 360p: 8 and 32 of the 40 seconds.
     let cpu = &m.transcode_cpu_seconds;
     assert!((cpu["360p"] - 8.0).abs() < 1e-9 && (cpu["720p"] - 32.0).abs() < 1e-9, "{cpu:?}");
@@ -58,14 +58,14 @@ fn given_a_usage_event_repeated_for_the_same_video_then_it_counts_once() {
     assert_eq!(m.uploads, 1);
     let total: f64 = m.transcode_cpu_seconds.values().sum();
     assert!((total - 40.0).abs() < 1e-9);
-    assert_eq!(m.storage_bytes, 1500);
+    assert_eq!(m.storage_bytes, 1530);
 }
 
 #[test]
 fn given_a_video_stored_in_november_then_december_still_bills_its_storage_but_not_its_upload() {
     let l = ledger(&[ev("v1", secs(5), completed()), ev("v1", secs(13), transcoded(40.0))]);
     let m = l.month(dec());
-    assert_eq!((m.uploads, m.storage_bytes), (0, 1500));
+    assert_eq!((m.uploads, m.storage_bytes), (0, 1530));
     assert!(m.transcode_cpu_seconds.is_empty());
     assert_eq!(l.month("2026-10".parse().unwrap()).storage_bytes, 0);
 }
@@ -98,6 +98,7 @@ fn given_live_sessions_and_egress_then_minutes_and_bytes_land_in_their_months() 
 fn given_a_transcode_without_usable_renditions_then_its_cpu_goes_to_other() {
     let data = TranscodeData::Completed {
         renditions: vec![],
+        audio: None,
         cpu_seconds: 3.0,
         wall_secs: 1.0,
         source_duration_secs: 1.0,
@@ -112,7 +113,7 @@ fn given_a_transcode_without_usable_renditions_then_its_cpu_goes_to_other() {
 #[test]
 fn given_a_transcode_before_the_upload_completed_then_storage_counts_both_once_uploaded() {
     let l = ledger(&[ev("v1", secs(13), transcoded(4.0)), ev("v1", secs(20), completed())]);
-    assert_eq!(l.month(nov()).storage_bytes, 1500);
+    assert_eq!(l.month(nov()).storage_bytes, 1530);
     assert_eq!(l.month(nov()).uploads, 1);
 }
 

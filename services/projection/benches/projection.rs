@@ -120,6 +120,12 @@ fn event(i: usize, tag: &str) -> Event {
             &vid,
             TranscodeData::Completed {
                 renditions,
+                audio: Some(framelog_events::AudioRendition {
+                    codecs: "mp4a.40.2".into(),
+                    bandwidth: 131_000,
+                    average_bandwidth: 128_700,
+                    bytes: 965_000,
+                }),
                 cpu_seconds: 120.0,
                 wall_secs: 60.0,
                 source_duration_secs: 60.0,

@@ -281,7 +281,7 @@ async fn billing_usage_counts_repeated_usage_once_and_prices_it_with_the_table()
     assert_eq!(status, 200, "{u}");
     let m = &u["meters"];
     assert_eq!(m["uploads"], 1);
-    assert_eq!(m["storage_bytes"], 1500);
+    assert_eq!(m["storage_bytes"], 1530);
     assert_eq!(m["transcode_cpu_seconds"]["total"], 10.0);
     assert_eq!(m["egress_bytes"], 1 << 20);
     assert_eq!(m["live_minutes"], 1.5);

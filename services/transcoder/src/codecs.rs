@@ -7,6 +7,8 @@
 pub enum CodecsError {
     #[error("the init segment has no avcC box (not H.264?)")]
     NoAvcC,
+    #[error("the init segment has no mp4a sample entry (not AAC?)")]
+    NoMp4a,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -31,6 +33,11 @@ pub fn codecs(init: &[u8]) -> Result<String, CodecsError> {
     Ok(if find(init, b"mp4a").is_some() { format!("{video},mp4a.40.2") } else { video })
 }
 
+/// The `CODECS` value of an audio-only rendition: AAC-LC (the only audio we encode).
+pub fn audio_codecs(init: &[u8]) -> Result<String, CodecsError> {
+    find(init, b"mp4a").map(|_| "mp4a.40.2".to_owned()).ok_or(CodecsError::NoMp4a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +59,13 @@ mod tests {
         assert_eq!(codecs(&init).unwrap(), "avc1.64001f,mp4a.40.2");
         let main = init_with(&[1, 0x4d, 0x40, 0x1e, 0xff], false);
         assert_eq!(codecs(&main).unwrap(), "avc1.4d401e", "no audio track, no mp4a");
+    }
+
+    #[test]
+    fn an_audio_init_segment_is_aac_lc_and_a_video_one_is_not_audio() {
+        assert_eq!(audio_codecs(b"\0\0\0\x18ftypiso6moovtrak\0\0\0\x24mp4a").unwrap(), "mp4a.40.2");
+        let video = init_with(&[1, 0x64, 0x00, 0x1f, 0xff], false);
+        assert_eq!(audio_codecs(&video), Err(CodecsError::NoMp4a));
     }
 
     #[test]

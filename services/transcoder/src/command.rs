@@ -3,18 +3,21 @@
 //! larger one, which is cheaper than scaling every rendition from the source), caps the frame
 //! rate where a rung needs it, and writes fMP4 HLS through `-var_stream_map`. The process that
 //! makes the lowest rendition also taps its frames for the sprite sheet and the source for the
-//! poster, so neither needs another decode.
+//! poster, so neither needs another decode, and encodes the one audio rendition that every
+//! video rendition shares (video renditions carry no audio track).
 
 use std::path::{Path, PathBuf};
 
 use crate::encoder::Encoder;
-use crate::profile::{FrameRate, Profile};
+use crate::profile::{AUDIO_BPS, FrameRate, Profile};
 use crate::storyboard::SpriteGrid;
 
 /// Name of every rendition's media playlist.
 pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
 /// Name of every rendition's fMP4 init segment.
 pub const INIT_SEGMENT: &str = "init.mp4";
+/// Directory (and `-var_stream_map` name) of the audio rendition.
+pub const AUDIO_RENDITION: &str = "audio";
 
 /// Poster and sprite sheet, made by the process that makes the lowest rendition.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +42,8 @@ pub struct Stage<'a> {
     /// Each rendition goes to `<out_dir>/<name>/`.
     pub out_dir: &'a Path,
     pub encoder: &'a Encoder,
-    /// Whether the source has audio (mapped once per rendition).
+    /// Whether this process also encodes the audio rendition (the source's first audio track,
+    /// once, into `<out_dir>/audio/`).
     pub audio: bool,
     pub segment_secs: u32,
     pub thumbnails: Option<&'a Thumbnails>,
@@ -108,21 +112,14 @@ pub fn filter_graph(stage: &Stage<'_>) -> String {
     parts.join(";")
 }
 
-/// The `-var_stream_map` value: `v:0,a:0,name:720p v:1,a:1,name:480p`.
+/// The `-var_stream_map` value: `v:0,name:720p v:1,name:480p a:0,name:audio`.
 pub fn var_stream_map(stage: &Stage<'_>) -> String {
-    stage
-        .ordered()
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            if stage.audio {
-                format!("v:{i},a:{i},name:{}", p.name)
-            } else {
-                format!("v:{i},name:{}", p.name)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut streams: Vec<String> =
+        stage.ordered().iter().enumerate().map(|(i, p)| format!("v:{i},name:{}", p.name)).collect();
+    if stage.audio {
+        streams.push(format!("a:0,name:{AUDIO_RENDITION}"));
+    }
+    streams.join(" ")
 }
 
 fn s(v: impl ToString) -> String {
@@ -155,9 +152,7 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
         a.extend([s("-map"), format!("[v{k}]")]);
     }
     if stage.audio {
-        for _ in &ordered {
-            a.extend([s("-map"), s("0:a:0")]);
-        }
+        a.extend([s("-map"), s("0:a:0")]);
     }
     a.extend(stage.encoder.codec_args());
     for (k, p) in ordered.iter().enumerate() {
@@ -168,10 +163,8 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     }
     a.extend([s("-sc_threshold"), s(0)]);
     if stage.audio {
-        a.extend(["-c:a", "aac", "-ac", "2"].map(s));
-        for (k, p) in ordered.iter().enumerate() {
-            a.extend([format!("-b:a:{k}"), s(p.audio_bps)]);
-        }
+        a.extend(["-c:a", "aac", "-ac", "2", "-b:a"].map(s));
+        a.push(s(AUDIO_BPS));
     }
     let out = stage.out_dir.display();
     a.extend(
@@ -271,14 +264,14 @@ mod tests {
         );
         assert_eq!(
             var_stream_map(&stage),
-            "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:480p v:3,a:3,name:360p"
+            "v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:360p a:0,name:audio"
         );
         let args = stage_args(&stage).join(" ");
         assert!(args.contains("-b:v:0 6000000 -maxrate:v:0 6420000 -bufsize:v:0 9000000 -g:v:0 120 -keyint_min:v:0 120"));
         assert!(args.contains("-g:v:3 60"));
         assert!(args.contains("-sc_threshold 0"));
-        assert!(args.contains("-b:a:0 192000") && args.contains("-b:a:3 96000"));
-        assert_eq!(args.matches("-map 0:a:0").count(), 4);
+        assert!(args.contains("-c:a aac -ac 2 -b:a 128000"));
+        assert_eq!(args.matches("-map 0:a:0").count(), 1, "audio is encoded once");
         assert!(args.contains("-hls_segment_type fmp4"));
         assert!(args.ends_with("/o/%v/playlist.m3u8"));
     }

@@ -13,12 +13,15 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
+use crate::command::AUDIO_RENDITION;
 use crate::command::{Stage, Thumbnails, poster_args, stage_args};
 use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
-use crate::outputs::{Marker, Measured, link_dir, measure, read_marker, write_marker};
+use crate::outputs::{
+    Marker, Measured, MeasuredAudio, link_dir, measure, measure_audio, read_marker, write_marker,
+};
 use crate::playlist::render_master;
 use crate::profile::{Profile, select_profiles};
 use crate::progress::{Plan, Progress, Reporter};
@@ -127,8 +130,8 @@ pub async fn transcode(
         sprites: out.join("sprites.jpg"),
         poster: out.join("poster.jpg"),
     };
-    let audio = probe.audio_codec.is_some();
-    let stage = |profiles: &[Profile], thumbnails: Option<&Thumbnails>| {
+    let has_audio = probe.audio_codec.is_some();
+    let stage = |profiles: &[Profile], thumbnails: Option<&Thumbnails>, audio: bool| {
         stage_args(&Stage {
             input: &source,
             profiles,
@@ -141,10 +144,12 @@ pub async fn transcode(
     };
     let duration = probe.duration_secs;
     let runner = Runner { shared, plan: &plan, reporter: &reporter, cancel, duration };
-    // The lowest rendition (with poster and sprites) at normal priority, published as soon as
-    // it is done; the rest of the ladder at the same time in the background, on what is left.
+    // The lowest rendition (with poster, sprites and the one audio rendition) at normal
+    // priority, published as soon as it is done; the rest of the ladder (video only) at the
+    // same time in the background, on what is left.
     let lowest_stage = async {
-        let mut stats = runner.run(stage(first, Some(&thumbs)), "lowest", Priority::Normal).await?;
+        let args = stage(first, Some(&thumbs), has_audio);
+        let mut stats = runner.run(args, "lowest", Priority::Normal).await?;
         if !thumbs.poster.exists() {
             // The video track ended before 25% of the container's duration: first frame.
             let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
@@ -153,42 +158,45 @@ pub async fn transcode(
         if !thumbs.sprites.exists() {
             return Err(JobError::output(&thumbs.sprites, "ffmpeg did not write it"));
         }
+        let audio = if has_audio { Some(measure_audio(&out).await?) } else { None };
         let mut measured = Vec::new();
         for p in first {
-            measured.push(measure(&out, p).await?);
+            measured.push(with_audio(measure(&out, p).await?, audio.as_ref()));
         }
         let mut playable = None;
         if split {
-            publish_early(shared, emit, &prefix, work.path(), &out, &measured[0]).await?;
+            let (lowest, audio) = (&measured[0], audio.as_ref());
+            publish_early(shared, emit, &prefix, work.path(), &out, lowest, audio).await?;
             playable = Some(started.elapsed());
             tracing::info!(secs = started.elapsed().as_secs_f64(), "lowest rendition playable");
         }
-        Ok((stats, measured, playable))
+        Ok((stats, measured, audio, playable))
     };
     let ladder_stage = async {
         if !split {
             return Ok(None);
         }
-        let stats = runner.run(stage(rest, None), "ladder", Priority::Background).await?;
+        let stats = runner.run(stage(rest, None, false), "ladder", Priority::Background).await?;
         let mut measured = Vec::new();
         for p in rest {
             measured.push(measure(&out, p).await?);
         }
         Ok::<_, JobError>(Some((stats, measured)))
     };
-    let ((stats, mut measured, mut time_to_playable), ladder) =
+    let ((stats, mut measured, audio, mut time_to_playable), ladder) =
         tokio::try_join!(lowest_stage, ladder_stage)?;
     let mut cpu = stats.cpu_secs;
     let announced: Vec<String> =
         time_to_playable.map(|_| lowest.name.clone()).into_iter().collect();
     if let Some((stats, more)) = ladder {
         cpu += stats.cpu_secs;
-        measured.extend(more);
+        measured.extend(more.into_iter().map(|m| with_audio(m, audio.as_ref())));
     }
 
     reporter.set(plan.update("publishing", 0.0, Instant::now()));
     let variants: Vec<_> = measured.iter().map(|m| m.variant.clone()).collect();
-    write(&out.join("master.m3u8"), render_master(&variants)).await?;
+    let master = render_master(&variants, audio.as_ref().map(|a| &a.media));
+    write(&out.join("master.m3u8"), master).await?;
     write(&out.join("storyboard.vtt"), storyboard_vtt(duration, &grid, "sprites.jpg")).await?;
     media.put_dir(&prefix, &out).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {
@@ -206,6 +214,7 @@ pub async fn transcode(
     emit.emit(
         TranscodeData::Completed {
             renditions: renditions.clone(),
+            audio: audio.map(|a| a.audio),
             cpu_seconds,
             wall_secs: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
             source_duration_secs: duration,
@@ -263,7 +272,16 @@ async fn locate_source(shared: &Shared, key: &str, work: &Path) -> Result<PathBu
     }
 }
 
-/// Publishes the lowest rendition with a master naming only it, then announces it.
+/// A video rendition as played with the shared audio, if there is audio.
+fn with_audio(m: Measured, audio: Option<&MeasuredAudio>) -> Measured {
+    match audio {
+        Some(a) => m.with_audio(&a.audio),
+        None => m,
+    }
+}
+
+/// Publishes the lowest rendition (and the audio) with a master naming only it, then
+/// announces it.
 #[instrument(skip_all, fields(rendition = %lowest.rendition.name), err)]
 async fn publish_early(
     shared: &Shared,
@@ -272,11 +290,16 @@ async fn publish_early(
     work: &Path,
     out: &Path,
     lowest: &Measured,
+    audio: Option<&MeasuredAudio>,
 ) -> Result<(), JobError> {
     let name = &lowest.rendition.name;
     let early = work.join("early");
     link_dir(&out.join(name), &early.join(name)).await?;
-    write(&early.join("master.m3u8"), render_master(std::slice::from_ref(&lowest.variant))).await?;
+    if audio.is_some() {
+        link_dir(&out.join(AUDIO_RENDITION), &early.join(AUDIO_RENDITION)).await?;
+    }
+    let master = render_master(std::slice::from_ref(&lowest.variant), audio.map(|a| &a.media));
+    write(&early.join("master.m3u8"), master).await?;
     shared.ctx.media.put_dir(prefix, &early).await?;
     emit.emit(TranscodeData::RenditionCompleted { rendition: lowest.rendition.clone() }, name)
         .await?;

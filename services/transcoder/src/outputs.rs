@@ -4,14 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use framelog_core::media::SharedMediaStore;
-use framelog_events::Rendition;
+use framelog_events::{AudioRendition, Rendition};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::codecs;
-use crate::command::MEDIA_PLAYLIST;
+use crate::command::{AUDIO_RENDITION, MEDIA_PLAYLIST};
 use crate::error::JobError;
-use crate::playlist::{Variant, average_bandwidth, parse_media_playlist, peak_bandwidth};
+use crate::playlist::{
+    AudioMedia, Variant, average_bandwidth, parse_media_playlist, peak_bandwidth,
+};
 use crate::profile::Profile;
 
 /// Name of the completion marker, written last under the video's HLS prefix.
@@ -24,10 +26,16 @@ pub struct Measured {
     pub variant: Variant,
 }
 
-/// Measures `<out_dir>/<profile name>/` after ffmpeg wrote it.
-#[instrument(skip_all, fields(rendition = %profile.name), err)]
-pub async fn measure(out_dir: &Path, profile: &Profile) -> Result<Measured, JobError> {
-    let dir = out_dir.join(&profile.name);
+/// Sizes and codecs of one rendition directory that ffmpeg wrote.
+struct DirFigures {
+    bandwidth: u64,
+    average_bandwidth: u64,
+    init_path: PathBuf,
+    init: Vec<u8>,
+    bytes: u64,
+}
+
+async fn measure_dir(dir: &Path) -> Result<DirFigures, JobError> {
     let playlist_path = dir.join(MEDIA_PLAYLIST);
     let text = tokio::fs::read_to_string(&playlist_path)
         .await
@@ -45,31 +53,88 @@ pub async fn measure(out_dir: &Path, profile: &Profile) -> Result<Measured, JobE
         .ok_or_else(|| JobError::output(&playlist_path, "no EXT-X-MAP: not an fMP4 playlist"))?;
     let init_path = dir.join(init_name);
     let init = tokio::fs::read(&init_path).await.map_err(|e| JobError::output(&init_path, e))?;
-    let codecs = codecs::codecs(&init).map_err(|e| JobError::output(&init_path, e))?;
-    let bytes = dir_size(&dir).await?;
+    Ok(DirFigures {
+        bandwidth: peak_bandwidth(&sizes, f64::from(playlist.target_duration.max(1))),
+        average_bandwidth: average_bandwidth(&sizes),
+        init_path,
+        init,
+        bytes: dir_size(dir).await?,
+    })
+}
+
+/// Measures `<out_dir>/<profile name>/` after ffmpeg wrote it (the video alone).
+#[instrument(skip_all, fields(rendition = %profile.name), err)]
+pub async fn measure(out_dir: &Path, profile: &Profile) -> Result<Measured, JobError> {
+    let f = measure_dir(&out_dir.join(&profile.name)).await?;
+    let codecs = codecs::codecs(&f.init).map_err(|e| JobError::output(&f.init_path, e))?;
     let fps = (profile.fps.as_f64() * 1000.0).round() / 1000.0;
-    let bandwidth = peak_bandwidth(&sizes, f64::from(playlist.target_duration.max(1)));
-    let average = average_bandwidth(&sizes);
     Ok(Measured {
         rendition: Rendition {
             name: profile.name.clone(),
             width: profile.width,
             height: profile.height,
             fps,
-            bandwidth,
-            average_bandwidth: average,
+            bandwidth: f.bandwidth,
+            average_bandwidth: f.average_bandwidth,
             codecs: codecs.clone(),
-            bytes,
+            bytes: f.bytes,
         },
         variant: Variant {
             uri: format!("{}/{MEDIA_PLAYLIST}", profile.name),
-            bandwidth,
-            average_bandwidth: average,
+            bandwidth: f.bandwidth,
+            average_bandwidth: f.average_bandwidth,
             width: profile.width,
             height: profile.height,
             codecs,
             frame_rate: profile.fps.as_f64(),
         },
+    })
+}
+
+impl Measured {
+    /// This video rendition as players fetch it, with the shared `audio`: bit rates added (a
+    /// sum of peaks bounds the peak of the sum), codecs joined.
+    pub fn with_audio(mut self, audio: &AudioRendition) -> Measured {
+        for (bw, avg, codecs) in [
+            (
+                &mut self.rendition.bandwidth,
+                &mut self.rendition.average_bandwidth,
+                &mut self.rendition.codecs,
+            ),
+            (
+                &mut self.variant.bandwidth,
+                &mut self.variant.average_bandwidth,
+                &mut self.variant.codecs,
+            ),
+        ] {
+            *bw += audio.bandwidth;
+            *avg += audio.average_bandwidth;
+            *codecs = format!("{codecs},{}", audio.codecs);
+        }
+        self
+    }
+}
+
+/// The measured audio rendition: its event form and its master playlist entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredAudio {
+    pub audio: AudioRendition,
+    pub media: AudioMedia,
+}
+
+/// Measures `<out_dir>/audio/` after ffmpeg wrote it.
+#[instrument(skip_all, err)]
+pub async fn measure_audio(out_dir: &Path) -> Result<MeasuredAudio, JobError> {
+    let f = measure_dir(&out_dir.join(AUDIO_RENDITION)).await?;
+    let codecs = codecs::audio_codecs(&f.init).map_err(|e| JobError::output(&f.init_path, e))?;
+    Ok(MeasuredAudio {
+        audio: AudioRendition {
+            codecs,
+            bandwidth: f.bandwidth,
+            average_bandwidth: f.average_bandwidth,
+            bytes: f.bytes,
+        },
+        media: AudioMedia { uri: format!("{AUDIO_RENDITION}/{MEDIA_PLAYLIST}"), channels: 2 },
     })
 }
 

@@ -9,6 +9,11 @@ use framelog_events::Probe;
 /// Seconds between keyframes (GOP = this × fps).
 pub const GOP_SECS: u32 = 2;
 
+/// The one audio rendition every ladder shares: AAC-LC stereo at this bit rate. Audio is
+/// encoded once and stored once beside the video renditions (an `EXT-X-MEDIA` group), not
+/// muxed into each of them: N-1 fewer AAC encodes per job and N-1 fewer copies on disk.
+pub const AUDIO_BPS: u64 = 128_000;
+
 /// One rung of the ladder (DESIGN §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rung {
@@ -18,19 +23,17 @@ pub struct Rung {
     pub short: u32,
     /// Video bit rate, bits per second.
     pub video_bps: u64,
-    /// Audio bit rate, bits per second.
-    pub audio_bps: u64,
     /// Highest frame rate.
     pub max_fps: u32,
 }
 
 /// The seed's ladder, lowest first.
 pub const LADDER: [Rung; 5] = [
-    Rung { name: "360p", short: 360, video_bps: 800_000, audio_bps: 96_000, max_fps: 30 },
-    Rung { name: "480p", short: 480, video_bps: 1_500_000, audio_bps: 128_000, max_fps: 30 },
-    Rung { name: "720p", short: 720, video_bps: 3_000_000, audio_bps: 128_000, max_fps: 30 },
-    Rung { name: "1080p", short: 1080, video_bps: 6_000_000, audio_bps: 192_000, max_fps: 60 },
-    Rung { name: "2160p", short: 2160, video_bps: 15_000_000, audio_bps: 256_000, max_fps: 60 },
+    Rung { name: "360p", short: 360, video_bps: 800_000, max_fps: 30 },
+    Rung { name: "480p", short: 480, video_bps: 1_500_000, max_fps: 30 },
+    Rung { name: "720p", short: 720, video_bps: 3_000_000, max_fps: 30 },
+    Rung { name: "1080p", short: 1080, video_bps: 6_000_000, max_fps: 60 },
+    Rung { name: "2160p", short: 2160, video_bps: 15_000_000, max_fps: 60 },
 ];
 
 /// A frame rate as an exact fraction (`30000/1001`), so ffmpeg's `fps` filter and GOP sizes
@@ -106,8 +109,6 @@ pub struct Profile {
     pub gop: u32,
     /// Target video bit rate, bits per second.
     pub video_bps: u64,
-    /// Audio bit rate, bits per second.
-    pub audio_bps: u64,
 }
 
 impl Profile {
@@ -151,7 +152,6 @@ pub fn select_profiles(probe: &Probe) -> Vec<Profile> {
         long: u32,
         divisor: u32,
         video_bps: u64,
-        audio_bps: u64,
     }
     let mut drafts: Vec<Draft> = LADDER
         .iter()
@@ -163,7 +163,6 @@ pub fn select_profiles(probe: &Probe) -> Vec<Profile> {
                 .min(even_floor(long)),
             divisor: source_fps.divisor_for(r.max_fps),
             video_bps: r.video_bps,
-            audio_bps: r.audio_bps,
         })
         .collect();
     if drafts.is_empty() {
@@ -176,7 +175,6 @@ pub fn select_profiles(probe: &Probe) -> Vec<Profile> {
             long: l,
             divisor: source_fps.divisor_for(lowest.max_fps),
             video_bps: ((lowest.video_bps as f64 * area) as u64).max(150_000),
-            audio_bps: lowest.audio_bps,
         });
     }
     // One GOP length in source frames that every divisor divides, so keyframes of every
@@ -195,7 +193,6 @@ pub fn select_profiles(probe: &Probe) -> Vec<Profile> {
                 fps: source_fps.divided(d.divisor),
                 gop: (source_gop / u64::from(d.divisor)) as u32,
                 video_bps: d.video_bps,
-                audio_bps: d.audio_bps,
             }
         })
         .collect()
@@ -227,7 +224,7 @@ mod tests {
     fn a_360p_source_gets_only_360p() {
         let p = select_profiles(&probe(640, 360, 0, 30.0));
         assert_eq!(sizes(&p), vec![("360p".into(), 640, 360)]);
-        assert_eq!((p[0].video_bps, p[0].audio_bps, p[0].gop), (800_000, 96_000, 60));
+        assert_eq!((p[0].video_bps, p[0].gop), (800_000, 60));
     }
 
     #[test]

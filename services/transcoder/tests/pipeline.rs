@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{Env, env, ffprobe, run_to_end, segment_packets, video_stream};
 use framelog_events::Kind;
 use framelog_tests::media::VideoSpec;
-use framelog_transcoder::playlist::{parse_master, parse_media_playlist};
+use framelog_transcoder::playlist::{parse_master, parse_master_media, parse_media_playlist};
 use framelog_transcoder::storyboard::parse_vtt;
 use framelog_transcoder::{Outcome, TranscoderSettings};
 
@@ -29,6 +29,42 @@ fn expected_avc1(stream: &serde_json::Value) -> String {
     format!("avc1.{profile}{:02x}", stream["level"].as_i64().unwrap())
 }
 
+/// A fragment with its init segment in front, so ffprobe sees codec parameters.
+fn with_init(dir: &Path, init: &Path, segment: &str, out: &Path) -> serde_json::Value {
+    let mut bytes = std::fs::read(init).unwrap();
+    bytes.extend(std::fs::read(dir.join(segment)).unwrap());
+    std::fs::write(out, bytes).unwrap();
+    ffprobe(out)
+}
+
+fn stream_types(probe: &serde_json::Value) -> Vec<String> {
+    let streams = probe["streams"].as_array().unwrap();
+    streams.iter().map(|s| s["codec_type"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Checks the shared audio rendition; returns its mean bit rate (0 without audio).
+fn check_audio(root: &Path, master_text: &str, duration: f64, audio: bool, scratch: &Path) -> u64 {
+    let media = parse_master_media(master_text);
+    if !audio {
+        assert!(media.is_empty(), "a silent source has no audio rendition: {media:?}");
+        return 0;
+    }
+    assert_eq!(media.len(), 1, "one audio rendition, shared: {media:?}");
+    assert_eq!((media[0]["TYPE"].as_str(), media[0]["DEFAULT"].as_str()), ("AUDIO", "YES"));
+    let uri = &media[0]["URI"];
+    let dir = root.join(Path::new(uri).parent().unwrap());
+    let pl = parse_media_playlist(&std::fs::read_to_string(root.join(uri)).unwrap()).unwrap();
+    assert!(pl.ended && (pl.duration() - duration).abs() < 0.5, "audio: {} s", pl.duration());
+    let init = dir.join(pl.init.as_deref().unwrap());
+    let probe = with_init(&dir, &init, &pl.segments[0].uri, &scratch.join("audio-first.mp4"));
+    assert_eq!(stream_types(&probe), ["audio"], "audio only");
+    assert_eq!(probe["streams"][0]["codec_name"], "aac");
+    assert_eq!(probe["streams"][0]["channels"], 2);
+    let bytes: u64 =
+        pl.segments.iter().map(|s| std::fs::metadata(dir.join(&s.uri)).unwrap().len()).sum();
+    (bytes as f64 * 8.0 / pl.duration()).ceil() as u64
+}
+
 /// Checks a published video's HLS tree; returns rendition name -> (width, height).
 fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String, (u32, u32)> {
     let root = env.media(&format!("hls/acme/{id}"));
@@ -36,6 +72,7 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
     let master_text = std::fs::read_to_string(root.join("master.m3u8")).unwrap();
     assert!(master_text.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
     let master = parse_master(&master_text).unwrap();
+    let audio_average = check_audio(&root, &master_text, duration, audio, scratch.path());
     // A real HLS parser reads it too: ffprobe opens every variant.
     let probed = ffprobe(&root.join("master.m3u8"));
     let variants =
@@ -56,18 +93,14 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
         // Attributes are present and true.
         // A lone fragment has no codec parameters: probe it with its init segment.
         let first = scratch.path().join(format!("{name}-first.mp4"));
-        let mut bytes = std::fs::read(&init).unwrap();
-        bytes.extend(std::fs::read(dir.join(&pl.segments[0].uri)).unwrap());
-        std::fs::write(&first, bytes).unwrap();
-        let probe = ffprobe(&first);
+        let probe = with_init(&dir, &init, &pl.segments[0].uri, &first);
         let v = video_stream(&probe);
         let (w, h) = (v["width"].as_u64().unwrap() as u32, v["height"].as_u64().unwrap() as u32);
         assert_eq!(attrs["RESOLUTION"], format!("{w}x{h}"), "{name}");
         let fps = rate(v["avg_frame_rate"].as_str().unwrap());
         assert!((attrs["FRAME-RATE"].parse::<f64>().unwrap() - fps).abs() < 0.01, "{name}");
-        let has_audio =
-            probe["streams"].as_array().unwrap().iter().any(|s| s["codec_type"] == "audio");
-        assert_eq!(has_audio, audio, "{name}: audio track");
+        assert_eq!(stream_types(&probe), ["video"], "{name}: video only, the audio is shared");
+        assert_eq!(attrs.get("AUDIO").is_some(), audio, "{name}: names the audio group");
         let codecs =
             if audio { format!("{},mp4a.40.2", expected_avc1(v)) } else { expected_avc1(v) };
         assert_eq!(attrs["CODECS"], codecs, "{name}");
@@ -88,10 +121,10 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
             assert!(packets[0].1, "{name}/{}: starts on a keyframe", s.uri);
             seg_starts.push(packets[0].0);
         }
-        let measured = (seg_bytes as f64 * 8.0 / pl.duration()).ceil() as u64;
+        let measured = (seg_bytes as f64 * 8.0 / pl.duration()).ceil() as u64 + audio_average;
         assert!(
-            measured.abs_diff(average) <= 1,
-            "{name}: AVERAGE-BANDWIDTH {average} vs {measured}"
+            measured.abs_diff(average) <= 2,
+            "{name}: AVERAGE-BANDWIDTH {average} vs {measured} (video and audio)"
         );
         assert!(bandwidth >= average && bandwidth >= previous_bandwidth);
         previous_bandwidth = bandwidth;
@@ -161,6 +194,11 @@ async fn a_640x360_source_becomes_one_360p_rendition_with_poster_storyboard_and_
     let completed = &env.events("v360", Kind::Transcode, "completed").await[0]["data"];
     assert_eq!(completed["encoder"], "libx264");
     assert!(completed["renditions"][0]["bytes"].as_u64().unwrap() > 10_000);
+    let audio = &completed["audio"];
+    assert_eq!(audio["codecs"], "mp4a.40.2", "the shared audio is billed once: {completed}");
+    let audio_bytes = audio["bytes"].as_u64().unwrap();
+    let on_disk = common::dir_bytes(&env.media("hls/acme/v360/audio"));
+    assert_eq!(audio_bytes, on_disk, "audio bytes as written");
     assert!((completed["source_duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.1);
     let ready = &env.events("v360", Kind::Ready, "published").await[0]["data"];
     assert_eq!(ready["poster"], "hls/acme/v360/poster.jpg");
@@ -233,4 +271,7 @@ async fn a_source_without_audio_is_transcoded_without_audio() {
     };
     assert_eq!(renditions, ["360p", "480p"]);
     check_hls(&env, "vsilent", 2.0, false);
+    let completed = &env.events("vsilent", Kind::Transcode, "completed").await[0]["data"];
+    assert!(completed.get("audio").is_none(), "no audio rendition: {completed}");
+    assert!(!env.media("hls/acme/vsilent/audio").exists());
 }

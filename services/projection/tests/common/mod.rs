@@ -151,6 +151,12 @@ pub fn rendition(name: &str, height: u32, bytes: u64) -> Rendition {
 pub fn transcoded(cpu: f64) -> TranscodeData {
     TranscodeData::Completed {
         renditions: vec![rendition("360p", 360, 100), rendition("720p", 720, 400)],
+        audio: Some(AudioRendition {
+            codecs: "mp4a.40.2".into(),
+            bandwidth: 130_000,
+            average_bandwidth: 128_500,
+            bytes: 30,
+        }),
         cpu_seconds: cpu,
         wall_secs: 1.0,
         source_duration_secs: 12.5,

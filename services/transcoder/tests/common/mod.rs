@@ -270,3 +270,13 @@ pub async fn assert_events_match_schemas(env: &Env) -> usize {
     }
     n
 }
+
+/// Total bytes of the files directly in `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
