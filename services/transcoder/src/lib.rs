@@ -54,6 +54,7 @@
 pub mod codecs;
 pub mod command;
 pub mod consumer;
+pub mod deadletter;
 pub mod emit;
 pub mod encoder;
 pub mod error;
@@ -69,6 +70,7 @@ pub mod worker;
 
 use std::time::Duration;
 
+use framelog_core::consumer::ConsumeError;
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -128,8 +130,15 @@ pub async fn start(
     let encoder = choose_encoder(&settings).await?;
     let name = settings.worker_name.clone().unwrap_or_else(default_worker_name);
     let worker = Worker::new(ctx, settings, encoder, name).await?;
+    let dead_letters = deadletter::spawn(ctx).await.map_err(|e| {
+        TranscoderError::Consumer(ConsumeError::Receive(format!(
+            "subscribing to max-deliveries advisories: {e}"
+        )))
+    })?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("transcoder", axum::Router::new()).with_task(task))
+    Ok(ServiceHandle::new("transcoder", axum::Router::new())
+        .with_task(task)
+        .with_task(dead_letters))
 }
 
 /// The thin loop around [`Worker::process_next`].

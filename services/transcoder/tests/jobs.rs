@@ -10,6 +10,7 @@ use framelog_core::nats::STREAM_VID;
 use framelog_events::Kind;
 use framelog_tests::media::{VideoSpec, generate_bytes};
 use framelog_transcoder::consumer::DURABLE;
+use framelog_transcoder::deadletter::{self, MaxDeliveries};
 use framelog_transcoder::{Outcome, TranscoderSettings};
 use futures::StreamExt;
 
@@ -33,6 +34,18 @@ fn ffmpeg_pids(needle: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The stream sequence of the (first) message on `subject`.
+async fn request_seq(env: &common::Env, subject: &str) -> u64 {
+    let mut stream = env.ctx.platform.js.get_stream(STREAM_VID).await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    for seq in 1..=last {
+        if stream.get_raw_message(seq).await.is_ok_and(|m| m.subject.as_str() == subject) {
+            return seq;
+        }
+    }
+    panic!("no message on {subject}")
 }
 
 /// Waits (without polling) for the first `started` event of a video.
@@ -198,6 +211,55 @@ async fn a_worker_dropped_mid_job_is_redelivered_and_completed_by_another_with_o
 }
 
 #[tokio::test]
+async fn a_worker_killed_on_the_last_attempt_leaves_a_dead_lettered_event_written_by_another() {
+    let env = env().await;
+    let settings =
+        TranscoderSettings { ack_wait_secs: 1, max_deliver: 1, ..TranscoderSettings::for_test() };
+    // Another transcoder process's advisory listener (its own connection).
+    let other = env.another_process();
+    let listener = framelog_transcoder::deadletter::spawn(&other).await.unwrap();
+    env.request("vlost", &VideoSpec::new(1280, 720, 4.0).fps(15)).await;
+    let mut a = env.worker(settings.clone(), "worker-a").await;
+    assert!(matches!(a.process_next().await, Outcome::Taken { attempt: 1, .. }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ffmpeg_pids("acme-vlost-").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "ffmpeg never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(a); // dies on its only attempt: no ack, no nak, no event
+
+    // The other worker keeps asking for jobs; the server finds this one out of attempts.
+    let mut b = env.worker(settings, "worker-b").await.with_poll(Duration::from_millis(200));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let outcome = b.process_next().await;
+        assert!(!outcome.is_job_end(), "the job must not run again: {outcome:?}");
+        let dead = env.events("vlost", Kind::Transcode, "dead_lettered").await;
+        if !dead.is_empty() {
+            break dead;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+    };
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["data"]["attempts"], 1);
+    let reason = dead[0]["data"]["reason"].as_str().unwrap();
+    assert!(reason.contains("attempt 1 of 1") && reason.contains("killed"), "{reason}");
+    assert!(env.events("vlost", Kind::Ready, "published").await.is_empty());
+    assert_eq!(consumer_state(&env).await, (0, 0));
+    // The advisory handled again (a second listener, a replay): the same event id, stored once.
+    let advisory = MaxDeliveries {
+        stream: STREAM_VID.into(),
+        consumer: DURABLE.into(),
+        stream_seq: request_seq(&env, "vid.acme.transcode.requested.vlost").await,
+        deliveries: 1,
+    };
+    assert_eq!(deadletter::handle(&other, &advisory).await, Ok(true));
+    assert_eq!(env.events("vlost", Kind::Transcode, "dead_lettered").await.len(), 1);
+    listener.abort();
+    common::assert_events_match_schemas(&env).await;
+}
+
+#[tokio::test]
 async fn shutting_down_hands_a_running_job_back_for_another_worker() {
     let env = env().await;
     let mut sub =
@@ -229,13 +291,29 @@ async fn a_redelivered_request_for_a_ready_video_is_acked_without_work() {
 
     // The same request once more (as after a lost ack), stored without a dedup id.
     let subject = request.nats_subject().to_string();
-    env.ctx.platform.js.publish(subject, request.to_json().into()).await.unwrap().await.unwrap();
+    env.ctx
+        .platform
+        .js
+        .publish(subject.clone(), request.to_json().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let outcome = run_to_end(&mut w).await;
     assert!(matches!(outcome, Outcome::AlreadyComplete { .. }), "{outcome:?}");
     assert_eq!(env.events("vagain", Kind::Transcode, "started").await.len(), 1, "no second run");
     assert_eq!(env.events("vagain", Kind::Ready, "published").await.len(), 1);
     assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), before);
     assert_eq!(consumer_state(&env).await, (0, 0));
+    // Out of attempts after it completed (the ack was lost each time): not a dead letter.
+    let advisory = MaxDeliveries {
+        stream: STREAM_VID.into(),
+        consumer: DURABLE.into(),
+        stream_seq: request_seq(&env, &subject).await,
+        deliveries: 4,
+    };
+    assert_eq!(deadletter::handle(&env.ctx, &advisory).await, Ok(false));
+    assert!(env.events("vagain", Kind::Transcode, "dead_lettered").await.is_empty());
 }
 
 #[tokio::test]
