@@ -5,12 +5,14 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { eventually, expect, test } from './harness.mjs';
+import { pushLive } from './stack.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 
-/** @type {{ base: string, apiKey: string, clip: string, videoId: string | null }} */
-export const state = { base: '', apiKey: '', clip: '', videoId: null };
+/** @type {{ base: string, apiKey: string, clip: string, tmp: string, videoId: string | null }} */
+export const state = { base: '', apiKey: '', clip: '', tmp: '', videoId: null };
 
 /** @param {string} p @param {RequestInit} [init] */
 async function api(p, init = {}) {
@@ -284,6 +286,59 @@ test('live browser and live viewer', 30000, async ({ page, shot }) => {
   await page.getByRole('heading', { name: 'Viewer stream' }).waitFor();
   await page.getByText('This stream is offline').waitFor();
   await shot('live-viewer');
+});
+
+test('live: an RTMP push plays in the live viewer, is listed with its viewer, and ends', 120000, async ({ page, shot, log }) => {
+  const s = await api('/v1/streams', { method: 'POST', body: JSON.stringify({ name: 'E2E live', record: false, public: false }) });
+  expect(!s.publish_url.includes(s.stream_key) || s.publish_url.includes(`?key=${s.stream_key}`), 'the key travels only as ?key=');
+  // As OBS would: the real nginx-rtmp asks live-auth, then writes live HLS for playback.
+  const push = pushLive(s.publish_url, 90, path.join(state.tmp, 'push.log'));
+  try {
+    await eventually(async () => (await api(`/v1/streams/${s.stream_id}`)).live === true, 'the stream to go live', 20000, 300);
+    await signIn(page, `/stream/${s.stream_id}`);
+    await page.locator('.badge-live').waitFor({ timeout: 15000 });
+    await startPlayback(page);
+    const t0 = await currentTime(page);
+    await eventually(async () => (await currentTime(page)) > t0 + 3, 'live playback to advance 3 s', 40000, 250);
+    await noPlayerError(page);
+    // How far behind the live edge (hls.js low-latency settings: about 2 segments).
+    const behind = await page.evaluate(() => {
+      const v = document.querySelector('video');
+      if (!v || v.seekable.length === 0) return null;
+      return v.seekable.end(v.seekable.length - 1) - v.currentTime;
+    });
+    log(`behind the live edge: ${behind === null ? 'not measurable' : `${behind.toFixed(1)} s`}`);
+    expect(behind === null || behind < 10, `close to the live edge (${behind} s behind)`);
+    const src = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('.m3u8')));
+    expect(src.length > 0 && src.every((u) => u.includes(`/live/`) && u.includes(s.stream_id) && !u.includes(s.stream_key)), 'viewer URLs name the stream id, never the key');
+    await shot('live-playing');
+
+    // While this page plays, the live browser lists the stream with its viewer.
+    // A second tab (sessionStorage is per tab: it signs in too).
+    const other = await page.context().newPage();
+    await signIn(other, '/live');
+    const card = other.locator(`li.live-card[data-stream-id="${s.stream_id}"]`);
+    await card.waitFor({ timeout: 15000 });
+    await eventually(
+      async () => {
+        if (/[1-9]\d* watching/.test(await card.innerText())) return true;
+        await other.reload();
+        await card.waitFor({ timeout: 10000 });
+        return false;
+      },
+      'the live card to show 1 watching',
+      30000,
+      2000,
+    );
+    await shot('live-browser', other);
+    await other.close();
+  } finally {
+    push.kill('SIGTERM');
+  }
+  // The publisher stopped: the viewer page learns it from the feed and says so.
+  await page.getByText('This stream is offline').waitFor({ timeout: 30000 });
+  expect((await api(`/v1/streams/${s.stream_id}`)).live === false, 'the API says offline too');
+  await shot('live-ended');
 });
 
 test('errors are messages, never blank pages', 20000, async ({ page, shot }) => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 /** @typedef {import('playwright-core').Browser} Browser */
 /** @typedef {import('playwright-core').Page} Page */
-/** @typedef {{ page: Page, shot(name: string): Promise<void>, log(msg: string): void }} TestContext */
+/** @typedef {{ page: Page, shot(name: string, other?: Page): Promise<void>, log(msg: string): void }} TestContext */
 /** @typedef {{ name: string, timeoutMs: number, fn: (t: TestContext) => Promise<void> }} TestCase */
 
 /** @type {TestCase[]} */
@@ -66,12 +66,15 @@ export async function runAll(browser, o) {
     page.on('console', (m) => {
       if (process.env.E2E_VERBOSE) console.log(`    [console.${m.type()}] ${m.text()}`);
     });
+    page.on('response', (r) => {
+      if (process.env.E2E_VERBOSE && r.status() >= 400) console.log(`    [http ${r.status()}] ${r.request().method()} ${r.url()}`);
+    });
     const slug = t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
     /** @type {TestContext} */
     const ctx = {
       page,
-      shot: async (name) => {
-        await page.screenshot({ path: path.join(o.artifacts, `${name}.png`), fullPage: true });
+      shot: async (name, other) => {
+        await (other ?? page).screenshot({ path: path.join(o.artifacts, `${name}.png`), fullPage: true });
       },
       log: (msg) => console.log(`    ${msg}`),
     };

@@ -1,5 +1,5 @@
 // @ts-check
-// `npm run e2e`: starts nats-server + `framelog serve` (with web/dist) + a tenant, drives
+// `npm run e2e`: starts nats-server + nginx-rtmp + `framelog serve` (with web/dist) + a tenant, drives
 // Debian's Chromium with playwright-core through every flow, saves screenshots under
 // web/e2e-artifacts/, stops everything, prints `N passed, M failed` and exits non-zero on failure.
 
@@ -39,6 +39,7 @@ async function main() {
     console.log(`stack: ${stack.base} (nats ${stack.natsUrl}, tmp ${stack.tmp})`);
     state.base = stack.base;
     state.apiKey = stack.apiKey;
+    state.tmp = stack.tmp;
     state.clip = await makeClip(stack.tmp);
     // playwright-core gives every launch a fresh, empty user-data-dir of its own.
     browser = await chromium.launch({

@@ -1,10 +1,11 @@
 // @ts-check
-// The real stack for the end-to-end tests: nats-server (JetStream) and `framelog serve` with
-// the built UI, on free loopback ports in a temporary directory, and a tenant made with the CLI.
+// The real stack for the end-to-end tests: nats-server (JetStream), nginx-rtmp (live ingest,
+// from deploy/nginx/nginx-rtmp.conf.in) and `framelog serve` with the built UI, on free loopback
+// ports in a temporary directory, and a tenant made with the CLI.
 // Every process started here is stopped by stop(), also on Ctrl-C or an uncaught error.
 
 import { spawn, execFile } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -79,7 +80,7 @@ export function killAllNow() {
 
 /**
  * @param {string} web the web/ directory
- * @returns {Promise<{base: string, apiKey: string, tmp: string, logs: string[], natsUrl: string, stop(): Promise<void>}>}
+ * @returns {Promise<{base: string, apiKey: string, tmp: string, logs: string[], natsUrl: string, rtmpUrl: string, stop(): Promise<void>}>}
  */
 export async function startStack(web) {
   const root = path.resolve(web, '..');
@@ -113,10 +114,35 @@ export async function startStack(web) {
   if (!apiKey) throw new Error(`tenant create printed no api_key: ${created.stdout}`);
 
   const port = await freePort();
+  const data = path.join(tmp, 'data');
+  // nginx-rtmp writes live HLS under <data>/live/hls, where playback looks by default.
+  const live = path.join(data, 'live');
+  for (const sub of ['hls', 'recordings', 'tmp']) mkdirSync(path.join(live, sub), { recursive: true });
+  const [rtmpPort, controlPort] = [await freePort(), await freePort()];
+  const conf = readFileSync(path.join(root, 'deploy/nginx/nginx-rtmp.conf.in'), 'utf8')
+    .replaceAll('@DIR@', live)
+    .replaceAll('@RTMP_PORT@', String(rtmpPort))
+    .replaceAll('@HTTP_PORT@', String(controlPort))
+    .replaceAll('@HOOKS@', `http://127.0.0.1:${port}/v1/hooks/nginx-rtmp`);
+  writeFileSync(path.join(live, 'nginx.conf'), conf);
+  const nginxLog = path.join(live, 'error.log');
+  start('nginx', ['-p', live, '-c', path.join(live, 'nginx.conf')], path.join(tmp, 'nginx.out'));
+  await waitForPort(rtmpPort, 15000).catch((e) => {
+    throw new Error(`nginx-rtmp did not start (${e.message}):\n${tail(nginxLog)}\n${tail(path.join(tmp, 'nginx.out'))}`);
+  });
+  const rtmpUrl = `rtmp://127.0.0.1:${rtmpPort}/live`;
+
   const serveLog = path.join(tmp, 'serve.log');
   const serve = start(
     framelog,
-    ['serve', '--listen', `127.0.0.1:${port}`, '--nats-url', natsUrl, '--data-dir', path.join(tmp, 'data')],
+    [
+      'serve',
+      '--listen', `127.0.0.1:${port}`,
+      '--nats-url', natsUrl,
+      '--data-dir', data,
+      '--live-rtmp-url', rtmpUrl,
+      '--live-nginx-control-url', `http://127.0.0.1:${controlPort}/control`,
+    ],
     serveLog,
     {
       ...clean,
@@ -140,7 +166,8 @@ export async function startStack(web) {
     apiKey,
     tmp,
     natsUrl,
-    logs: [natsLog, serveLog],
+    rtmpUrl,
+    logs: [natsLog, serveLog, nginxLog],
     stop: async () => {
       await stopAll();
       if (!process.env.E2E_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
@@ -155,6 +182,21 @@ export function tail(file, n = 40) {
   } catch {
     return '';
   }
+}
+
+/**
+ * Pushes a live test signal to `url` over RTMP in real time (as OBS would) for `secs` seconds;
+ * the returned process is stopped by stopAll() if the test does not stop it first.
+ * @param {string} url @param {number} secs @param {string} log
+ */
+export function pushLive(url, secs, log) {
+  return start('ffmpeg', [
+    '-hide_banner', '-loglevel', 'warning', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=30:duration=${secs}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:duration=${secs}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-f', 'flv', url,
+  ], log);
 }
 
 /** The test clip (4 s, 854x480 so the ladder has two renditions to switch between). */

@@ -166,4 +166,17 @@ describe('live low-latency settings', () => {
     // Why not liveMaxLatencyDuration: 5 — hls.js refuses mixing counts and seconds.
     expect(() => new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDuration: 5 })).toThrow(/mix/);
   });
+
+  it('wait for a live playlist that is not written yet (404), but not forever', async () => {
+    const { LIVE_CONFIG, LIVE_START_RETRIES, retryLivePlaylist } = await import('../src/player/usePlayer');
+    const policy = LIVE_CONFIG.manifestLoadPolicy?.default.errorRetry;
+    expect(policy?.shouldRetry).toBe(retryLivePlaylist);
+    expect(policy?.maxNumRetry).toBe(LIVE_START_RETRIES);
+    const cfg = { maxNumRetry: 3, retryDelayMs: 1000, maxRetryDelayMs: 2000 };
+    expect(retryLivePlaylist(cfg, 0, false, { code: 404 }, false)).toBe(true);
+    expect(retryLivePlaylist(cfg, 2, false, { code: 404 }, false)).toBe(true);
+    expect(retryLivePlaylist(cfg, 3, false, { code: 404 }, false)).toBe(false);
+    expect(retryLivePlaylist(cfg, 0, false, { code: 403 }, false)).toBe(false);
+    expect(retryLivePlaylist(cfg, 0, false, { code: 503 }, true)).toBe(true);
+  });
 });

@@ -2,7 +2,7 @@
 // stats (bandwidth, level, buffer), fatal errors (recovered once where hls.js can). Native HLS
 // (Safari) only where Media Source Extensions are missing.
 
-import Hls, { type ErrorData, type HlsConfig } from 'hls.js';
+import Hls, { type ErrorData, type HlsConfig, type RetryConfig } from 'hls.js';
 import { useEffect, useRef, useState, type RefObject } from 'react';
 import { bufferAhead, type LevelLike } from './levels';
 
@@ -24,6 +24,39 @@ export interface PlayerState {
   setLevel(i: number): void;
 }
 
+/** How long a live viewer waits for the first playlist (a stream goes live before its media
+ * server has written one: nginx-rtmp writes `index.m3u8` after the first 2 s fragment). */
+export const LIVE_START_RETRIES = 15;
+
+/**
+ * hls.js retries a failed playlist load only for network errors and 5xx; a live playlist that
+ * answers 404 has usually not been written *yet*, so for live it is retried too, once a second,
+ * up to `maxNumRetry` times.
+ */
+export function retryLivePlaylist(
+  config: RetryConfig | null | undefined,
+  retryCount: number,
+  _isTimeout: boolean,
+  response: { code?: number } | undefined,
+  retry: boolean,
+): boolean {
+  return retry || (response?.code === 404 && !!config && retryCount < config.maxNumRetry);
+}
+
+const LIVE_LOAD_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: 10000,
+    maxLoadTimeMs: 20000,
+    timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: {
+      maxNumRetry: LIVE_START_RETRIES,
+      retryDelayMs: 1000,
+      maxRetryDelayMs: 2000,
+      shouldRetry: retryLivePlaylist,
+    },
+  },
+};
+
 /**
  * Low-latency live settings: play 2 segments behind the edge and jump back when more than 2.5
  * behind (5 s with nginx-rtmp's 2 s fragments). hls.js refuses mixing the segment-count and
@@ -36,6 +69,8 @@ export const LIVE_CONFIG: Partial<HlsConfig> = {
   liveMaxLatencyDurationCount: 2.5,
   maxLiveSyncPlaybackRate: 1.5,
   backBufferLength: 30,
+  manifestLoadPolicy: LIVE_LOAD_POLICY,
+  playlistLoadPolicy: LIVE_LOAD_POLICY,
 };
 
 const EMPTY_STATS: PlayerStats = { bandwidth: 0, level: -1, buffer: 0, dropped: 0, latency: null };
