@@ -12,7 +12,7 @@ use framelog_tests::{NatsServer, platform};
 const ADMIN: &str = "admin-token-for-the-test";
 
 fn events_for(i: usize) -> Vec<Event> {
-    let tenant = TenantId::new(if i % 3 == 0 { "globex" } else { "acme" }).unwrap();
+    let tenant = TenantId::new(if i.is_multiple_of(3) { "globex" } else { "acme" }).unwrap();
     let video = AggregateId::new(format!("vid_{i:05}")).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let mk = |kind: Kind, phase: &str, data: framelog_events::EventData| {

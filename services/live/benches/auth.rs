@@ -77,9 +77,7 @@ async fn main() {
     // nginx answering `return 200;` on loopback.
     let work = tempfile::tempdir().unwrap();
     let port = free_port();
-    for d in ["tmp"] {
-        std::fs::create_dir_all(work.path().join(d)).unwrap();
-    }
+    std::fs::create_dir_all(work.path().join("tmp")).unwrap();
     let conf = work.path().join("nginx.conf");
     std::fs::write(
         &conf,

@@ -140,10 +140,9 @@ async fn rotating_the_key_during_a_publish_cuts_it_within_two_seconds_and_the_ol
 
 #[tokio::test]
 async fn a_recorded_stream_becomes_a_video_through_the_upload_path() {
-    let (env, nginx) = live_env().await;
+    let (env, _nginx) = live_env().await;
     let s = create_stream(&env, &env.key_a, "recorded show", true).await;
     let id = s["stream_id"].as_str().unwrap().to_owned();
-    let key = s["stream_key"].as_str().unwrap().to_owned();
     let mut ff = push(s["publish_url"].as_str().unwrap(), 4);
     assert!(wait_exit(&mut ff, 30).await.expect("push ends").success());
     let ready = wait_for(&env, "live:recording_ready", 20).await;
@@ -182,7 +181,6 @@ async fn a_recorded_stream_becomes_a_video_through_the_upload_path() {
 async fn a_stream_that_does_not_record_leaves_no_recording_behind() {
     let (env, nginx) = live_env().await;
     let s = create_stream(&env, &env.key_a, "ephemeral", false).await;
-    let key = s["stream_key"].as_str().unwrap().to_owned();
     let mut ff = push(s["publish_url"].as_str().unwrap(), 3);
     assert!(wait_exit(&mut ff, 30).await.expect("push ends").success());
     wait_for(&env, "live:ended", 10).await;
