@@ -182,6 +182,36 @@ test('the catalog card reaches "ready" from the live feed, without a reload', 12
   await shot('catalog');
 });
 
+test('the catalog catches up with a change made before its feed started', 60000, async ({ page, shot }) => {
+  const id = await apiUpload('e2e-gap.mp4');
+  // Quiet first: no transcode event may follow the deletion (it would reach the feed).
+  await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', 'the video to be ready', 40000, 500);
+  // Hold the feed's start (its /v1/stats read; the first one is the sign-in check) until the
+  // catalog list has been read and the video deleted: the feed then starts after the deletion.
+  /** @type {() => void} */
+  let release = () => undefined;
+  const gate = new Promise((r) => (release = () => r(undefined)));
+  let stats = 0;
+  await page.route('**/v1/stats', async (route) => {
+    if (++stats >= 2) await gate;
+    await route.continue();
+  });
+  await signIn(page);
+  const card = page.locator(`li.video-card[data-video-id="${id}"]`);
+  await card.waitFor({ timeout: 15000 });
+  await api(`/v1/videos/${id}`, { method: 'DELETE' });
+  await eventually(
+    () => api(`/v1/videos/${id}`).then(() => false, (e) => /404/.test(String(e))),
+    'the projection to drop the video',
+    15000,
+  );
+  expect(stats >= 2, 'the feed asked where to start');
+  release();
+  await page.locator('[data-feed-status="open"]').waitFor({ timeout: 10000 });
+  await eventually(async () => (await card.count()) === 0, 'the deleted video to leave the catalog', 15000);
+  await shot('catalog-caught-up');
+});
+
 test('the watch page plays the video (hls.js, time advances, storyboard on hover)', 120000, async ({ page, shot }) => {
   const id = await videoReady();
   await signIn(page, `/watch/${id}`);

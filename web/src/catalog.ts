@@ -53,3 +53,12 @@ export class Freshness {
     return true;
   }
 }
+
+/**
+ * Whether a read made at projection sequence `readSeq` may have missed events the feed will
+ * never deliver: the feed replays only what comes after `feedSince`, so a read made before
+ * that point must be made again.
+ */
+export function readBehindFeed(readSeq: number | null, feedSince: number | null): boolean {
+  return readSeq !== null && feedSince !== null && readSeq < feedSince;
+}

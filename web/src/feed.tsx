@@ -1,11 +1,13 @@
 // The tenant's live feed, one connection for the whole app: pages subscribe to decoded events,
 // the dashboard reads the recent ones, cards read the latest transcode progress.
 // It starts right after the projection sequence a first read was made at (X-Projection-Seq),
-// so nothing between that read and the connection is missed.
+// so nothing between that read and the connection is missed; `since` is that sequence, so a
+// page whose own read is older than it reads again (useCatchUp).
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useAuth } from './auth';
 import type { Progress } from './api/types';
+import { readBehindFeed } from './catalog';
 import { connectFeed, type FeedStatus } from './sse/connect';
 import { decodeFeed, type FeedEvent } from './sse/events';
 
@@ -13,6 +15,8 @@ const RECENT = 200;
 
 interface FeedValue {
   status: FeedStatus;
+  /** The feed delivers every event after this VID sequence (null: not known yet). */
+  since: number | null;
   error: string | null;
   recent: FeedEvent[];
   progress: Record<string, Progress>;
@@ -24,6 +28,7 @@ const FeedContext = createContext<FeedValue | null>(null);
 export function FeedProvider({ children }: { children: ReactNode }) {
   const { api, apiKey } = useAuth();
   const [status, setStatus] = useState<FeedStatus>('connecting');
+  const [since, setSince] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [recent, setRecent] = useState<FeedEvent[]>([]);
   const [progress, setProgress] = useState<Record<string, Progress>>({});
@@ -46,6 +51,7 @@ export function FeedProvider({ children }: { children: ReactNode }) {
       .catch(() => null)
       .then((seq) => {
         if (closed) return;
+        setSince(seq);
         handle = connectFeed({
           url: '/v1/events',
           key: apiKey,
@@ -73,8 +79,8 @@ export function FeedProvider({ children }: { children: ReactNode }) {
     };
   }, []);
   const value = useMemo<FeedValue>(
-    () => ({ status, error, recent, progress, subscribe }),
-    [status, error, recent, progress, subscribe],
+    () => ({ status, since, error, recent, progress, subscribe }),
+    [status, since, error, recent, progress, subscribe],
   );
   return <FeedContext.Provider value={value}>{children}</FeedContext.Provider>;
 }
@@ -91,4 +97,15 @@ export function useFeedEvents(fn: (e: FeedEvent) => void): void {
   const ref = useRef(fn);
   ref.current = fn;
   useEffect(() => subscribe((e) => ref.current(e)), [subscribe]);
+}
+
+/**
+ * Calls `reload` when a page's read, made at projection sequence `readSeq`, is older than the
+ * point the feed starts from: an event in between would otherwise never reach the page.
+ */
+export function useCatchUp(readSeq: number | null, reload: () => void) {
+  const { since } = useFeed();
+  useEffect(() => {
+    if (readBehindFeed(readSeq, since)) reload();
+  }, [readSeq, since, reload]);
 }

@@ -46,6 +46,17 @@ describe('router', () => {
   });
 });
 
+describe('a list read against the feed', () => {
+  it('is read again when it is older than where the feed starts', async () => {
+    const { readBehindFeed } = await import('../src/catalog');
+    expect(readBehindFeed(7, 9)).toBe(true);
+    expect(readBehindFeed(9, 9)).toBe(false);
+    expect(readBehindFeed(12, 9)).toBe(false);
+    expect(readBehindFeed(null, 9)).toBe(false);
+    expect(readBehindFeed(7, null)).toBe(false);
+  });
+});
+
 describe('freshness of reads', () => {
   it('drops a read older than the one shown', async () => {
     const { Freshness } = await import('../src/catalog');

@@ -6,7 +6,7 @@ import type { Video, VideoPage, VideoStatus } from '../api/types';
 import { useApi } from '../auth';
 import { Freshness, progressOf, removeVideo, titleOf, upsertVideo } from '../catalog';
 import { ErrorMessage, Loading, Page, StatusBadge, TranscodeProgress, useLoad } from '../components/common';
-import { useFeed, useFeedEvents } from '../feed';
+import { useCatchUp, useFeed, useFeedEvents } from '../feed';
 import { formatDuration } from '../player/levels';
 import { Link } from '../router';
 import { videoOf } from '../sse/events';
@@ -20,8 +20,14 @@ export function Catalog() {
   const [more, setMore] = useState<{ busy: boolean; error: unknown }>({ busy: false, error: null });
   const query = (cursor?: string) =>
     `/v1/videos?limit=24${status ? `&status=${status}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-  const page = useLoad(() => api.get<VideoPage>(query()), [api, status]);
   const fresh = useRef(new Freshness());
+  const page = useLoad(async () => {
+    const { data, seq } = await api.request<VideoPage>(query());
+    // Reads of single videos older than this list are stale from now on.
+    for (const v of data.videos) fresh.current.accept(v.id, seq);
+    return { ...data, seq };
+  }, [api, status]);
+  useCatchUp(page.data?.seq ?? null, page.reload);
 
   useFeedEvents((e) => {
     const id = videoOf(e);
@@ -49,7 +55,9 @@ export function Catalog() {
     setMore({ busy: true, error: null });
     try {
       const next = await api.get<VideoPage>(query(cursor));
-      page.setData((p) => (p ? { videos: [...p.videos, ...next.videos], next_cursor: next.next_cursor } : next));
+      page.setData((p) =>
+        p ? { ...p, videos: [...p.videos, ...next.videos], next_cursor: next.next_cursor } : { ...next, seq: null },
+      );
       setMore({ busy: false, error: null });
     } catch (error) {
       setMore({ busy: false, error });

@@ -7,7 +7,7 @@ import { useApi } from '../auth';
 import { Freshness, progressOf, titleOf } from '../catalog';
 import { Player } from '../components/Player';
 import { ErrorMessage, Loading, Page, StatusBadge, TranscodeProgress, useLoad } from '../components/common';
-import { useFeed, useFeedEvents } from '../feed';
+import { useCatchUp, useFeed, useFeedEvents } from '../feed';
 import { formatBitrate, formatDuration, tokenOf } from '../player/levels';
 import { videoOf } from '../sse/events';
 import { formatBytes } from '../upload/plan';
@@ -15,8 +15,15 @@ import { formatBytes } from '../upload/plan';
 export function Watch({ id }: { id: string }) {
   const api = useApi();
   const { progress } = useFeed();
-  const v = useLoad(() => api.get<Video>(`/v1/videos/${encodeURIComponent(id)}`), [api, id]);
   const fresh = useRef(new Freshness());
+  const [readSeq, setReadSeq] = useState<number | null>(null);
+  const v = useLoad(async () => {
+    const { data, seq } = await api.request<Video>(`/v1/videos/${encodeURIComponent(id)}`);
+    fresh.current.accept(id, seq);
+    setReadSeq(seq);
+    return data;
+  }, [api, id]);
+  useCatchUp(readSeq, v.reload);
 
   useFeedEvents((e) => {
     if (e.kind !== 'event' || videoOf(e) !== id) return;
