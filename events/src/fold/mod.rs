@@ -17,8 +17,8 @@ pub mod catalog;
 pub mod live;
 pub mod views;
 
-#[cfg(test)]
-pub(crate) mod testkit;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 use std::collections::BTreeSet;
 

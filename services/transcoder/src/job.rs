@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-use crate::command::AUDIO_RENDITION;
-use crate::command::{Stage, Thumbnails, poster_args, stage_args};
+use crate::command::{AUDIO_RENDITION, Stage, Thumbnails, poster_args, stage_args};
 use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;

@@ -10,6 +10,7 @@ use framelog_core::Platform;
 use framelog_core::media::FsMediaStore;
 use framelog_core::service::ServiceContext;
 use framelog_events::data::*;
+pub use framelog_events::fold::testkit::{rendition, transcoded};
 use framelog_events::{AggregateId, Event, EventData, TenantId};
 use framelog_projection::{Outcome, Projection, ProjectionSettings, Projector, build};
 use framelog_tests::{NatsServer, TestApp};
@@ -132,35 +133,6 @@ pub fn completed(size: u64) -> UploadData {
         source_key: "sources/x/source".into(),
         probe: probe(),
         stream_id: None,
-    }
-}
-
-pub fn rendition(name: &str, height: u32, bytes: u64) -> Rendition {
-    Rendition {
-        name: name.into(),
-        width: height * 16 / 9,
-        height,
-        fps: 30.0,
-        bandwidth: 1_000_000,
-        average_bandwidth: 900_000,
-        codecs: "avc1.64001f,mp4a.40.2".into(),
-        bytes,
-    }
-}
-
-pub fn transcoded(cpu: f64) -> TranscodeData {
-    TranscodeData::Completed {
-        renditions: vec![rendition("360p", 360, 100), rendition("720p", 720, 400)],
-        audio: Some(AudioRendition {
-            codecs: "mp4a.40.2".into(),
-            bandwidth: 130_000,
-            average_bandwidth: 128_500,
-            bytes: 30,
-        }),
-        cpu_seconds: cpu,
-        wall_secs: 1.0,
-        source_duration_secs: 12.5,
-        encoder: "libx264".into(),
     }
 }
 
