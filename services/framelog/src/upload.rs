@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::UploadArgs;
 
+pub mod plan;
+
+use plan::Plan;
+
 /// What is remembered about an upload in progress.
 #[derive(Debug, Serialize, Deserialize)]
 struct Remembered {
@@ -41,9 +45,9 @@ pub fn default_state_dir() -> PathBuf {
 
 async fn api_error(res: reqwest::Response) -> anyhow::Error {
     let status = res.status();
-    let body: serde_json::Value = res.json().await.unwrap_or_default();
-    let msg = body["error"]["message"].as_str().unwrap_or("no message");
-    let code = body["error"]["code"].as_str().unwrap_or("error");
+    let body = plan::json(res).await.unwrap_or_default();
+    let msg = plan::printable(body["error"]["message"].as_str().unwrap_or("no message"));
+    let code = plan::printable(body["error"]["code"].as_str().unwrap_or("error"));
     anyhow::anyhow!("server answered {status}: {code}: {msg}")
 }
 
@@ -95,8 +99,8 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
             .header("authorization", &auth)
             .send()
             .await?;
-        if res.status().is_success() {
-            let status: serde_json::Value = res.json().await?;
+        if res.status().is_success() && r.size == size {
+            let status = plan::json(res).await?;
             match status["state"].as_str() {
                 Some("open") => resume = Some((r, status)),
                 Some("completed") => {
@@ -110,11 +114,14 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
     }
     let (r, plan) = match resume {
         Some((r, status)) => {
+            let plan = Plan::from_answer(&status, size)?;
             eprintln!(
                 "resuming upload {} ({} of {} chunks already there)",
-                r.upload_id, status["received_chunks"], status["total_chunks"]
+                r.upload_id,
+                plan.total_chunks - plan.missing_chunks(),
+                plan.total_chunks
             );
-            (r, status)
+            (r, plan)
         }
         None => {
             let bar = bar(size, "hashing");
@@ -135,39 +142,29 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
             if !res.status().is_success() {
                 return Err(api_error(res).await);
             }
-            let created: serde_json::Value = res.json().await?;
+            let created = plan::json(res).await?;
+            // Checked before anything is remembered: a bad answer leaves no state behind.
+            let plan = Plan::from_answer(&created, size)?;
             let r = Remembered {
                 server: server.clone(),
-                upload_id: created["upload_id"].as_str().context("no upload_id")?.to_owned(),
-                video_id: created["video_id"].as_str().context("no video_id")?.to_owned(),
+                upload_id: plan::id(&created, "upload_id")?.to_owned(),
+                video_id: plan::id(&created, "video_id")?.to_owned(),
                 size,
                 sha256,
             };
             std::fs::write(&state_path, serde_json::to_vec(&r)?)?;
-            let total = created["total_chunks"].as_u64().unwrap_or(0);
-            let plan = serde_json::json!({"chunk_size": created["chunk_size"], "total_chunks": total,
-                "missing": if total > 0 { serde_json::json!([[0, total - 1]]) } else { serde_json::json!([]) }});
             (r, plan)
         }
     };
-    let chunk_size = plan["chunk_size"].as_u64().context("no chunk_size")?;
-    let missing: Vec<u64> = plan["missing"]
-        .as_array()
-        .map(|a| {
-            a.iter().flat_map(|r| r[0].as_u64().unwrap_or(1)..=r[1].as_u64().unwrap_or(0)).collect()
-        })
-        .unwrap_or_default();
-    let total = plan["total_chunks"].as_u64().unwrap_or(0);
     let bar = bar(size, "uploading");
-    bar.set_position((total - missing.len() as u64).saturating_mul(chunk_size).min(size));
+    bar.set_position(plan.bytes_present(size));
     let file = Arc::new(std::fs::File::open(&path)?);
-    let results = futures::stream::iter(missing)
+    let results = futures::stream::iter(plan.chunks())
         .map(|n| {
             let (http, file, auth, bar) = (http.clone(), file.clone(), auth.clone(), bar.clone());
             let url = format!("{server}/v1/videos/upload/{}/chunk/{n}", r.upload_id);
+            let (off, len) = plan.span(n, size);
             async move {
-                let off = n * chunk_size;
-                let len = chunk_size.min(size - off) as usize;
                 let buf = tokio::task::spawn_blocking(move || {
                     let mut b = vec![0u8; len];
                     file.read_exact_at(&mut b, off).map(|_| b)
