@@ -202,7 +202,7 @@ pub async fn drop_public_mark(
 ) -> Result<(), TombstoneError> {
     use jetstream::ErrorCode;
     use jetstream::context::GetStreamErrorKind;
-    match js.get_stream_no_info(format!("KV_{KV_PUBLIC_VIDEOS}")).await {
+    match js.get_stream(format!("KV_{KV_PUBLIC_VIDEOS}")).await {
         Ok(_) => {}
         Err(e)
             if matches!(e.kind(), GetStreamErrorKind::JetStream(j)
