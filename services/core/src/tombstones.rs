@@ -120,6 +120,20 @@ impl Tombstones {
         Ok(found)
     }
 
+    /// Resolves once `video` of `tenant` is buried (at once if it already is), for work that
+    /// should stop as soon as its video is deleted.
+    pub async fn wait_buried(&self, tenant: &str, video: &str) -> Result<(), TombstoneError> {
+        let mut w = self.kv.watch_with_history(key(tenant, video)).await.map_err(err)?;
+        while let Some(e) = w.next().await {
+            let e = e.map_err(err)?;
+            if e.operation == kv::Operation::Put {
+                self.remember(e.key);
+                return Ok(());
+            }
+        }
+        Err(TombstoneError("the tombstone watch ended".into()))
+    }
+
     /// The hot-path check: the local set once it is complete (no IO), else [`Self::is_buried`].
     pub async fn is_buried_cached(
         &self,

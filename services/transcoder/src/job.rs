@@ -90,12 +90,22 @@ pub async fn transcode(
     let deletion =
         Deletion::new(shared.tombstones.clone(), shared.ctx.media.clone(), tenant, video);
     let emit = emit.clone().guarded(deletion.clone());
+    // A delete during the job stops its ffmpeg at once rather than at the next check.
+    let job_cancel = cancel.child_token();
     let result = match deletion.check().await {
-        Ok(()) => run(shared, &emit, &deletion, source_key, attempt, cancel).await,
+        Ok(()) => {
+            let job = run(shared, &emit, &deletion, source_key, attempt, &job_cancel);
+            tokio::pin!(job);
+            tokio::select! {
+                r = &mut job => r,
+                () = deletion.cancel_on_delete(&job_cancel) => job.await,
+            }
+        }
         Err(e) => Err(e),
     };
     let deleted = match &result {
-        Err(JobError::Cancelled) => false,
+        // Shutdown: handed back to another worker.
+        Err(JobError::Cancelled) if cancel.is_cancelled() => false,
         Err(JobError::Deleted) => true,
         // A failure of a video deleted meanwhile (its source removed...) is its deletion; a
         // check that cannot be made keeps the failure (retried).

@@ -8,6 +8,7 @@ use framelog_core::media::{SharedMediaStore, hls_prefix, source_key};
 use framelog_core::tombstones::Tombstones;
 use framelog_events::{AudioRendition, Rendition};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::codecs;
@@ -259,6 +260,18 @@ impl Deletion {
             return Err(JobError::Deleted);
         }
         Ok(())
+    }
+
+    /// Cancels `job` (stopping its ffmpeg) as soon as the video is deleted; returns then, or
+    /// when the tombstone cannot be watched (the job's own checks still apply).
+    pub async fn cancel_on_delete(&self, job: &CancellationToken) {
+        match self.tombstones.wait_buried(&self.tenant, &self.video).await {
+            Ok(()) => {
+                tracing::info!("video deleted during its transcode: stopping the job");
+                job.cancel();
+            }
+            Err(e) => tracing::warn!(error = %e, "not watching the video's tombstone"),
+        }
     }
 
     /// Removes everything the job or the upload stored for the video: its HLS prefix and its

@@ -68,6 +68,20 @@ fn leftovers(env: &common::Env, id: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Pids of live ffmpeg processes whose command line mentions `needle` (a job's work dir).
+fn ffmpeg_pids(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.starts_with("ffmpeg") && cmd.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 async fn consumer_state(env: &common::Env) -> (usize, u64) {
     let stream = env.ctx.platform.js.get_stream(STREAM_VID).await.unwrap();
     let mut c: async_nats::jetstream::consumer::PullConsumer =
@@ -103,14 +117,25 @@ async fn a_video_deleted_while_it_transcodes_keeps_nothing_and_its_job_is_acked(
         .subscribe(format!("vid.acme.transcode.playable.{id}"))
         .await
         .unwrap();
-    env.request(id, &VideoSpec::new(1280, 720, 12.0)).await;
+    env.request(id, &VideoSpec::new(1280, 720, 16.0)).await;
     let mut w = env.worker(TranscoderSettings::for_test(), "w1").await;
     assert!(matches!(w.process_next().await, Outcome::Taken { .. }));
     // The lowest rung is published early; the rest of the ladder is still encoding.
     tokio::time::timeout(Duration::from_secs(120), playable.next()).await.unwrap().unwrap();
     assert!(env.media(&format!("hls/acme/{id}/master.m3u8")).exists(), "published early");
     assert_eq!(w.running(), 1, "the job still runs");
+    let needle = format!("acme-{id}-");
+    assert!(!ffmpeg_pids(&needle).is_empty(), "the ladder's ffmpeg runs");
     delete_video(&env, id).await;
+    let deleted_at = std::time::Instant::now();
+    // Its ffmpeg is stopped at once, not left to finish the ladder.
+    while !ffmpeg_pids(&needle).is_empty() {
+        assert!(
+            deleted_at.elapsed() < Duration::from_secs(2),
+            "ffmpeg still runs after the delete"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let outcome = run_to_end(&mut w).await;
     assert!(matches!(outcome, Outcome::Deleted { .. }), "{outcome:?}");
