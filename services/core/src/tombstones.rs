@@ -160,8 +160,11 @@ impl Tombstones {
         loop {
             match self.kv.watch_with_history(">").await {
                 Ok(mut w) => {
-                    // An empty bucket replays nothing: the (empty) set is complete at once.
-                    if self.kv.status().await.is_ok_and(|s| s.values() == 0) {
+                    // Whether this watch has replayed the bucket (each restart replays it
+                    // again: those entries are not new deletes). An empty bucket replays
+                    // nothing: the (empty) set is complete at once.
+                    let mut caught_up = self.kv.status().await.is_ok_and(|s| s.values() == 0);
+                    if caught_up {
                         self.ready.store(true, Ordering::Release);
                     }
                     loop {
@@ -171,8 +174,9 @@ impl Tombstones {
                         };
                         match entry {
                             Some(Ok(e)) => {
-                                let live = self.is_ready();
+                                let live = caught_up;
                                 if e.delta == 0 {
+                                    caught_up = true;
                                     self.ready.store(true, Ordering::Release);
                                 }
                                 if e.operation != kv::Operation::Put {
