@@ -183,3 +183,46 @@ async fn the_tombstone_alone_stops_every_url_even_while_the_files_remain() {
         assert_eq!(status(&c, u).await, (404, "not_found".to_owned()), "{u} on a new replica");
     }
 }
+
+#[tokio::test]
+async fn a_replica_without_local_paths_drops_its_copies_of_a_deleted_video() {
+    let mut env = Env::new().await;
+    let store = framelog_core::media_nats::NatsMediaStore::open(&env.platform.js, 1).await.unwrap();
+    let hls = ffmpeg_hls(&env, "acme", "vid_obj");
+    let staged = tempfile::tempdir().unwrap();
+    for f in files(&hls) {
+        let to = staged.path().join(f.strip_prefix(&hls).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &to).unwrap();
+    }
+    framelog_core::media::MediaStore::put_dir(&store, "hls/acme/vid_obj", staged.path())
+        .await
+        .unwrap();
+    let settings = PlaybackSettings { cache_revalidate_ms: 60_000, ..Default::default() };
+    let c = env.instance_with(settings, true, Some(std::sync::Arc::new(store))).await;
+    let urls: Vec<String> = urls(&env, "vid_obj").into_iter().take(2).collect();
+    for u in &urls {
+        assert_eq!(status(&c, u).await.0, 200, "{u}");
+    }
+    let copies = c.st.fetch_dir.join("hls/acme/vid_obj");
+    assert!(copies.join("360p/seg_000.m4s").exists(), "a local copy of the segment");
+
+    Tombstones::open(&env.platform.js).await.unwrap().bury("acme", "vid_obj").await.unwrap();
+    let took = until_gone(&[&c], &urls).await;
+    assert!(took < Duration::from_secs(1), "gone in {took:?}");
+    eventually("the local copies are removed", || async { !copies.exists() }).await;
+    assert_eq!(c.st.cache.size(), 0, "and evicted from memory");
+}
+
+/// Every file under `dir`.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(files(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
