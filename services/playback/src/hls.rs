@@ -3,8 +3,8 @@
 //!
 //! Order of checks: the token (403, no IO), then the file name (404 for anything
 //! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
-//! from a local set), then the file (404 if absent). Playlists are
-//! served as written: their relative URIs resolve under the same token prefix.
+//! from a local set), then the file (404 if absent). Playlists are served as written: their
+//! relative URIs resolve under the same token prefix.
 
 use std::path::PathBuf;
 

@@ -136,8 +136,8 @@ impl PlaybackState {
 
 impl Workers {
     /// Starts the batch publisher, the egress flusher, the public-video and tombstone watches
-    /// and the live viewer feed; each returns after `shutdown` (the publisher and the flusher after sending
-    /// what they hold).
+    /// and the live viewer feed; each returns after `shutdown` (the publisher and the flusher
+    /// after sending what they hold).
     pub fn spawn(self, st: &PlaybackState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let js = st.platform.js.clone();
         vec![
