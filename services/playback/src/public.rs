@@ -28,7 +28,7 @@ use crate::error::PlaybackError;
 use crate::state::PlaybackState;
 
 /// KV bucket: video id -> tenant of every public video.
-pub const KV_PUBLIC_VIDEOS: &str = "framelog_public_videos";
+pub const KV_PUBLIC_VIDEOS: &str = framelog_core::tombstones::KV_PUBLIC_VIDEOS;
 
 /// Why a mark could not be read or written.
 #[derive(Debug, thiserror::Error)]
