@@ -28,6 +28,7 @@ pub mod settings;
 pub mod signing;
 pub mod telemetry;
 pub mod tenants;
+pub mod tombstones;
 
 pub use error::ApiError;
 pub use platform::Platform;

@@ -152,6 +152,7 @@ pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
         (KV_TENANTS, "Framelog tenants"),
         (KV_API_KEYS, "Framelog API keys, by sha256 of the key"),
         (KV_STREAM_KEYS, "Framelog live streams and hashed stream keys"),
+        (crate::tombstones::KV_TOMBSTONES, "Framelog deleted videos: <tenant>.<video> -> when"),
     ]
     .into_iter()
     .map(|(bucket, description)| kv::Config {

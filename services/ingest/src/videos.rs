@@ -1,5 +1,9 @@
-//! `DELETE /v1/videos/{id}`: deletes a video. Publishes `VID_UPLOAD deleted` (the projection
-//! drops the video) and removes its source and HLS output from the media store.
+//! `DELETE /v1/videos/{id}`: deletes a video, for good. In this order: writes its tombstone
+//! ([`framelog_core::tombstones`]: from then on no transcoder publishes it and no playback
+//! replica serves it, even mid-transcode), publishes `VID_UPLOAD deleted` (the projection drops
+//! the video), drops its public mark, and removes its source and HLS output from the media
+//! store. A transcoder that writes outputs after this cleanup sees the tombstone and removes
+//! them itself. Every step is idempotent, so a client retries a failed delete.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,6 +12,7 @@ use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::media::{hls_prefix, source_key};
 use framelog_core::tenants::Tenant;
+use framelog_core::tombstones::{self, TombstoneError, Tombstones};
 use framelog_events::{AggregateId, Event, Kind, UploadData};
 use time::OffsetDateTime;
 
@@ -41,7 +46,13 @@ pub async fn delete(
         video.clone(),
         UploadData::Deleted {},
     );
+    let unavailable = |e: TombstoneError| ApiError::unavailable(e.to_string());
+    let graves = Tombstones::open(&st.platform.js).await.map_err(unavailable)?;
+    graves.bury(tenant.as_str(), video.as_str()).await.map_err(unavailable)?;
     let published = st.platform.events.publish(&ev).await.map_err(publish_err)?;
+    tombstones::drop_public_mark(&st.platform.js, tenant.as_str(), video.as_str())
+        .await
+        .map_err(unavailable)?;
     for key in
         [source_key(tenant.as_str(), video.as_str()), hls_prefix(tenant.as_str(), video.as_str())]
     {

@@ -97,6 +97,22 @@ impl SegmentCache {
         }
     }
 
+    /// Forgets every file under the directory `dir` (its video was deleted). Returns how many.
+    pub fn evict_under(&self, dir: &Path) -> usize {
+        let mut inner = self.inner.lock().expect("segment cache poisoned");
+        let before = inner.map.len();
+        let mut freed = 0;
+        inner.map.retain(|p, e| {
+            let keep = !p.starts_with(dir);
+            if !keep {
+                freed += e.bytes.len() as u64;
+            }
+            keep
+        });
+        inner.size -= freed;
+        before - inner.map.len()
+    }
+
     /// Caches `bytes` read from `path`, evicting the least recently used entries if needed.
     pub fn insert(&self, path: PathBuf, bytes: Bytes, meta: Arc<FileMeta>) {
         let len = bytes.len() as u64;
@@ -162,6 +178,19 @@ mod tests {
         c.remove(Path::new("a"));
         assert!(matches!(c.get(Path::new("a")), Lookup::Miss));
         assert_eq!(c.size(), 0);
+    }
+
+    #[test]
+    fn evicting_a_directory_forgets_its_files_and_nothing_else() {
+        let c = SegmentCache::new(1000, Duration::from_secs(60));
+        for name in ["m/hls/t/v/360p/a.m4s", "m/hls/t/v/init.mp4", "m/hls/t/v2/a.m4s"] {
+            c.insert(PathBuf::from(name), Bytes::from(vec![0u8; 10]), meta(10));
+        }
+        assert_eq!(c.evict_under(Path::new("m/hls/t/v")), 2);
+        assert!(matches!(c.get(Path::new("m/hls/t/v/360p/a.m4s")), Lookup::Miss));
+        assert!(matches!(c.get(Path::new("m/hls/t/v2/a.m4s")), Lookup::Fresh(..)), "v2 is not v");
+        assert_eq!(c.size(), 10);
+        assert_eq!(c.evict_under(Path::new("m/hls/t/v")), 0);
     }
 
     #[test]

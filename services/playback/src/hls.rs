@@ -2,8 +2,9 @@
 //! (`/hls/public/<video>/...`) and live (`/live/<token>/<stream>/...`).
 //!
 //! Order of checks: the token (403, no IO), then the file name (404 for anything
-//! [`crate::paths`] or [`crate::mime`] refuses), then the file (404 if absent). Playlists are
-//! served as written: their relative URIs resolve under the same token prefix.
+//! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
+//! from a local set), then the file (404 if absent). Playlists are served as written: their
+//! relative URIs resolve under the same token prefix.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use framelog_core::error::extract::Path;
 use framelog_core::signing::{TokenError, verify_playback_token};
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::deleted;
 use crate::mime::{self, FileKind};
 use crate::paths;
 use crate::serve::{self, ServeError};
@@ -77,6 +79,7 @@ async fn vod(
 ) -> Result<Response, ApiError> {
     let kind = mime::vod_kind(path).ok_or_else(|| ApiError::not_found("file"))?;
     let key = paths::vod_key(tenant, video, path).ok_or_else(|| ApiError::not_found("file"))?;
+    deleted::refuse(st, tenant, video).await?;
     let file = local_file(st, &key, kind).await?;
     let opened = serve::open(&st.cache, file, kind.cacheable()).await?;
     Ok(serve::respond(method, headers, kind, opened, st.meter.counter(tenant)))

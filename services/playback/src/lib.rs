@@ -15,6 +15,7 @@
 //!   [`mime`]: content types and cache policies; [`serve`]: one file with ranges, validators,
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
+//! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
 //!   [`batcher`]: batched, deduplicated publishing of view events.
 //! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`.
@@ -22,11 +23,13 @@
 //!
 //! Architecture invariants: a token is checked before any IO, with no IO; no request path
 //! reaches a file outside its video's (or stream's) directory; playback never rewrites a
-//! playlist; a view event's id is a function of (tenant, video, viewer, window) only.
+//! playlist; a view event's id is a function of (tenant, video, viewer, window) only; no file
+//! of a video with a tombstone is served.
 
 pub mod batcher;
 pub mod cache;
 pub mod client;
+pub mod deleted;
 pub mod egress;
 pub mod error;
 pub mod flush;

@@ -28,7 +28,7 @@ use crate::error::PlaybackError;
 use crate::state::PlaybackState;
 
 /// KV bucket: video id -> tenant of every public video.
-pub const KV_PUBLIC_VIDEOS: &str = "framelog_public_videos";
+pub const KV_PUBLIC_VIDEOS: &str = framelog_core::tombstones::KV_PUBLIC_VIDEOS;
 
 /// Why a mark could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +119,11 @@ impl PublicVideos {
         Ok(())
     }
 
+    /// Forgets this replica's copy of `video`'s mark (its video was deleted).
+    pub fn forget(&self, video: &str) {
+        self.known.write().expect("public map poisoned").remove(video);
+    }
+
     /// Follows the bucket so that marks made or removed on other replicas apply here, until
     /// `shutdown`. Restarts the watch (forgetting what it knew) after an error.
     pub async fn watch(self, shutdown: CancellationToken) {
@@ -185,6 +190,7 @@ pub async fn set_visibility(
     Json(body): Json<Visibility>,
 ) -> Result<Response, ApiError> {
     let video = AggregateId::new(video).map_err(|_| ApiError::not_found("video"))?;
+    crate::deleted::refuse(&st, tenant.as_str(), video.as_str()).await?;
     let master = format!("{}/master.m3u8", hls_prefix(tenant.as_str(), video.as_str()));
     let exists = st.media.exists(&master).await.map_err(|e| ApiError::internal(&e))?;
     if !exists {

@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use framelog_core::Platform;
 use framelog_core::media::SharedMediaStore;
 use framelog_core::tenants::TenantStore;
+use framelog_core::tombstones::{KV_TOMBSTONES, Tombstones};
 use framelog_events::AggregateId;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -44,6 +45,8 @@ pub struct PlaybackState {
     pub cache: SegmentCache,
     pub meter: EgressMeter,
     pub public: PublicVideos,
+    /// Deleted videos (a local set fed by a watch).
+    pub tombstones: Tombstones,
     pub viewers: LiveViewers,
     pub proxies: Arc<TrustedProxies>,
     /// The view dedup window, seconds.
@@ -99,6 +102,9 @@ impl PlaybackState {
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(PlaybackError::TrustedProxy)?;
         let public = PublicVideos::open(&platform.js, platform.settings.replicas).await?;
+        let tombstones = Tombstones::open(&platform.js)
+            .await
+            .map_err(|e| PlaybackError::Kv { bucket: KV_TOMBSTONES, source: Box::new(e) })?;
         let (tx, rx) = mpsc::channel(settings.beacon_queue.max(1));
         let stats = ViewStats::default();
         stats.register(&platform.metrics);
@@ -111,6 +117,7 @@ impl PlaybackState {
             beacons: tx,
             stats,
             public,
+            tombstones,
             live_dir,
             fetch_dir,
             platform,
@@ -128,9 +135,9 @@ impl PlaybackState {
 }
 
 impl Workers {
-    /// Starts the batch publisher, the egress flusher, the public-video watch and the live
-    /// viewer feed; each returns after `shutdown` (the publisher and the flusher after sending
-    /// what they hold).
+    /// Starts the batch publisher, the egress flusher, the public-video and tombstone watches
+    /// and the live viewer feed; each returns after `shutdown` (the publisher and the flusher
+    /// after sending what they hold).
     pub fn spawn(self, st: &PlaybackState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let js = st.platform.js.clone();
         vec![
@@ -143,6 +150,7 @@ impl Workers {
             )),
             tokio::spawn(crate::flush::run(st.clone(), shutdown.clone())),
             tokio::spawn(st.public.clone().watch(shutdown.clone())),
+            tokio::spawn(crate::deleted::follow(st.clone(), shutdown.clone())),
             tokio::spawn(st.viewers.clone().follow(js, shutdown)),
         ]
     }

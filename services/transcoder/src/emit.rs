@@ -1,6 +1,6 @@
 //! Publishing a job's events: every event is caused by the request, and every event a
 //! redelivery could repeat has a deterministic id, so the server's duplicate window drops the
-//! repeat.
+//! repeat. A job's emitter carries its [`Deletion`]: nothing is emitted for a deleted video.
 
 use framelog_core::eventlog::EventLog;
 use framelog_events::{AggregateId, Event, EventData, TenantId};
@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::error::JobError;
+use crate::outputs::Deletion;
 
 /// The `source` of every event the transcoder writes.
 pub const SOURCE: &str = "framelog/transcoder";
@@ -17,12 +18,20 @@ pub const SOURCE: &str = "framelog/transcoder";
 pub struct Emitter {
     events: EventLog,
     request: Event,
+    /// When set, every emit first checks that the video is not deleted.
+    deletion: Option<Deletion>,
 }
 
 impl Emitter {
     /// An emitter for the job asked for by `request`.
     pub fn new(events: EventLog, request: Event) -> Emitter {
-        Emitter { events, request }
+        Emitter { events, request, deletion: None }
+    }
+
+    /// This emitter, refusing (with [`JobError::Deleted`]) to emit once the video is deleted.
+    pub fn guarded(mut self, deletion: Deletion) -> Emitter {
+        self.deletion = Some(deletion);
+        self
     }
 
     pub fn tenant(&self) -> &TenantId {
@@ -68,6 +77,9 @@ impl Emitter {
         discriminator: &str,
     ) -> Result<(), JobError> {
         let event = self.event(data, discriminator);
+        if let Some(d) = &self.deletion {
+            d.check().await?;
+        }
         self.events.publish(&event).await?;
         Ok(())
     }

@@ -37,6 +37,10 @@ pub enum JobError {
     /// The worker is shutting down: the job is handed back, not failed.
     #[error("cancelled by shutdown")]
     Cancelled,
+    /// The video was deleted (its tombstone exists): the job stops, its outputs are removed
+    /// and the job is acked, neither failed nor retried.
+    #[error("the video was deleted")]
+    Deleted,
     #[error("media store: {0}")]
     Media(#[from] MediaError),
     #[error("publishing an event: {0}")]

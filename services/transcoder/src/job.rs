@@ -1,6 +1,10 @@
 //! One transcode job, start to finish: completion check, source, probe, profiles, the lowest
 //! rendition (with poster and sprite sheet) published early, the rest of the ladder, the final
 //! master and storyboard, events, marker.
+//!
+//! Deletes are final: the job checks the video's tombstone before it starts, before and after
+//! each publication of outputs and before each event. A deleted video (before or during the
+//! job) ends as [`Done::Deleted`]: whatever the job stored is removed, nothing more is emitted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +12,7 @@ use std::time::{Duration, Instant};
 use framelog_core::media::{MediaError, hls_prefix};
 use framelog_core::probe;
 use framelog_core::service::ServiceContext;
+use framelog_core::tombstones::Tombstones;
 use framelog_events::{Kind, ReadyData, Rendition, Subject, TranscodeData};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +24,8 @@ use crate::encoder::Encoder;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
 use crate::outputs::{
-    Marker, Measured, MeasuredAudio, link_dir, measure, measure_audio, read_marker, write_marker,
+    Deletion, Marker, Measured, MeasuredAudio, link_dir, measure, measure_audio, read_marker,
+    write_marker,
 };
 use crate::playlist::render_master;
 use crate::profile::{Profile, select_profiles};
@@ -41,6 +47,8 @@ pub struct Shared {
     pub encoder: Encoder,
     /// The worker's name (in `started` events).
     pub worker: String,
+    /// Deleted videos, checked before anything is published.
+    pub tombstones: Tombstones,
 }
 
 /// What a completed job made.
@@ -59,17 +67,64 @@ pub enum Done {
     /// The completion marker names this request: nothing to do.
     AlreadyComplete,
     Completed(Report),
+    /// The video was deleted before or during the job: its outputs and source are removed and
+    /// nothing says it plays.
+    Deleted,
 }
 
 fn names(p: &[Profile]) -> Vec<String> {
     p.iter().map(|p| p.name.clone()).collect()
 }
 
-/// Runs the job asked for by `emit.request()`, attempt `attempt`.
+/// Runs the job asked for by `emit.request()`, attempt `attempt`, unless or until the video is
+/// deleted.
 #[instrument(skip_all, fields(tenant = %emit.tenant(), video = %emit.video(), attempt), err)]
 pub async fn transcode(
     shared: &Shared,
     emit: &Emitter,
+    source_key: &str,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> Result<Done, JobError> {
+    let (tenant, video) = (emit.tenant().as_str(), emit.video().as_str());
+    let deletion =
+        Deletion::new(shared.tombstones.clone(), shared.ctx.media.clone(), tenant, video);
+    let emit = emit.clone().guarded(deletion.clone());
+    // A delete during the job stops its ffmpeg at once rather than at the next check.
+    let job_cancel = cancel.child_token();
+    let result = match deletion.check().await {
+        Ok(()) => {
+            let job = run(shared, &emit, &deletion, source_key, attempt, &job_cancel);
+            tokio::pin!(job);
+            tokio::select! {
+                r = &mut job => r,
+                () = deletion.cancel_on_delete(&job_cancel) => job.await,
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let deleted = match &result {
+        // Shutdown: handed back to another worker.
+        Err(JobError::Cancelled) if cancel.is_cancelled() => false,
+        Err(JobError::Deleted) => true,
+        // A failure of a video deleted meanwhile (its source removed...) is its deletion; a
+        // check that cannot be made keeps the failure (retried).
+        Err(_) => deletion.is_deleted().await.unwrap_or(false),
+        // A delete may land after the last event: the marker must not stay behind.
+        Ok(_) => deletion.is_deleted().await?,
+    };
+    if !deleted {
+        return result;
+    }
+    deletion.clean().await?;
+    tracing::info!("video deleted: its outputs are removed and nothing more is published");
+    Ok(Done::Deleted)
+}
+
+async fn run(
+    shared: &Shared,
+    emit: &Emitter,
+    deletion: &Deletion,
     source_key: &str,
     attempt: u32,
     cancel: &CancellationToken,
@@ -165,7 +220,7 @@ pub async fn transcode(
         let mut playable = None;
         if split {
             let (lowest, audio) = (&measured[0], audio.as_ref());
-            publish_early(shared, emit, &prefix, work.path(), &out, lowest, audio).await?;
+            publish_early(deletion, emit, &prefix, work.path(), &out, lowest, audio).await?;
             playable = Some(started.elapsed());
             tracing::info!(secs = started.elapsed().as_secs_f64(), "lowest rendition playable");
         }
@@ -197,7 +252,7 @@ pub async fn transcode(
     let master = render_master(&variants, audio.as_ref().map(|a| &a.media));
     write(&out.join("master.m3u8"), master).await?;
     write(&out.join("storyboard.vtt"), storyboard_vtt(duration, &grid, "sprites.jpg")).await?;
-    media.put_dir(&prefix, &out).await?;
+    deletion.put_dir(&prefix, &out).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {
         let name = m.rendition.name.clone();
         emit.emit(TranscodeData::RenditionCompleted { rendition: m.rendition.clone() }, &name)
@@ -283,7 +338,7 @@ fn with_audio(m: Measured, audio: Option<&MeasuredAudio>) -> Measured {
 /// announces it.
 #[instrument(skip_all, fields(rendition = %lowest.rendition.name), err)]
 async fn publish_early(
-    shared: &Shared,
+    deletion: &Deletion,
     emit: &Emitter,
     prefix: &str,
     work: &Path,
@@ -299,7 +354,7 @@ async fn publish_early(
     }
     let master = render_master(std::slice::from_ref(&lowest.variant), audio.map(|a| &a.media));
     write(&early.join("master.m3u8"), master).await?;
-    shared.ctx.media.put_dir(prefix, &early).await?;
+    deletion.put_dir(prefix, &early).await?;
     emit.emit(TranscodeData::RenditionCompleted { rendition: lowest.rendition.clone() }, name)
         .await?;
     emit.emit(TranscodeData::Playable { renditions: vec![name.clone()] }, "").await?;

@@ -1,11 +1,14 @@
 //! Output files: measuring a finished rendition (segment sizes, bit rates, codecs), sharing
-//! finished files with the early publication by hard links, and the completion marker.
+//! finished files with the early publication by hard links, the completion marker, and
+//! [`Deletion`]: no output of a deleted video stays published.
 
 use std::path::{Path, PathBuf};
 
-use framelog_core::media::SharedMediaStore;
+use framelog_core::media::{SharedMediaStore, hls_prefix, source_key};
+use framelog_core::tombstones::Tombstones;
 use framelog_events::{AudioRendition, Rendition};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::codecs;
@@ -217,4 +220,68 @@ pub async fn write_marker(
     tokio::fs::write(&path, json).await.map_err(JobError::io("writing the marker"))?;
     media.put_file(&format!("{prefix}/{MARKER}"), &path).await?;
     Ok(())
+}
+
+/// A job's view of its video's tombstone: every publication of an output goes through it, and
+/// a deleted video's outputs (and source) are removed instead of published.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    tombstones: Tombstones,
+    media: SharedMediaStore,
+    tenant: String,
+    video: String,
+}
+
+impl Deletion {
+    pub fn new(tombstones: Tombstones, media: SharedMediaStore, tenant: &str, video: &str) -> Self {
+        Deletion { tombstones, media, tenant: tenant.to_owned(), video: video.to_owned() }
+    }
+
+    /// Whether the video is deleted (authoritative: a KV read unless already known).
+    pub async fn is_deleted(&self) -> Result<bool, JobError> {
+        self.tombstones.is_buried(&self.tenant, &self.video).await.map_err(|e| JobError::Io {
+            context: "checking the video's tombstone".into(),
+            source: std::io::Error::other(e),
+        })
+    }
+
+    /// `Err(JobError::Deleted)` if the video is deleted.
+    pub async fn check(&self) -> Result<(), JobError> {
+        if self.is_deleted().await? { Err(JobError::Deleted) } else { Ok(()) }
+    }
+
+    /// Publishes `src` under `prefix` unless the video is deleted; a delete that lands while
+    /// it writes (after the check) is seen by the second check, and the outputs are removed.
+    pub async fn put_dir(&self, prefix: &str, src: &Path) -> Result<(), JobError> {
+        self.check().await?;
+        self.media.put_dir(prefix, src).await?;
+        if self.is_deleted().await? {
+            self.clean().await?;
+            return Err(JobError::Deleted);
+        }
+        Ok(())
+    }
+
+    /// Cancels `job` (stopping its ffmpeg) as soon as the video is deleted; returns then, or
+    /// when the tombstone cannot be watched (the job's own checks still apply).
+    pub async fn cancel_on_delete(&self, job: &CancellationToken) {
+        match self.tombstones.wait_buried(&self.tenant, &self.video).await {
+            Ok(()) => {
+                tracing::info!("video deleted during its transcode: stopping the job");
+                job.cancel();
+            }
+            Err(e) => tracing::warn!(error = %e, "not watching the video's tombstone"),
+        }
+    }
+
+    /// Removes everything the job or the upload stored for the video: its HLS prefix and its
+    /// source (whose removal by the delete may have raced with this job's copy of it).
+    #[instrument(skip_all, fields(tenant = %self.tenant, video = %self.video), err)]
+    pub async fn clean(&self) -> Result<(), JobError> {
+        self.media.delete_prefix(&hls_prefix(&self.tenant, &self.video)).await?;
+        let source = source_key(&self.tenant, &self.video);
+        let dir = source.rsplit_once('/').map_or(source.as_str(), |(dir, _)| dir);
+        self.media.delete_prefix(dir).await?;
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framelog_core::service::ServiceContext;
+use framelog_core::tombstones::{KV_TOMBSTONES, Tombstones};
 use framelog_events::{AggregateId, EventData, TranscodeData};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -42,6 +43,9 @@ pub enum Outcome {
     },
     /// The video was already complete for this request: acked without work.
     AlreadyComplete { video: AggregateId },
+    /// The video was deleted before or during the job: its outputs are removed, nothing says
+    /// it plays, and the job is acked (neither failed nor retried).
+    Deleted { video: AggregateId },
     /// The attempt failed; `permanent` and `dead_lettered` jobs are not retried.
     Failed { video: AggregateId, reason: String, permanent: bool, dead_lettered: bool },
     /// Shutdown: ffmpeg was stopped and the job naked for another worker.
@@ -86,9 +90,18 @@ impl Worker {
         std::fs::create_dir_all(&tmp)
             .map_err(|source| TranscoderError::Io { path: tmp.display().to_string(), source })?;
         let consumer = JobConsumer::bind(&ctx.platform.js, &job_spec(&settings)).await?;
+        let tombstones = Tombstones::open(&ctx.platform.js).await.map_err(|e| {
+            TranscoderError::Io { path: KV_TOMBSTONES.into(), source: std::io::Error::other(e) }
+        })?;
         Ok(Worker {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
-            shared: Arc::new(Shared { ctx: ctx.clone(), settings, encoder, worker: name.into() }),
+            shared: Arc::new(Shared {
+                ctx: ctx.clone(),
+                settings,
+                encoder,
+                worker: name.into(),
+                tombstones,
+            }),
             consumer,
             running: JoinSet::new(),
             cancel: ctx.shutdown.child_token(),
@@ -207,6 +220,10 @@ async fn handle(shared: &Shared, msg: JobMessage, cancel: &CancellationToken) ->
             tracing::info!("video already complete for this request; acked without work");
             settle(msg.ack().await, "ack");
             Outcome::AlreadyComplete { video }
+        }
+        Ok(Done::Deleted) => {
+            settle(msg.ack().await, "ack");
+            Outcome::Deleted { video }
         }
         Ok(Done::Completed(r)) => {
             settle(msg.ack().await, "ack");
