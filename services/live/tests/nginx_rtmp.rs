@@ -8,17 +8,27 @@ use common::*;
 use framelog_live::LiveSettings;
 use framelog_tests::nginx::{NginxRtmp, push};
 
-/// The env with nginx-rtmp wired both ways (its hooks call us; we call its control endpoint).
+/// The env with nginx-rtmp wired both ways (its hooks call us with the webhook secret; we
+/// call its control endpoint), its recordings directory the only one live-auth accepts.
 async fn live_env() -> (Env, NginxRtmp) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hooks = format!("http://{}/v1/hooks/nginx-rtmp", listener.local_addr().unwrap());
-    let nginx = NginxRtmp::start(&hooks);
+    let secret = format!("test-secret-{}", uuid_like());
+    let nginx = NginxRtmp::start(&hooks, &secret);
     let settings = LiveSettings {
         rtmp_url: nginx.rtmp_url(),
         nginx_control_url: Some(nginx.control_url()),
+        hook_secret: Some(secret),
+        recordings_dirs: vec![nginx.recordings_dir()],
         ..Default::default()
     };
     (env_on(listener, settings).await, nginx)
+}
+
+/// A unique, URL-safe suffix.
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}-{}", t.as_nanos(), std::process::id())
 }
 
 fn listing(dir: &std::path::Path) -> Vec<String> {
