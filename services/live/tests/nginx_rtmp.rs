@@ -205,3 +205,36 @@ async fn a_stream_that_does_not_record_leaves_no_recording_behind() {
     }
     assert!(!phases(&env).await.contains(&"live:recording_ready".to_owned()));
 }
+
+#[tokio::test]
+async fn rtmp_play_of_a_live_stream_is_refused_while_it_is_pushed() {
+    let (env, nginx) = live_env().await;
+    let s = create_stream(&env, &env.key_a, "private show", false).await;
+    let id = s["stream_id"].as_str().unwrap().to_owned();
+    let mut ff = push(s["publish_url"].as_str().unwrap(), 20);
+    wait_for(&env, "live:started", 15).await;
+    // The stream is really there: its live HLS is being written.
+    let playlist = nginx.hls_dir().join(&id).join("index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !playlist.exists() {
+        assert!(Instant::now() < deadline, "no live HLS; nginx: {}", nginx.error_log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A viewer pulling it over RTMP, with no token (none could be checked here anyway).
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-rw_timeout", "8000000", "-i"])
+        .arg(format!("{}/{id}", nginx.rtmp_url()))
+        .args(["-t", "2", "-f", "framecrc", "-"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("ffmpeg play ends")
+        .unwrap();
+    let frames =
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count();
+    assert!(!out.status.success(), "RTMP play succeeded; frames: {frames}");
+    assert_eq!(frames, 0, "RTMP play got frames");
+    assert!(ff.try_wait().unwrap().is_none(), "the publisher is unaffected");
+    let _ = ff.kill();
+}
