@@ -127,3 +127,59 @@ async fn import(
     tracing::info!(stream = %r.stream_id, video = %video, "recording became a video");
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EndedConnection, LiveSession};
+    use time::OffsetDateTime;
+
+    fn record(
+        session: Option<(MediaServer, &str)>,
+        last: Option<(MediaServer, &str)>,
+    ) -> StreamRecord {
+        StreamRecord {
+            stream_id: framelog_events::AggregateId::new("str_1").unwrap(),
+            tenant: framelog_events::TenantId::new("acme").unwrap(),
+            name: "show".into(),
+            record: true,
+            public: false,
+            generation: 0,
+            key_hash: String::new(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            deleted: false,
+            session: session.map(|(server, id)| LiveSession {
+                session_id: "ses_1".into(),
+                server,
+                connection_id: id.into(),
+                protocol: "rtmp".into(),
+                remote_addr: None,
+                app: None,
+                started_at: OffsetDateTime::UNIX_EPOCH,
+                generation: 0,
+            }),
+            last_session: None,
+            pending_connection: None,
+            last_connection: last
+                .map(|(server, id)| EndedConnection { server, connection_id: id.into() }),
+        }
+    }
+
+    #[test]
+    fn only_the_sessions_own_connection_and_server_may_hand_over_a_recording() {
+        use MediaServer::{Mediamtx, NginxRtmp};
+        let live = record(Some((NginxRtmp, "7")), None);
+        assert!(from_authorised_session(&live, NginxRtmp, Some("7")));
+        assert!(!from_authorised_session(&live, NginxRtmp, Some("8")));
+        assert!(!from_authorised_session(&live, NginxRtmp, Some("")));
+        assert!(!from_authorised_session(&live, Mediamtx, None), "another server's hook");
+        // record_done after publish_done: the ended session's connection still counts.
+        let ended = record(None, Some((NginxRtmp, "7")));
+        assert!(from_authorised_session(&ended, NginxRtmp, Some("7")));
+        assert!(!from_authorised_session(&ended, NginxRtmp, Some("9")));
+        // MediaMTX names no connection: any authorised MediaMTX session of the stream.
+        assert!(from_authorised_session(&record(None, Some((Mediamtx, "c"))), Mediamtx, None));
+        assert!(!from_authorised_session(&record(None, None), Mediamtx, None), "never published");
+        assert!(!from_authorised_session(&record(None, None), NginxRtmp, Some("7")));
+    }
+}
