@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-/// Settings of the live-auth service.
-#[derive(Debug, Clone, clap::Args)]
+/// Settings of the live-auth service. Its `Debug` never shows the webhook secret.
+#[derive(Clone, clap::Args)]
 pub struct LiveSettings {
     /// RTMP ingest URL shown to publishers (OBS "Server").
     #[arg(
@@ -98,5 +98,37 @@ impl Default for LiveSettings {
             mediamtx_allow_actions: Vec::new(),
             viewer_token_ttl_secs: 6 * 3600,
         }
+    }
+}
+
+impl std::fmt::Debug for LiveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSettings")
+            .field("rtmp_url", &self.rtmp_url)
+            .field("hook_secret", &self.hook_secret.as_ref().map(|_| "<redacted>"))
+            .field("hook_secret_file", &self.hook_secret_file)
+            .field("recordings_dirs", &self.recordings_dirs)
+            .field("max_streams_per_tenant", &self.max_streams_per_tenant)
+            .field("denied_audit_window_secs", &self.denied_audit_window_secs)
+            .field("hook_allow", &self.hook_allow)
+            .field("nginx_control_url", &self.nginx_control_url)
+            .field("mediamtx_api_url", &self.mediamtx_api_url)
+            .field("mediamtx_allow_actions", &self.mediamtx_allow_actions)
+            .field("viewer_token_ttl_secs", &self.viewer_token_ttl_secs)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_webhook_secret() {
+        let s =
+            LiveSettings { hook_secret: Some("do-not-print-me-0123".into()), ..Default::default() };
+        let d = format!("{s:?}");
+        assert!(!d.contains("do-not-print-me"), "{d}");
+        assert!(d.contains("<redacted>"));
     }
 }
