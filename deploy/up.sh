@@ -40,6 +40,15 @@ else
     || { echo "[up] nats-server did not start; see $data/nats.log" >&2; exit 1; }
 fi
 
+# The webhook secret the media servers prove themselves with: made here, before nginx starts,
+# where `framelog serve` looks for it (<data dir>/hook-secret; serve would make the same file).
+hook_secret_file="$data/hook-secret"
+if [ ! -s "$hook_secret_file" ]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$hook_secret_file.tmp" \
+    && mv "$hook_secret_file.tmp" "$hook_secret_file")
+fi
+hook_secret=$(tr -d ' \n' <"$hook_secret_file")
+
 # nginx-rtmp for live ingest (RTMP 1935, control 8081), rendered from the shared template.
 live="$data/live"
 mkdir -p "$live/hls" "$live/recordings" "$live/tmp"
@@ -48,8 +57,11 @@ nginx_args=()
 if (exec 3<>"/dev/tcp/127.0.0.1/$rtmp_port") 2>/dev/null; then
   echo "[up] port $rtmp_port is taken; not starting nginx-rtmp (live ingest needs it)" >&2
 else
-  sed -e "s#@DIR@#$live#g" -e "s#@RTMP_PORT@#$rtmp_port#g" -e "s#@HTTP_PORT@#8081#g" \
-      -e "s#@HOOKS@#http://$listen/v1/hooks/nginx-rtmp#g" deploy/nginx/nginx-rtmp.conf.in >"$live/nginx.conf"
+  # The rendered config carries the secret: private to this user.
+  (umask 077 && sed -e "s#@DIR@#$live#g" -e "s#@RECORDINGS@#$live/recordings#g" \
+      -e "s#@RTMP_PORT@#$rtmp_port#g" -e "s#@HTTP_PORT@#8081#g" \
+      -e "s#@HOOK_SECRET@#$hook_secret#g" \
+      -e "s#@HOOKS@#http://$listen/v1/hooks/nginx-rtmp#g" deploy/nginx/nginx-rtmp.conf.in >"$live/nginx.conf")
   nginx -p "$live" -c "$live/nginx.conf" >"$live/nginx.out" 2>&1 &
   pids+=($!)
   nginx_args=(--live-rtmp-url "rtmp://127.0.0.1:$rtmp_port/live" --live-nginx-control-url "http://127.0.0.1:8081/control")

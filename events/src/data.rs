@@ -195,6 +195,16 @@ pub enum LiveData {
         protocol: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remote_addr: Option<String>,
+        /// Denials of the same (stream, address) since the previous event that wrote none
+        /// (the audit is rate-limited); absent when none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suppressed: Option<u64>,
+    },
+    /// A recording hook was refused (a file outside the recordings directory, not named for
+    /// this stream, or no authorised session); the file was left untouched. Audit only.
+    RecordingRefused {
+        reason: String,
+        server: MediaServer,
     },
     /// A publisher went live.
     Started {
@@ -291,6 +301,7 @@ impl Phased for LiveData {
             LiveData::KeyRotated { .. } => "key_rotated",
             LiveData::StreamDeleted {} => "stream_deleted",
             LiveData::PublishDenied { .. } => "publish_denied",
+            LiveData::RecordingRefused { .. } => "recording_refused",
             LiveData::Started { .. } => "started",
             LiveData::Ended { .. } => "ended",
             LiveData::RecordingReady { .. } => "recording_ready",

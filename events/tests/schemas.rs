@@ -125,6 +125,7 @@ fn phase_of(data: &EventData) -> &'static str {
             LiveData::KeyRotated { .. } => "key_rotated",
             LiveData::StreamDeleted {} => "stream_deleted",
             LiveData::PublishDenied { .. } => "publish_denied",
+            LiveData::RecordingRefused { .. } => "recording_refused",
             LiveData::Started { .. } => "started",
             LiveData::Ended { .. } => "ended",
             LiveData::RecordingReady { .. } => "recording_ready",
@@ -357,6 +358,7 @@ fn samples() -> Vec<Event> {
                 server: MediaServer::Mediamtx,
                 protocol: Some("srt".into()),
                 remote_addr: Some("203.0.113.7:51234".into()),
+                suppressed: Some(41),
             }),
         ),
         ev(
@@ -366,6 +368,14 @@ fn samples() -> Vec<Event> {
                 server: MediaServer::NginxRtmp,
                 protocol: None,
                 remote_addr: None,
+                suppressed: None,
+            }),
+        ),
+        ev(
+            &stream,
+            live(LiveData::RecordingRefused {
+                reason: "outside_recordings_dir".into(),
+                server: MediaServer::NginxRtmp,
             }),
         ),
         ev(

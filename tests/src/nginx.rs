@@ -20,23 +20,46 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// What the template needs besides the working directory and ports.
+#[derive(Debug, Clone)]
+pub struct Hooks<'a> {
+    /// Base URL of the webhooks, e.g. `http://127.0.0.1:<port>/v1/hooks/nginx-rtmp`.
+    pub url: &'a str,
+    /// live-auth's webhook secret (`?secret=` on every hook URL).
+    pub secret: &'a str,
+    /// Where recordings go (default `<dir>/recordings`).
+    pub recordings: Option<&'a Path>,
+}
+
 /// Renders the template with the given values.
-pub fn render(dir: &Path, rtmp_port: u16, http_port: u16, hooks: &str) -> String {
+pub fn render(dir: &Path, rtmp_port: u16, http_port: u16, hooks: &Hooks<'_>) -> String {
     let tpl = std::fs::read_to_string(workspace_root().join("deploy/nginx/nginx-rtmp.conf.in"))
         .expect("deploy/nginx/nginx-rtmp.conf.in");
+    let recordings = hooks.recordings.map_or_else(|| dir.join("recordings"), Path::to_owned);
     tpl.replace("@DIR@", &dir.display().to_string())
+        .replace("@RECORDINGS@", &recordings.display().to_string())
         .replace("@RTMP_PORT@", &rtmp_port.to_string())
         .replace("@HTTP_PORT@", &http_port.to_string())
-        .replace("@HOOKS@", hooks)
+        .replace("@HOOK_SECRET@", hooks.secret)
+        .replace("@HOOKS@", hooks.url)
 }
 
 impl NginxRtmp {
     /// Starts nginx-rtmp calling the webhooks under `hooks` (e.g.
-    /// `http://127.0.0.1:<port>/v1/hooks/nginx-rtmp`).
-    pub fn start(hooks: &str) -> NginxRtmp {
+    /// `http://127.0.0.1:<port>/v1/hooks/nginx-rtmp`) with the webhook `secret`, recording
+    /// into [`NginxRtmp::recordings_dir`].
+    pub fn start(hooks: &str, secret: &str) -> NginxRtmp {
+        Self::start_with(&Hooks { url: hooks, secret, recordings: None })
+    }
+
+    /// [`NginxRtmp::start`] with every template value given.
+    pub fn start_with(hooks: &Hooks<'_>) -> NginxRtmp {
         let dir = tempfile::Builder::new().prefix("framelog-nginx-").tempdir().expect("temp dir");
         for sub in ["hls", "recordings", "tmp"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        if let Some(r) = hooks.recordings {
+            std::fs::create_dir_all(r).unwrap();
         }
         let (rtmp_port, http_port) = (free_port(), free_port());
         let conf = dir.path().join("nginx.conf");
@@ -78,8 +101,14 @@ impl NginxRtmp {
         self.dir.path().join("hls")
     }
 
+    /// Where recordings go by default (see [`Hooks::recordings`]).
     pub fn recordings_dir(&self) -> PathBuf {
         self.dir.path().join("recordings")
+    }
+
+    /// The working directory (pid, logs, hls/, recordings/).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// nginx's error log, for failure messages.

@@ -6,6 +6,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -119,12 +120,18 @@ export async function startStack(web) {
   const live = path.join(data, 'live');
   for (const sub of ['hls', 'recordings', 'tmp']) mkdirSync(path.join(live, sub), { recursive: true });
   const [rtmpPort, controlPort] = [await freePort(), await freePort()];
+  // The webhook secret, made before nginx starts where `framelog serve` looks for it
+  // (<data dir>/hook-secret), and rendered into every hook URL as ?secret=.
+  const hookSecret = randomBytes(32).toString('hex');
+  writeFileSync(path.join(data, 'hook-secret'), hookSecret, { mode: 0o600 });
   const conf = readFileSync(path.join(root, 'deploy/nginx/nginx-rtmp.conf.in'), 'utf8')
     .replaceAll('@DIR@', live)
+    .replaceAll('@RECORDINGS@', path.join(live, 'recordings'))
     .replaceAll('@RTMP_PORT@', String(rtmpPort))
     .replaceAll('@HTTP_PORT@', String(controlPort))
+    .replaceAll('@HOOK_SECRET@', hookSecret)
     .replaceAll('@HOOKS@', `http://127.0.0.1:${port}/v1/hooks/nginx-rtmp`);
-  writeFileSync(path.join(live, 'nginx.conf'), conf);
+  writeFileSync(path.join(live, 'nginx.conf'), conf, { mode: 0o600 });
   const nginxLog = path.join(live, 'error.log');
   start('nginx', ['-p', live, '-c', path.join(live, 'nginx.conf')], path.join(tmp, 'nginx.out'));
   await waitForPort(rtmpPort, 15000).catch((e) => {

@@ -148,6 +148,7 @@ pub fn apply(entry: Option<StreamEntry>, event: &Event) -> Option<StreamEntry> {
         LiveData::StreamDeleted {} => e.deleted = true,
         // An audit fact about a refused key: nothing in the directory changes.
         LiveData::PublishDenied { .. } => {}
+        LiveData::RecordingRefused { .. } => {}
         LiveData::Started { session_id, server, protocol, .. } => {
             let s = e.session(session_id);
             s.started_at = Some(s.started_at.map_or(event.time, |t| t.min(event.time)));

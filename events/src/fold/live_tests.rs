@@ -104,6 +104,7 @@ fn given_any_story_when_any_event_is_repeated_later_then_the_state_does_not_chan
             server: MediaServer::NginxRtmp,
             protocol: None,
             remote_addr: None,
+            suppressed: None,
         },
     ));
     base.push(ev("s1", secs(160), live_ended("sess2", 60.0)));

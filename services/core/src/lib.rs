@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nats;
 pub mod platform;
 pub mod probe;
+pub mod redact;
 pub mod secret;
 pub mod service;
 pub mod settings;

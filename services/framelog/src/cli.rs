@@ -61,7 +61,11 @@ pub struct HookArgs {
     /// Framelog (live-auth) URL.
     #[arg(long, env = "FRAMELOG_SERVER", default_value = "http://127.0.0.1:8145")]
     pub server: String,
-    /// The webhook secret, if live-auth requires one.
+    /// File holding live-auth's webhook secret (its `<data dir>/hook-secret`).
+    #[arg(long, env = "FRAMELOG_LIVE_HOOK_SECRET_FILE")]
+    pub secret_file: Option<std::path::PathBuf>,
+    /// The webhook secret itself (prefer --secret-file or the variable: argv is visible to
+    /// other local users).
     #[arg(long, env = "FRAMELOG_LIVE_HOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }

@@ -39,15 +39,39 @@ pub fn body(
     Ok(b)
 }
 
-/// Runs `framelog hook`.
+/// The webhook secret: the file if given, else the value.
+pub fn secret(args: &HookArgs) -> anyhow::Result<String> {
+    if let Some(p) = &args.secret_file {
+        let s = std::fs::read_to_string(p)
+            .with_context(|| format!("reading the webhook secret file {}", p.display()))?;
+        let s = s.trim();
+        if s.is_empty() {
+            bail!("the webhook secret file {} is empty", p.display());
+        }
+        return Ok(s.to_owned());
+    }
+    match args.secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(s.to_owned()),
+        None => bail!(
+            "live-auth needs its webhook secret: pass --secret-file <data dir>/hook-secret \
+             (or set FRAMELOG_LIVE_HOOK_SECRET_FILE)"
+        ),
+    }
+}
+
+/// Runs `framelog hook`. The secret travels in a header, never in the URL (URLs end up in
+/// logs).
 pub async fn hook(args: HookArgs) -> anyhow::Result<()> {
     let b = body(args.event, |k| std::env::var(k).ok())?;
-    let mut url = format!("{}/v1/hooks/mediamtx/event", args.server.trim_end_matches('/'));
-    if let Some(s) = &args.secret {
-        url.push_str(&format!("?secret={s}"));
-    }
-    let res =
-        reqwest::Client::new().post(&url).json(&b).send().await.context("reaching live-auth")?;
+    let secret = secret(&args)?;
+    let url = format!("{}/v1/hooks/mediamtx/event", args.server.trim_end_matches('/'));
+    let res = reqwest::Client::new()
+        .post(&url)
+        .header("x-framelog-hook-secret", secret)
+        .json(&b)
+        .send()
+        .await
+        .context("reaching live-auth")?;
     if !res.status().is_success() {
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
@@ -76,5 +100,22 @@ mod tests {
         );
         assert!(body(HookName::RecordSegmentComplete, env).is_err(), "needs MTX_SEGMENT_PATH");
         assert!(body(HookName::Available, |_| None).is_err(), "needs MTX_PATH");
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_file_first_and_is_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hook-secret");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let args = |secret_file: Option<std::path::PathBuf>, secret: Option<&str>| HookArgs {
+            event: HookName::Available,
+            server: "http://127.0.0.1:1".into(),
+            secret_file,
+            secret: secret.map(str::to_owned),
+        };
+        assert_eq!(secret(&args(Some(file.clone()), Some("v"))).unwrap(), "from-the-file");
+        assert_eq!(secret(&args(None, Some("v"))).unwrap(), "v");
+        assert!(secret(&args(None, None)).is_err());
+        assert!(secret(&args(Some(dir.path().join("missing")), None)).is_err());
     }
 }

@@ -66,7 +66,19 @@ pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
         .layer(axum::middleware::from_fn(framelog_core::error::json_method_not_allowed))
         .layer(axum::middleware::from_fn(framelog_core::error::limit_header_size))
         .layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), metrics::track_http))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// The span of one request. Its URI is redacted: webhook secrets, stream keys and viewer
+/// tokens travel in URLs and must not reach logs or traces.
+fn request_span(req: &axum::extract::Request) -> tracing::Span {
+    let uri = req.uri().to_string();
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %framelog_core::redact::uri_for_log(&uri),
+        version = ?req.version(),
+    )
 }
 
 /// Runs the server, the services' background tasks and the outbox on `listener` until

@@ -81,6 +81,14 @@ async fn every_public_endpoint_answers_bad_input_with_a_json_4xx_and_never_panic
         .unwrap();
     let a_str = st["stream_id"].as_str().unwrap().to_owned();
 
+    // The webhook secret `serve` generated on first start, and a file an attacker would aim at.
+    let hook_secret = std::fs::read_to_string(data.join("hook-secret")).unwrap();
+    let hs = hook_secret.trim();
+    let secret_key = data.join("secret.key");
+    let secret_key_bytes = std::fs::read(&secret_key).unwrap();
+    let sk = secret_key.to_str().unwrap();
+    let form = "application/x-www-form-urlencoded";
+
     let (ka, kb) = (Some(a.as_str()), Some(b.as_str()));
     let big_json = format!("{{\"filename\":\"{}\",\"size\":1}}", "x".repeat(3 * 1024 * 1024));
     let cases = vec![
@@ -160,6 +168,77 @@ async fn every_public_endpoint_answers_bad_input_with_a_json_4xx_and_never_panic
             .body("application/x-www-form-urlencoded", b"name=%FF%FE&key=%00".to_vec()),
         case(Method::POST, "/v1/hooks/nginx-rtmp/nope", None)
             .body("application/x-www-form-urlencoded", b"name=x".to_vec()),
+        // Every webhook route with the secret: bad bodies, hooks naming no connection or no
+        // authorised session, recordings outside the recordings directory.
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None).json("{"),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .json(r#"{"action":[]}"#),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .json(r#"{"action":"publish","path":"live/../../x","query":"key=a.b"}"#),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .json(&format!(r#"{{"action":"read","path":"live/{a_str}"}}"#)),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .json(&format!(r#"{{"action":"playback","path":"live/{a_str}"}}"#)),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .json(r#"{"action":"api"}"#),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", hs)
+            .json(r#"{"event":"boom","path":"live/x"}"#),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", hs)
+            .json(&format!(r#"{{"event":"available","path":"live/{a_str}","source_id":"c-1"}}"#)),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", hs)
+            .json(&format!(r#"{{"event":"available","path":"live/{a_str}"}}"#)),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", hs)
+            .json(&format!(r#"{{"event":"unavailable","path":"live/{a_str}"}}"#)),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", hs)
+            .json(&format!(r#"{{"event":"record_segment_complete","path":"live/{a_str}"}}"#)),
+        case(Method::POST, "/v1/hooks/mediamtx/event", Some(hs)).json(&format!(
+            r#"{{"event":"record_segment_complete","path":"live/{a_str}","segment_path":"{sk}"}}"#
+        )),
+        case(Method::POST, "/v1/hooks/mediamtx/event", Some(hs)).json(
+            r#"{"event":"record_segment_complete","path":"live/str_nope","segment_path":"/etc/passwd"}"#,
+        ),
+        case(Method::POST, "/v1/hooks/mediamtx/event", Some(hs)).json(r#"{"event":1}"#),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/publish?secret={hs}"), None)
+            .body(form, b"call=publish".to_vec()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/publish?secret={hs}"), None)
+            .body(form, format!("name={a_str}&key={a_str}.AAAA&clientid=1").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/publish?secret={hs}"), None)
+            .body(form, b"name=%FF%FE&key=%00".to_vec()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/publish_done?secret={hs}"), None)
+            .body(form, format!("name={a_str}").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/publish_done?secret={hs}"), None)
+            .body(form, format!("name={a_str}&clientid=99").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/update?secret={hs}"), None)
+            .body(form, format!("name={a_str}&clientid=99").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/record_done?secret={hs}"), None)
+            .body(form, format!("name={a_str}&clientid=1").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/record_done?secret={hs}"), None)
+            .body(form, format!("name={a_str}&clientid=1&path={sk}").into_bytes()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/record_done?secret={hs}"), None)
+            .body(form, b"name=str_nope&clientid=1&path=/etc/passwd".to_vec()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/nope?secret={hs}"), None)
+            .body(form, b"name=x".to_vec()),
+        case(Method::POST, format!("/v1/hooks/nginx-rtmp/record_done?secret={hs}"), None)
+            .body(form, b"name=x&path=/etc/passwd".to_vec())
+            .header("x-forwarded-for", "203.0.113.9"),
+        case(Method::POST, format!("/v1/hooks/mediamtx/auth?secret={hs}"), None)
+            .header("forwarded", "for=203.0.113.9")
+            .json(r#"{"action":"read","path":"live/x"}"#),
+        // ... and without it, or with a wrong one.
+        case(Method::POST, "/v1/hooks/nginx-rtmp/record_done", None)
+            .body(form, format!("name={a_str}&clientid=1&path={sk}").into_bytes()),
+        case(Method::POST, "/v1/hooks/nginx-rtmp/publish_done?secret=wrong", None)
+            .body(form, format!("name={a_str}&clientid=1").into_bytes()),
+        case(Method::POST, "/v1/hooks/nginx-rtmp/update", Some("wrong"))
+            .body(form, format!("name={a_str}&clientid=1").into_bytes()),
+        case(Method::POST, "/v1/hooks/mediamtx/event", None)
+            .header("x-framelog-hook-secret", "wrong")
+            .json(&format!(r#"{{"event":"available","path":"live/{a_str}","source_id":"c"}}"#)),
         // tus protocol errors.
         case(Method::POST, "/v1/tus/", ka).header("upload-length", "10"),
         case(Method::POST, "/v1/tus/", ka)
@@ -245,7 +324,9 @@ async fn every_public_endpoint_answers_bad_input_with_a_json_4xx_and_never_panic
         }
     }
     drop(served);
+    assert_eq!(std::fs::read(&secret_key).unwrap(), secret_key_bytes, "no hook touched the secret");
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logs.contains(hs), "the webhook secret reached the logs");
     assert!(!logs.contains("panicked"), "a panic in the logs:\n{logs}");
     assert!(
         failures.is_empty(),

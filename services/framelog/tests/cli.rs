@@ -117,8 +117,33 @@ async fn framelog_hook_reports_a_mediamtx_hook_to_live_auth() {
         .await
         .unwrap();
     let id = s["stream_id"].as_str().unwrap();
-    let out = framelog()
+    // live-auth's webhook secret, generated into its data dir; MediaMTX's auth webhook (with
+    // it in the URL) authorises the publish of connection conn-1 first.
+    let secret_file = served.data.as_ref().unwrap().path().join("hook-secret");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    let auth = http
+        .post(format!("{}/v1/hooks/mediamtx/auth?secret={}", served.base, secret.trim()))
+        .json(&serde_json::json!({"action": "publish", "path": format!("live/{id}"),
+            "protocol": "rtmp", "id": "conn-1",
+            "query": format!("key={}", s["stream_key"].as_str().unwrap())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), 200);
+    // Without the secret the bridge refuses before calling.
+    let no_secret = framelog()
         .args(["hook", "available", "--server", &served.base])
+        .env_remove("FRAMELOG_LIVE_HOOK_SECRET")
+        .env_remove("FRAMELOG_LIVE_HOOK_SECRET_FILE")
+        .env("MTX_PATH", format!("live/{id}"))
+        .env("MTX_SOURCE_ID", "conn-1")
+        .output()
+        .unwrap();
+    assert!(!no_secret.status.success());
+    assert!(String::from_utf8_lossy(&no_secret.stderr).contains("--secret-file"));
+    let out = framelog()
+        .args(["hook", "available", "--server", &served.base, "--secret-file"])
+        .arg(&secret_file)
         .env("MTX_PATH", format!("live/{id}"))
         .env("MTX_SOURCE_TYPE", "rtmpConn")
         .env("MTX_SOURCE_ID", "conn-1")
@@ -140,7 +165,8 @@ async fn framelog_hook_reports_a_mediamtx_hook_to_live_auth() {
     assert!(found, "no started event");
     // Without MTX_PATH the command refuses with a clear message.
     let bad = framelog()
-        .args(["hook", "available", "--server", &served.base])
+        .args(["hook", "available", "--server", &served.base, "--secret-file"])
+        .arg(&secret_file)
         .env_remove("MTX_PATH")
         .output()
         .unwrap();

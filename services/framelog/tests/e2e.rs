@@ -93,9 +93,19 @@ async fn an_upload_through_the_binary_becomes_a_ready_video_that_plays() {
 #[tokio::test]
 async fn a_recorded_live_stream_becomes_a_ready_video() {
     let nats = NatsServer::start();
-    let served = serve(&nats.url(), &[]);
+    // nginx-rtmp records where live-auth accepts recordings from, and calls the hooks with
+    // the secret `serve` generated into its data dir.
+    let recordings = tempfile::tempdir().unwrap();
+    let rec = recordings.path().to_str().unwrap();
+    let served = serve(&nats.url(), &["--live-recordings-dir", rec]);
     let key = tenant(&nats.url(), "acme");
-    let nginx = NginxRtmp::start(&format!("{}/v1/hooks/nginx-rtmp", served.base));
+    let secret_file = served.data.as_ref().unwrap().path().join("hook-secret");
+    let secret = std::fs::read_to_string(secret_file).unwrap();
+    let nginx = NginxRtmp::start_with(&framelog_tests::nginx::Hooks {
+        url: &format!("{}/v1/hooks/nginx-rtmp", served.base),
+        secret: secret.trim(),
+        recordings: Some(recordings.path()),
+    });
     let http = reqwest::Client::new();
     let s: serde_json::Value = http
         .post(format!("{}/v1/streams", served.base))

@@ -44,6 +44,7 @@ async fn main() {
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
     let ctx = ServiceContext { platform: p, media, shutdown: Default::default() };
     let st = framelog_live::state(&ctx, Default::default(), Default::default()).await.unwrap();
+    let hook_secret = st.hook_secret.expose().to_owned();
     let app = TestApp::serve(framelog_live::router(st)).await;
     let stream: serde_json::Value = app
         .http
@@ -63,7 +64,7 @@ async fn main() {
         "query": format!("key={}", stream["stream_key"].as_str().unwrap()),
     })
     .to_string();
-    let url = app.url("/v1/hooks/mediamtx/auth");
+    let url = app.url(&format!("/v1/hooks/mediamtx/auth?secret={hook_secret}"));
     let check = app
         .http
         .post(&url)

@@ -83,8 +83,16 @@ pub async fn create(
         session: None,
         last_session: None,
         pending_connection: None,
+        last_connection: None,
     };
     st.streams.create(&r).await?;
+    if let Err(e) = crate::quota::reserve(&st, &r.tenant, r.stream_id.as_str()).await {
+        // Nothing was announced yet: the record goes away again.
+        if let Err(f) = st.streams.forget(r.stream_id.as_str()).await {
+            tracing::warn!(stream = %r.stream_id, error = %f, "could not remove a refused stream");
+        }
+        return Err(e);
+    }
     let seq = st
         .publish(
             &r,
@@ -183,6 +191,10 @@ pub async fn delete(
         .await?
         .ok_or_else(|| ApiError::not_found("stream"))?;
     let seq = st.publish(&r, LiveData::StreamDeleted {}, Some("")).await?;
+    if let Err(e) = crate::quota::release(&st, &r.tenant, r.stream_id.as_str()).await {
+        // The index heals itself at the limit (a deleted stream's id is dropped then).
+        tracing::warn!(stream = %r.stream_id, error = %e, "could not free the stream's quota slot");
+    }
     let cut = crate::cut::cut_publisher(&st, &r).await;
     Ok(axum::Json(
         json!({"stream_id": r.stream_id, "deleted": true, "publisher_cut": cut, "sequence": seq}),

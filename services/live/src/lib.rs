@@ -7,20 +7,28 @@
 //! - [`store`]: stream records in KV (compare-and-set), so every replica sees a rotation at once.
 //! - [`api`]: create, delete, reveal, rotate, playback URL.
 //! - [`sessions`]: publish authorisation and live sessions, shared by both media servers.
-//! - [`mediamtx`], [`nginx`]: the webhook front ends; [`guard`]: their address/secret check.
+//! - [`mediamtx`], [`nginx`]: the webhook front ends; [`guard`]: their secret, proxy and
+//!   address checks; [`hook_secret`]: the webhook secret file.
+//! - [`denials`]: the rate limit of the `publish_denied` audit (pure).
+//! - [`quota`]: the per-tenant limit of live streams.
 //! - [`cut`]: cutting a publisher whose key stopped being valid.
-//! - [`recording`]: a closed recording enters the upload path and becomes a video.
+//! - [`recording`]: a closed recording enters the upload path and becomes a video;
+//!   [`recording_path`]: which file a recording hook may hand over.
 //!
 //! Architecture invariant: no URL a viewer sees contains a stream key; live media is
 //! addressed by stream id.
 
 pub mod api;
 pub mod cut;
+pub mod denials;
 pub mod guard;
+pub mod hook_secret;
 pub mod keys;
 pub mod mediamtx;
 pub mod nginx;
+pub mod quota;
 pub mod recording;
+pub mod recording_path;
 pub mod sessions;
 pub mod settings;
 pub mod state;
@@ -60,6 +68,23 @@ pub enum LiveError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Ingest(#[from] framelog_ingest::session::StoreError),
+    #[error("the webhook secret {path}: {source}")]
+    HookSecret { path: String, source: std::io::Error },
+}
+
+/// The webhook secret: `--live-hook-secret`, else the file (`--live-hook-secret-file`, default
+/// `<data dir>/hook-secret`), generated there on first start.
+fn hook_secret(
+    settings: &LiveSettings,
+    data_dir: &std::path::Path,
+) -> Result<hook_secret::HookSecret, LiveError> {
+    if let Some(v) = &settings.hook_secret {
+        return hook_secret::HookSecret::from_value(v)
+            .map_err(|source| LiveError::HookSecret { path: "--live-hook-secret".into(), source });
+    }
+    let path = settings.hook_secret_file.clone().unwrap_or_else(|| data_dir.join("hook-secret"));
+    hook_secret::HookSecret::load_or_create(&path)
+        .map_err(|source| LiveError::HookSecret { path: path.display().to_string(), source })
 }
 
 /// Builds the live state (recordings use ingest's upload path with `ingest` settings).
@@ -68,7 +93,18 @@ pub async fn state(
     settings: LiveSettings,
     ingest: IngestSettings,
 ) -> Result<LiveState, LiveError> {
+    let data_dir = ctx.platform.settings.data_dir.clone();
+    let hook_secret = hook_secret(&settings, &data_dir)?;
+    let recordings_dirs = if settings.recordings_dirs.is_empty() {
+        vec![data_dir.join("live").join("recordings")]
+    } else {
+        settings.recordings_dirs.clone()
+    };
+    let window = std::time::Duration::from_secs(settings.denied_audit_window_secs);
     Ok(LiveState::new(state::LiveInner {
+        hook_secret,
+        recordings_dirs,
+        denials: std::sync::Mutex::new(denials::DenialLimiter::new(window, denials::DEFAULT_CAP)),
         streams: store::StreamStore::open(&ctx.platform.js).await?,
         ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
         platform: ctx.platform.clone(),

@@ -98,7 +98,9 @@ pub async fn auth(
                 }
             }
         }
-        "read" => {
+        // A viewer reads live media or recorded playback: both need a viewer token (or a
+        // public stream), whatever `--live-mediamtx-allow-actions` says.
+        "read" | "playback" => {
             let Some(r) = st.streams.get_cached(&stream).await?.filter(|r| !r.deleted) else {
                 return Err(deny("unknown stream"));
             };
@@ -174,16 +176,19 @@ pub async fn event(
                 remote_addr: None,
                 app: None,
             };
-            sessions::start(&st, &stream, &from).await?;
+            // Only the connection an authorised publish recorded may start a session.
+            sessions::start(&st, &stream, &from, sessions::Authorised::Pending).await?;
         }
         "unavailable" => {
-            sessions::end(
-                &st,
-                &stream,
-                ev.source_id.as_deref().filter(|s| !s.is_empty()),
-                "publisher stopped",
-            )
-            .await?;
+            let ended =
+                sessions::end(&st, &stream, ev.source_id.as_deref(), "publisher stopped").await?;
+            if ended.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_session",
+                    "no live session of this connection",
+                ));
+            }
         }
         "record_segment_complete" => {
             let path = ev.segment_path.as_deref().ok_or_else(|| {
@@ -192,7 +197,10 @@ pub async fn event(
             let Some((r, _)) = st.streams.get(&stream).await? else {
                 return Err(ApiError::not_found("stream"));
             };
-            recording::recording_ready(&st, &r, std::path::Path::new(path)).await?;
+            // The segment hook names no connection: an authorised MediaMTX session of this
+            // stream (current or just ended) must exist.
+            let file = std::path::Path::new(path);
+            recording::recording_done(&st, &r, MediaServer::Mediamtx, None, file).await?;
         }
         other => {
             return Err(ApiError::bad_request(

@@ -55,9 +55,16 @@ pub async fn callback(
     match call.as_str() {
         "publish" => publish(&st, &f, name).await,
         "publish_done" => {
+            // Only the session of the connection nginx names ends (no id: refused).
             let stream = stream_of_name(name);
-            sessions::end(&st, &stream, field(&f, "clientid"), "publisher stopped").await?;
-            Ok(StatusCode::OK.into_response())
+            match sessions::end(&st, &stream, field(&f, "clientid"), "publisher stopped").await? {
+                Some(_) => Ok(StatusCode::OK.into_response()),
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_session",
+                    "no live session of this connection",
+                )),
+            }
         }
         "update" => {
             let stream = stream_of_name(name);
@@ -76,7 +83,11 @@ pub async fn callback(
             let Some((r, _)) = st.streams.get(&stream).await? else {
                 return Err(ApiError::not_found("stream"));
             };
-            recording::recording_ready(&st, &r, std::path::Path::new(path)).await?;
+            // The connection must be the session's (an empty id matches none).
+            let conn = field(&f, "clientid").unwrap_or_default();
+            let server = MediaServer::NginxRtmp;
+            recording::recording_done(&st, &r, server, Some(conn), std::path::Path::new(path))
+                .await?;
             Ok(StatusCode::OK.into_response())
         }
         _ => Err(ApiError::not_found("callback")),
@@ -98,7 +109,7 @@ async fn publish(st: &LiveState, f: &Fields, name: &str) -> Result<Response, Api
     match sessions::authorize(st, key, Some(name), &from).await? {
         Err(denial) => Err(ApiError::forbidden(denial.reason())),
         Ok(r) => {
-            sessions::start(st, r.stream_id.as_str(), &from).await?;
+            sessions::start(st, r.stream_id.as_str(), &from, sessions::Authorised::Now).await?;
             Ok(StatusCode::OK.into_response())
         }
     }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::keys;
 use crate::state::LiveState;
-use crate::store::{LiveSession, StreamRecord};
+use crate::store::{EndedConnection, LiveSession, StreamRecord};
 
 /// Why a publish was refused (never carries the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,17 +62,37 @@ pub async fn authorize(
         None
     };
     if let Some(d) = denial {
-        let data = LiveData::PublishDenied {
-            reason: d.reason().to_owned(),
-            server: from.server,
-            protocol: Some(from.protocol.clone()),
-            remote_addr: from.remote_addr.clone(),
-        };
-        st.publish(&r, data, None).await?;
+        audit_denial(st, &r, d.reason(), from).await?;
         tracing::info!(stream = %r.stream_id, reason = d.reason(), "publish denied");
         return Ok(Err(d));
     }
     Ok(Ok(r))
+}
+
+/// Publishes `publish_denied`, at most once per (stream, remote address) and window (see
+/// [`crate::denials`]); the event carries how many denials it stands for.
+async fn audit_denial(
+    st: &LiveState,
+    r: &StreamRecord,
+    reason: &str,
+    from: &Publisher,
+) -> Result<(), ApiError> {
+    let addr = crate::denials::host_of(from.remote_addr.as_deref().unwrap_or(""));
+    let admitted = st.denials.lock().expect("denial limiter poisoned").admit(
+        r.stream_id.as_str(),
+        addr,
+        std::time::Instant::now(),
+    );
+    let Some(suppressed) = admitted else { return Ok(()) };
+    let data = LiveData::PublishDenied {
+        reason: reason.to_owned(),
+        server: from.server,
+        protocol: Some(from.protocol.clone()),
+        remote_addr: from.remote_addr.clone(),
+        suppressed: (suppressed > 0).then_some(suppressed),
+    };
+    st.publish(r, data, None).await?;
+    Ok(())
 }
 
 /// Audits a publish that used the stream key as the stream name (refused: the name would
@@ -84,23 +104,36 @@ pub async fn deny_misplaced_key(
 ) -> Result<(), ApiError> {
     let Some(stream) = keys::stream_of(name) else { return Ok(()) };
     if let Some((r, _)) = st.streams.get(stream).await? {
-        let data = LiveData::PublishDenied {
-            reason: "stream key used as the stream name".into(),
-            server: from.server,
-            protocol: Some(from.protocol.clone()),
-            remote_addr: from.remote_addr.clone(),
-        };
-        st.publish(&r, data, None).await?;
+        audit_denial(st, &r, "stream key used as the stream name", from).await?;
     }
     Ok(())
 }
 
-/// Marks the stream live and publishes `started` (idempotent per session).
+/// How the publisher of a [`start`] was authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorised {
+    /// Its key was checked in this very request (nginx-rtmp `on_publish`).
+    Now,
+    /// An earlier publish auth recorded its connection id as `pending_connection` (MediaMTX:
+    /// the auth webhook comes first, the `available` hook later). Any other connection is
+    /// refused.
+    Pending,
+}
+
+/// Marks the stream live and publishes `started` (idempotent per session). A connection that
+/// no authorised publish opened is refused (403) and nothing changes.
 pub async fn start(
     st: &LiveState,
     stream: &str,
     from: &Publisher,
+    how: Authorised,
 ) -> Result<Option<StreamRecord>, ApiError> {
+    if from.connection_id.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_connection_id",
+            "a session needs the media server's connection id",
+        ));
+    }
     let now = OffsetDateTime::now_utc();
     let session_id = framelog_core::new_id("ses").to_string();
     let mut created = None;
@@ -113,6 +146,11 @@ pub async fn start(
             // A repeated hook for the same connection keeps the session it started.
             if r.session.as_ref().is_some_and(|s| s.connection_id == from.connection_id) {
                 return Ok(false);
+            }
+            if how == Authorised::Pending
+                && r.pending_connection.as_ref().is_none_or(|(id, _)| *id != from.connection_id)
+            {
+                return Err(ApiError::forbidden("no authorised publish opened this connection"));
             }
             let s = LiveSession {
                 session_id: session_id.clone(),
@@ -143,20 +181,31 @@ pub async fn start(
     Ok(Some(r))
 }
 
-/// Ends the stream's session (if `connection_id` is given, only that connection's) and
-/// publishes `ended` with its duration.
+/// Ends the stream's session if it is `connection_id`'s and publishes `ended` with its
+/// duration. A call naming no connection, or another one, ends nothing (`Ok(None)`): only the
+/// media server knows the connection id of the publisher it reports.
 pub async fn end(
     st: &LiveState,
     stream: &str,
     connection_id: Option<&str>,
     reason: &str,
 ) -> Result<Option<LiveSession>, ApiError> {
+    let Some(connection_id) = connection_id.filter(|c| !c.is_empty()) else {
+        return Err(ApiError::bad_request(
+            "missing_connection_id",
+            "ending a session needs the media server's connection id",
+        ));
+    };
     let mut ended = None;
     let r = st
         .streams
         .update(stream, |r| match &r.session {
-            Some(s) if connection_id.is_none_or(|c| c == s.connection_id) => {
+            Some(s) if connection_id == s.connection_id => {
                 r.last_session = Some(s.session_id.clone());
+                r.last_connection = Some(EndedConnection {
+                    server: s.server,
+                    connection_id: s.connection_id.clone(),
+                });
                 ended = r.session.take();
                 Ok::<_, ApiError>(true)
             }

@@ -9,6 +9,8 @@ use framelog_events::{Event, Kind, LiveData};
 use framelog_ingest::IngestState;
 use time::OffsetDateTime;
 
+use crate::denials::DenialLimiter;
+use crate::hook_secret::HookSecret;
 use crate::settings::LiveSettings;
 use crate::store::{StoreError, StreamRecord, StreamStore};
 
@@ -43,6 +45,12 @@ pub struct LiveInner {
     /// Recordings enter the same path as uploads.
     pub ingest: IngestState,
     pub http: reqwest::Client,
+    /// What every webhook call must carry.
+    pub hook_secret: HookSecret,
+    /// The media servers' recordings directories: the only place a recording may come from.
+    pub recordings_dirs: Vec<std::path::PathBuf>,
+    /// Rate limit of the `publish_denied` / `recording_refused` audit.
+    pub denials: std::sync::Mutex<DenialLimiter>,
 }
 
 impl FromRef<LiveState> for TenantStore {

@@ -43,9 +43,21 @@ pub struct StreamRecord {
     /// The id of the last session that ended (names the recording that follows it).
     #[serde(default)]
     pub last_session: Option<String>,
-    /// MediaMTX: the connection id of the last authorised publish (to kick it).
+    /// MediaMTX: the connection id of the last authorised publish (to kick it, and the only
+    /// connection whose `available` hook may start a session).
     #[serde(default)]
     pub pending_connection: Option<(String, String)>,
+    /// The connection of the last session that ended: its recording may arrive after the end
+    /// (nginx-rtmp's `record_done` can follow `publish_done`).
+    #[serde(default)]
+    pub last_connection: Option<EndedConnection>,
+}
+
+/// Which connection a session that ended had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedConnection {
+    pub server: MediaServer,
+    pub connection_id: String,
 }
 
 /// A store failure.
@@ -71,7 +83,7 @@ fn key(stream: &str) -> String {
 /// hot path (publish and read authorisation) without a NATS round trip.
 #[derive(Clone)]
 pub struct StreamStore {
-    kv: kv::Store,
+    pub(crate) kv: kv::Store,
     cache:
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, (StreamRecord, u64)>>>,
 }
@@ -152,6 +164,12 @@ impl StreamStore {
         let rev = self.kv.create(key(r.stream_id.as_str()), body.into()).await.map_err(kv_err)?;
         self.remember(r, rev);
         Ok(())
+    }
+
+    /// Removes a record that was never announced (its creation was refused after the write).
+    pub async fn forget(&self, stream: &str) -> Result<(), StoreError> {
+        self.cache.write().expect("stream cache poisoned").remove(stream);
+        self.kv.purge(key(stream)).await.map_err(kv_err)
     }
 
     /// A record and its revision.

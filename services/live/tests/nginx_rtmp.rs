@@ -8,17 +8,27 @@ use common::*;
 use framelog_live::LiveSettings;
 use framelog_tests::nginx::{NginxRtmp, push};
 
-/// The env with nginx-rtmp wired both ways (its hooks call us; we call its control endpoint).
+/// The env with nginx-rtmp wired both ways (its hooks call us with the webhook secret; we
+/// call its control endpoint), its recordings directory the only one live-auth accepts.
 async fn live_env() -> (Env, NginxRtmp) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hooks = format!("http://{}/v1/hooks/nginx-rtmp", listener.local_addr().unwrap());
-    let nginx = NginxRtmp::start(&hooks);
+    let secret = format!("test-secret-{}", uuid_like());
+    let nginx = NginxRtmp::start(&hooks, &secret);
     let settings = LiveSettings {
         rtmp_url: nginx.rtmp_url(),
         nginx_control_url: Some(nginx.control_url()),
+        hook_secret: Some(secret),
+        recordings_dirs: vec![nginx.recordings_dir()],
         ..Default::default()
     };
     (env_on(listener, settings).await, nginx)
+}
+
+/// A unique, URL-safe suffix.
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}-{}", t.as_nanos(), std::process::id())
 }
 
 fn listing(dir: &std::path::Path) -> Vec<String> {
@@ -194,4 +204,37 @@ async fn a_stream_that_does_not_record_leaves_no_recording_behind() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!phases(&env).await.contains(&"live:recording_ready".to_owned()));
+}
+
+#[tokio::test]
+async fn rtmp_play_of_a_live_stream_is_refused_while_it_is_pushed() {
+    let (env, nginx) = live_env().await;
+    let s = create_stream(&env, &env.key_a, "private show", false).await;
+    let id = s["stream_id"].as_str().unwrap().to_owned();
+    let mut ff = push(s["publish_url"].as_str().unwrap(), 20);
+    wait_for(&env, "live:started", 15).await;
+    // The stream is really there: its live HLS is being written.
+    let playlist = nginx.hls_dir().join(&id).join("index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !playlist.exists() {
+        assert!(Instant::now() < deadline, "no live HLS; nginx: {}", nginx.error_log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A viewer pulling it over RTMP, with no token (none could be checked here anyway).
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-rw_timeout", "8000000", "-i"])
+        .arg(format!("{}/{id}", nginx.rtmp_url()))
+        .args(["-t", "2", "-f", "framecrc", "-"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("ffmpeg play ends")
+        .unwrap();
+    let frames =
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count();
+    assert!(!out.status.success(), "RTMP play succeeded; frames: {frames}");
+    assert_eq!(frames, 0, "RTMP play got frames");
+    assert!(ff.try_wait().unwrap().is_none(), "the publisher is unaffected");
+    let _ = ff.kill();
 }

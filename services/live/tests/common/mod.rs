@@ -18,7 +18,10 @@ pub struct Env {
     pub key_a: String,
     pub key_b: String,
     pub media: SharedMediaStore,
-    _dir: tempfile::TempDir,
+    /// The webhook secret live-auth requires (generated into the data dir unless set).
+    pub hook_secret: String,
+    /// The platform's data dir.
+    pub dir: tempfile::TempDir,
     pub nats: NatsServer,
 }
 
@@ -37,7 +40,8 @@ pub async fn env_on(listener: tokio::net::TcpListener, settings: LiveSettings) -
     let st = framelog_live::state(&ctx, settings, IngestSettings::default()).await.unwrap();
     let router = framelog_live::router(st.clone()).fallback(framelog_core::error::fallback);
     let app = TestApp::serve_on(listener, router).await;
-    Env { app, st, key_a, key_b, media, _dir: dir, nats }
+    let hook_secret = st.hook_secret.expose().to_owned();
+    Env { app, st, key_a, key_b, media, hook_secret, dir, nats }
 }
 
 pub async fn env() -> Env {
@@ -101,8 +105,44 @@ pub async fn post(env: &Env, key: &str, path: &str) -> reqwest::Response {
     env.app.http.post(env.app.url(path)).bearer_auth(key).send().await.unwrap()
 }
 
+/// A webhook call with the secret in the query, as the media servers send it.
+pub fn hook(env: &Env, path: &str) -> reqwest::RequestBuilder {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    env.app.http.post(env.app.url(&format!("{path}{sep}secret={}", env.hook_secret)))
+}
+
 pub async fn mtx_auth(env: &Env, body: serde_json::Value) -> reqwest::Response {
-    env.app.http.post(env.app.url("/v1/hooks/mediamtx/auth")).json(&body).send().await.unwrap()
+    hook(env, "/v1/hooks/mediamtx/auth").json(&body).send().await.unwrap()
+}
+
+pub async fn mtx_event(env: &Env, body: serde_json::Value) -> reqwest::Response {
+    hook(env, "/v1/hooks/mediamtx/event").json(&body).send().await.unwrap()
+}
+
+/// An nginx-rtmp callback (form body) with the secret.
+pub async fn nginx_hook(env: &Env, call: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let enc = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let body: Vec<String> = form.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    hook(env, &format!("/v1/hooks/nginx-rtmp/{call}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Live events (`live:<phase>`) written so far.
+pub async fn live_phases(env: &Env) -> Vec<String> {
+    phases(env).await.into_iter().filter(|p| p.starts_with("live:")).collect()
 }
 
 pub async fn code(res: reqwest::Response) -> (u16, String) {
