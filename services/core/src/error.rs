@@ -88,6 +88,39 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Seconds a client is told to wait when JetStream has no room.
+pub const STORE_FULL_RETRY_AFTER_SECS: u32 = 60;
+
+impl ApiError {
+    /// JetStream (or a stream at its limit) has no room: 507 with `Retry-After`, the same answer
+    /// for every service and tenant, with no detail of the server's limits.
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the event store is full; retry later",
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(STORE_FULL_RETRY_AFTER_SECS),
+        )
+    }
+}
+
+/// The one mapping of event-log failures to answers: a full store is 507, anything else an
+/// opaque 500 (logged).
+impl From<crate::eventlog::EventLogError> for ApiError {
+    fn from(e: crate::eventlog::EventLogError) -> Self {
+        match e {
+            crate::eventlog::EventLogError::StoreFull { message } => {
+                tracing::warn!(%message, "JetStream has no room; answering 507");
+                ApiError::storage_full()
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let (status, code) = match &r {

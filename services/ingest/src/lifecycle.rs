@@ -51,8 +51,9 @@ pub(crate) fn store_err(e: StoreError) -> ApiError {
     ApiError::internal(&e)
 }
 
+/// A full JetStream store answers 507 (see `ApiError::from(EventLogError)`), not 500.
 pub(crate) fn publish_err(e: EventLogError) -> ApiError {
-    ApiError::internal(&e)
+    ApiError::from(e)
 }
 
 fn event(s: &UploadSession, data: impl Into<EventData>, phase: &str, kind: Kind) -> Event {
