@@ -16,6 +16,7 @@
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
+//!   [`limiter`]: beacons per address and sessions per address and window;
 //!   [`batcher`]: batched, deduplicated publishing of view events.
 //! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`.
 //! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
@@ -31,6 +32,7 @@ pub mod egress;
 pub mod error;
 pub mod flush;
 pub mod hls;
+pub mod limiter;
 pub mod mime;
 pub mod paths;
 pub mod public;
