@@ -64,6 +64,7 @@ pub async fn build(
     let prices = settings.price_table.as_deref().map(PriceTable::load).transpose()?.map(Arc::new);
     let vid = Projector::bind(&p.js, store.clone(), STREAM_VID, settings.batch).await?;
     let views = Projector::bind(&p.js, store.clone(), STREAM_VIEW, settings.batch).await?;
+    let feeds = api::quota::FeedSlots::new(settings.sse_max_per_tenant);
     let api = ApiState {
         store: store.clone(),
         tenants: p.tenants.clone(),
@@ -74,6 +75,7 @@ pub async fn build(
         prices,
         applied: vid.progress(),
         shutdown: ctx.shutdown.clone(),
+        feeds,
     };
     Ok(Projection { store, vid, views, api })
 }
