@@ -211,7 +211,7 @@ async fn ensure_stream(
     loop {
         match js.create_or_update_stream(cfg.clone()).await {
             Ok(_) => return Ok(()),
-            Err(e) if cfg.max_bytes > 0 && crate::eventlog::is_store_full(&e) => {
+            Err(e) if cfg.max_bytes > 0 && reservation_refused(&e) => {
                 let smaller =
                     if cfg.max_bytes > MIN_STREAM_MAX_BYTES { cfg.max_bytes / 2 } else { -1 };
                 tracing::warn!(stream = %cfg.name, max_bytes = cfg.max_bytes, next = smaller,
@@ -226,6 +226,12 @@ async fn ensure_stream(
             }
         }
     }
+}
+
+/// Whether the server refused a stream because it cannot reserve its `max_bytes`.
+fn reservation_refused(e: &jetstream::context::CreateStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::CreateStreamErrorKind::JetStream(js)
+        if crate::eventlog::STORE_FULL_CODES.contains(&js.error_code().0))
 }
 
 /// Whether every stream of the topology exists (readiness).
