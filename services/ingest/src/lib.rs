@@ -20,11 +20,13 @@
 pub mod files;
 pub mod gc;
 pub mod lifecycle;
+pub mod quota;
 pub mod rest;
 pub mod session;
 pub mod settings;
 pub mod state;
 pub mod tus;
+pub mod usage;
 pub mod videos;
 
 use axum::Router;

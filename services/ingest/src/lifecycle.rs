@@ -95,7 +95,8 @@ pub async fn open(
         updated_at: now,
         state: SessionState::Open,
     };
-    st.sessions.insert(&s).map_err(store_err)?;
+    // Quotas (open uploads, storage per tenant): see `quota.rs`.
+    crate::quota::insert(st, &s)?;
     st.sessions.flush().await.map_err(store_err)?;
     let data = UploadData::Initiated {
         upload_id: s.upload_id.clone(),
