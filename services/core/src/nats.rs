@@ -182,8 +182,23 @@ pub async fn ensure_topology(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<(), NatsSetupError> {
-    for cfg in stream_configs(replicas) {
-        ensure_stream(js, cfg).await?;
+    ensure_topology_with(js, replicas, None).await
+}
+
+/// [`ensure_topology`] with `VID_VIEW`'s size limit set to `view_max_bytes` when given
+/// (`--view-stream-max-bytes`); without it the server's current limit is kept, and a new or
+/// unlimited stream gets [`VIEW_MAX_BYTES`].
+pub async fn ensure_topology_with(
+    js: &jetstream::Context,
+    replicas: usize,
+    view_max_bytes: Option<u64>,
+) -> Result<(), NatsSetupError> {
+    for mut cfg in stream_configs(replicas) {
+        let fixed = view_max_bytes.filter(|_| cfg.name == STREAM_VIEW);
+        if let Some(b) = fixed {
+            cfg.max_bytes = i64::try_from(b).unwrap_or(i64::MAX).max(MIN_STREAM_MAX_BYTES);
+        }
+        ensure_stream(js, cfg, fixed.is_none()).await?;
     }
     for cfg in kv_configs(replicas) {
         let name = cfg.bucket.clone();
@@ -196,13 +211,15 @@ pub async fn ensure_topology(
 }
 
 /// Creates or updates one stream. A size-limited stream keeps the limit an operator set on the
-/// server; when the server cannot reserve the limit (a store smaller than the default), the
+/// server (when `keep_existing_limit`); when the server cannot reserve the limit (a store smaller than the default), the
 /// limit is halved until it fits, then dropped (with a warning) rather than refusing to start.
 async fn ensure_stream(
     js: &jetstream::Context,
     mut cfg: stream::Config,
+    keep_existing_limit: bool,
 ) -> Result<(), NatsSetupError> {
-    if cfg.max_bytes > 0
+    if keep_existing_limit
+        && cfg.max_bytes > 0
         && let Ok(existing) = js.get_stream(&cfg.name).await
         && existing.cached_info().config.max_bytes > 0
     {

@@ -300,3 +300,37 @@ async fn one_address_beaconing_faster_than_its_rate_is_answered_429_with_retry_a
     settled(&pb).await;
     assert_eq!(counted(&view_events(&env.platform.js).await).len(), 1, "one viewer, one view");
 }
+
+#[tokio::test]
+async fn a_flood_of_view_events_never_grows_vid_view_past_its_limit_and_writes_go_on() {
+    use framelog_core::nats::STREAM_VIEW;
+    let nats = framelog_tests::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
+    settings.view_stream_max_bytes = Some(1024 * 1024);
+    let p =
+        framelog_core::Platform::start(settings.clone(), "t", std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+    let payload = bytes::Bytes::from(vec![b'v'; 4096]);
+    for i in 0..1000 {
+        let ack = p.js.publish(format!("vid.acme.view.counted.vid_{i}"), payload.clone()).await;
+        ack.unwrap().await.expect("a full VID_VIEW drops its oldest views, it never refuses");
+    }
+    let mut stream = p.js.get_stream(STREAM_VIEW).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.max_bytes, 1024 * 1024);
+    assert!(info.state.bytes <= 1024 * 1024, "{} bytes stored", info.state.bytes);
+    assert!(info.state.first_sequence > 1, "the oldest views were dropped");
+
+    // Another replica started without the flag keeps the operator's limit.
+    let dir2 = tempfile::tempdir().unwrap();
+    settings.data_dir = dir2.path().to_path_buf();
+    settings.view_stream_max_bytes = None;
+    let _again = framelog_core::Platform::start(settings, "t2", std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let info = p.js.get_stream(STREAM_VIEW).await.unwrap().info().await.unwrap().clone();
+    assert_eq!(info.config.max_bytes, 1024 * 1024);
+}
