@@ -238,3 +238,23 @@ pub async fn limit_header_size(
     }
     next.run(req).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventlog::EventLogError;
+
+    #[test]
+    fn a_full_event_store_is_507_with_retry_after_and_other_failures_stay_opaque_500s() {
+        let full = ApiError::from(EventLogError::StoreFull { message: "10047".into() });
+        assert_eq!((full.status.as_u16(), full.code), (507, "storage_full"));
+        assert!(!full.message.contains("10047"), "no server detail reaches the client");
+        let retry = full.headers.iter().find(|(k, _)| k == axum::http::header::RETRY_AFTER);
+        assert_eq!(retry.map(|(_, v)| v.to_str().unwrap()), Some("60"));
+        let other = ApiError::from(EventLogError::Refused {
+            kind: async_nats::jetstream::context::PublishErrorKind::MaxPayloadExceeded,
+            message: "too big".into(),
+        });
+        assert_eq!((other.status.as_u16(), other.code), (500, "internal"));
+    }
+}
