@@ -22,10 +22,28 @@ struct Server {
 async fn start(timeout_secs: u64) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = Router::new().route(
-        "/peer",
-        get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
-    );
+    let router = Router::new()
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
+        .route(
+            "/upload",
+            axum::routing::put(|body: axum::body::Bytes| async move { body.len().to_string() }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                let ticks = futures::stream::unfold(0u32, |n| async move {
+                    if n == 5 {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Some((Ok::<_, std::convert::Infallible>(format!("tick {n}\n")), n + 1))
+                });
+                axum::body::Body::from_stream(ticks)
+            }),
+        );
     let shutdown = CancellationToken::new();
     let settings = HttpSettings { header_read_timeout_secs: timeout_secs };
     let s = shutdown.clone();
@@ -123,4 +141,30 @@ async fn shutdown_stops_accepting_and_returns_once_connections_close() {
     assert!(matches!(res, Ok(Ok(Ok(())))), "serve did not return after shutdown: {res:?}");
     assert!(read_until_closed(&mut idle, Duration::from_secs(2)).await.is_some());
     assert!(TcpStream::connect(server.addr).await.is_err(), "still accepting after shutdown");
+}
+
+#[tokio::test]
+async fn a_slow_body_and_a_long_response_are_not_cut_by_the_header_timeout() {
+    let server = start(1).await;
+    // A body trickled over 3 s (three header timeouts): uploads keep their generous pace.
+    let mut up = TcpStream::connect(server.addr).await.unwrap();
+    up.write_all(
+        b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    for part in [b"ab", b"cd", b"ef"] {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        up.write_all(part).await.unwrap();
+    }
+    let text = String::from_utf8(read_until_closed(&mut up, Duration::from_secs(5)).await.unwrap())
+        .unwrap();
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n6"), "{text}");
+
+    // A response streamed over 2.5 s (an SSE feed, a large segment) is not cut either.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let text = String::from_utf8(read_until_closed(&mut s, Duration::from_secs(8)).await.unwrap())
+        .unwrap();
+    assert!(text.contains("tick 4"), "{text}");
 }
