@@ -16,6 +16,11 @@
 //! the queue when the process dies (milliseconds of beacons under load) or events given up after
 //! the retries of a long NATS outage; a queue that is full answers 503 so players retry later.
 //! Retries are harmless: the ids are deterministic.
+//!
+//! Floods: each beacon first takes a token from its address's bucket and a beacon that would
+//! count a view must also fit the address's cap of distinct sessions per window
+//! ([`crate::limiter`]); otherwise 429 with `Retry-After` and nothing is counted. The address
+//! is the TCP peer, or `X-Forwarded-For` only behind an explicitly trusted proxy.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

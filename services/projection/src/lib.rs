@@ -11,7 +11,8 @@
 //!   `run` loop; one per stream.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
-//!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes.
+//!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
+//!   `api::quota`: open live feeds per tenant.
 //! - [`pricing`]: the optional price table.
 //!
 //! Architecture invariants: every view can be rebuilt from the streams and a rebuilt store has
