@@ -102,6 +102,8 @@ async fn main() {
         .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", &nats.url(), "--data-dir"])
         .arg(work.path().join("data"))
         .args(["--ingest-chunk-size", "262144"])
+        // All load comes from one address: no per-address beacon limit.
+        .args(["--playback-beacon-rate", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

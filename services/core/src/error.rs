@@ -88,6 +88,39 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Seconds a client is told to wait when JetStream has no room.
+pub const STORE_FULL_RETRY_AFTER_SECS: u32 = 60;
+
+impl ApiError {
+    /// JetStream (or a stream at its limit) has no room: 507 with `Retry-After`, the same answer
+    /// for every service and tenant, with no detail of the server's limits.
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the event store is full; retry later",
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(STORE_FULL_RETRY_AFTER_SECS),
+        )
+    }
+}
+
+/// The one mapping of event-log failures to answers: a full store is 507, anything else an
+/// opaque 500 (logged).
+impl From<crate::eventlog::EventLogError> for ApiError {
+    fn from(e: crate::eventlog::EventLogError) -> Self {
+        match e {
+            crate::eventlog::EventLogError::StoreFull { message } => {
+                tracing::warn!(%message, "JetStream has no room; answering 507");
+                ApiError::storage_full()
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let (status, code) = match &r {
@@ -204,4 +237,24 @@ pub async fn limit_header_size(
         .into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventlog::EventLogError;
+
+    #[test]
+    fn a_full_event_store_is_507_with_retry_after_and_other_failures_stay_opaque_500s() {
+        let full = ApiError::from(EventLogError::StoreFull { message: "10047".into() });
+        assert_eq!((full.status.as_u16(), full.code), (507, "storage_full"));
+        assert!(!full.message.contains("10047"), "no server detail reaches the client");
+        let retry = full.headers.iter().find(|(k, _)| k == axum::http::header::RETRY_AFTER);
+        assert_eq!(retry.map(|(_, v)| v.to_str().unwrap()), Some("60"));
+        let other = ApiError::from(EventLogError::Refused {
+            kind: async_nats::jetstream::context::PublishErrorKind::MaxPayloadExceeded,
+            message: "too big".into(),
+        });
+        assert_eq!((other.status.as_u16(), other.code), (500, "internal"));
+    }
 }

@@ -54,6 +54,10 @@ pub enum EventLogError {
     /// The server refused the event itself (not a transport problem): retrying cannot help.
     #[error("JetStream refused the event ({kind}): {message}")]
     Refused { kind: PublishErrorKind, message: String },
+    /// The JetStream store (or the stream's limit) is full: nothing can be written until space
+    /// is freed. Not queued in the outbox, which would only hide the problem.
+    #[error("JetStream has no room for the event: {message}")]
+    StoreFull { message: String },
     /// The local outbox could not be written: the event is not durable.
     #[error("writing the local outbox failed")]
     Outbox(#[from] sled::Error),
@@ -126,6 +130,29 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
+/// JetStream error codes (nats-server `server/errors.json`) that mean "no room to store":
+/// 10002 account resources exceeded, 10023 insufficient resources, 10028 insufficient memory
+/// resources, 10047 insufficient storage resources, 10077 stream store failed (what a stream at
+/// its `max_bytes`/`max_msgs` with `discard: new` answers: "maximum bytes exceeded").
+pub const STORE_FULL_CODES: [u64; 5] = [10002, 10023, 10028, 10047, 10077];
+
+/// The JetStream API error code in `err`'s source chain, if any.
+pub fn jetstream_code(err: &(dyn std::error::Error + 'static)) -> Option<u64> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(js) = e.downcast_ref::<async_nats::jetstream::Error>() {
+            return Some(js.error_code().0);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Whether `err` (a publish, create or update failure) says JetStream has no room.
+pub fn is_store_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    jetstream_code(err).is_some_and(|c| STORE_FULL_CODES.contains(&c))
+}
+
 fn is_refusal(kind: PublishErrorKind) -> bool {
     matches!(
         kind,
@@ -186,6 +213,9 @@ impl EventLog {
                     Err(SendError::Refused { kind, message }) => {
                         return Err(EventLogError::Refused { kind, message });
                     }
+                    Err(SendError::Full(message)) => {
+                        return Err(EventLogError::StoreFull { message });
+                    }
                     Err(SendError::Transport(e)) => {
                         tracing::warn!(error = %e, "publish failed, keeping the event in the outbox");
                     }
@@ -207,6 +237,7 @@ impl EventLog {
             Err(SendError::Refused { kind, message }) => {
                 Err(EventLogError::Refused { kind, message })
             }
+            Err(SendError::Full(message)) => Err(EventLogError::StoreFull { message }),
             Err(SendError::Transport(e)) => {
                 Err(EventLogError::Refused { kind: PublishErrorKind::Other, message: e })
             }
@@ -230,6 +261,7 @@ impl EventLog {
             Ok(ack) => {
                 Ok(Published::Stored { stream_sequence: ack.sequence, duplicate: ack.duplicate })
             }
+            Err(e) if is_store_full(&e) => Err(SendError::Full(e.to_string())),
             Err(e) if is_refusal(e.kind()) => {
                 Err(SendError::Refused { kind: e.kind(), message: e.to_string() })
             }
@@ -271,7 +303,8 @@ impl EventLog {
                         "JetStream refused an outbox entry; moved to the outbox_refused tree");
                     self.inner.refused.insert(&key, value.clone())?;
                 }
-                Err(SendError::Transport(e)) => {
+                // No room yet: keep the entry (and everything after it) for a later attempt.
+                Err(SendError::Transport(e) | SendError::Full(e)) => {
                     return Err(DrainError::Transport { sent, error: e });
                 }
             }
@@ -309,7 +342,12 @@ impl EventLog {
 }
 
 enum SendError {
-    Refused { kind: PublishErrorKind, message: String },
+    Refused {
+        kind: PublishErrorKind,
+        message: String,
+    },
+    /// JetStream has no room (see [`is_store_full`]).
+    Full(String),
     Transport(String),
 }
 

@@ -11,6 +11,8 @@
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OpenTelemetry export, W3C context in NATS headers.
 //! - [`secret`]: the server HMAC secret.
+//! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
+//!   shutdown.
 
 pub mod consumer;
 pub mod error;
@@ -24,6 +26,7 @@ pub mod platform;
 pub mod probe;
 pub mod redact;
 pub mod secret;
+pub mod serve;
 pub mod service;
 pub mod settings;
 pub mod signing;

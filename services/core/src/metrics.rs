@@ -80,18 +80,81 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times every request by method, matched route and status.
+/// The `method` label of a request: one of a fixed set, so a client inventing method names
+/// (`FOO`, a random string per request) cannot grow the metric families without bound.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware: counts and times every request by method (a fixed set), matched route template
+/// (never the raw path) and status.
 pub async fn track_http(State(m): State<Metrics>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
     let labels = HttpLabels { method, route, status: res.status().as_u16() };
     m.http_requests.get_or_create(&labels).inc();
     m.http_seconds.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&http::Method::GET), "GET");
+        assert_eq!(method_label(&http::Method::OPTIONS), "OPTIONS");
+        for m in ["FOO", "BREW", "TRACE", "CONNECT", "X-RANDOM-0123456789"] {
+            assert_eq!(method_label(&http::Method::from_bytes(m.as_bytes()).unwrap()), "other");
+        }
+    }
+
+    #[tokio::test]
+    async fn hostile_methods_and_paths_do_not_grow_the_label_set() {
+        let m = Metrics::new();
+        let app = Router::new()
+            .route("/v1/videos/{id}", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(m.clone(), track_http));
+        for i in 0..50 {
+            let method = http::Method::from_bytes(format!("HOSTILE{i}").as_bytes()).unwrap();
+            let req = Request::builder()
+                .method(method)
+                .uri(format!("/v1/videos/vid_{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _ = app.clone().oneshot(req).await.unwrap();
+            let req = Request::builder()
+                .uri(format!("/random/path/{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _ = app.clone().oneshot(req).await.unwrap();
+        }
+        let text = m.render();
+        let series: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("framelog_http_requests_total{")).collect();
+        assert!(!text.contains("HOSTILE"), "{text}");
+        assert!(!text.contains("vid_1"), "raw paths are never labels: {text}");
+        assert!(text.contains(r#"method="other",route="/v1/videos/{id}""#), "{text}");
+        assert!(series.len() <= 2, "one series per (method label, route, status): {series:?}");
+    }
 }

@@ -26,6 +26,14 @@ pub const KV_STREAM_KEYS: &str = "framelog_stream_keys";
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Default age limit of `VID_VIEW`.
 pub const VIEW_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+/// Default size limit of `VID_VIEW` (oldest events are discarded beyond it, so a flood of views
+/// can never fill the JetStream store that the domain log shares). An operator's own limit
+/// (`nats stream edit VID_VIEW --max-bytes ...`) is kept across restarts.
+pub const VIEW_MAX_BYTES: i64 = 10 * 1024 * 1024 * 1024;
+/// Default size limit of `VID_PROGRESS` (last values only; best effort).
+pub const PROGRESS_MAX_BYTES: i64 = 1024 * 1024 * 1024;
+/// Smallest size limit tried when the server cannot reserve a stream's default (a small store).
+const MIN_STREAM_MAX_BYTES: i64 = 1024 * 1024;
 
 /// Failure to reach or use NATS at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +134,8 @@ pub fn stream_configs(replicas: usize) -> Vec<stream::Config> {
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             max_age: VIEW_MAX_AGE,
+            max_bytes: VIEW_MAX_BYTES,
+            discard: stream::DiscardPolicy::Old,
             duplicate_window: DUPLICATE_WINDOW,
             num_replicas: replicas,
             allow_direct: true,
@@ -139,6 +149,8 @@ pub fn stream_configs(replicas: usize) -> Vec<stream::Config> {
             storage: stream::StorageType::File,
             max_messages_per_subject: 1,
             max_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: PROGRESS_MAX_BYTES,
+            discard: stream::DiscardPolicy::Old,
             num_replicas: replicas,
             allow_direct: true,
             ..Default::default()
@@ -171,12 +183,23 @@ pub async fn ensure_topology(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<(), NatsSetupError> {
-    for cfg in stream_configs(replicas) {
-        let name = cfg.name.clone();
-        js.create_or_update_stream(cfg).await.map_err(|e| NatsSetupError::Topology {
-            what: format!("stream {name}"),
-            source: Box::new(e),
-        })?;
+    ensure_topology_with(js, replicas, None).await
+}
+
+/// [`ensure_topology`] with `VID_VIEW`'s size limit set to `view_max_bytes` when given
+/// (`--view-stream-max-bytes`); without it the server's current limit is kept, and a new or
+/// unlimited stream gets [`VIEW_MAX_BYTES`].
+pub async fn ensure_topology_with(
+    js: &jetstream::Context,
+    replicas: usize,
+    view_max_bytes: Option<u64>,
+) -> Result<(), NatsSetupError> {
+    for mut cfg in stream_configs(replicas) {
+        let fixed = view_max_bytes.filter(|_| cfg.name == STREAM_VIEW);
+        if let Some(b) = fixed {
+            cfg.max_bytes = i64::try_from(b).unwrap_or(i64::MAX).max(MIN_STREAM_MAX_BYTES);
+        }
+        ensure_stream(js, cfg, fixed.is_none()).await?;
     }
     for cfg in kv_configs(replicas) {
         let name = cfg.bucket.clone();
@@ -186,6 +209,47 @@ pub async fn ensure_topology(
         })?;
     }
     Ok(())
+}
+
+/// Creates or updates one stream. A size-limited stream keeps the limit an operator set on the
+/// server (when `keep_existing_limit`); when the server cannot reserve the limit (a store smaller than the default), the
+/// limit is halved until it fits, then dropped (with a warning) rather than refusing to start.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    mut cfg: stream::Config,
+    keep_existing_limit: bool,
+) -> Result<(), NatsSetupError> {
+    if keep_existing_limit
+        && cfg.max_bytes > 0
+        && let Ok(existing) = js.get_stream(&cfg.name).await
+        && existing.cached_info().config.max_bytes > 0
+    {
+        cfg.max_bytes = existing.cached_info().config.max_bytes;
+    }
+    loop {
+        match js.create_or_update_stream(cfg.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if cfg.max_bytes > 0 && reservation_refused(&e) => {
+                let smaller =
+                    if cfg.max_bytes > MIN_STREAM_MAX_BYTES { cfg.max_bytes / 2 } else { -1 };
+                tracing::warn!(stream = %cfg.name, max_bytes = cfg.max_bytes, next = smaller,
+                    "the JetStream store cannot reserve the stream's size limit; trying less");
+                cfg.max_bytes = smaller;
+            }
+            Err(e) => {
+                return Err(NatsSetupError::Topology {
+                    what: format!("stream {}", cfg.name),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+}
+
+/// Whether the server refused a stream because it cannot reserve its `max_bytes`.
+fn reservation_refused(e: &jetstream::context::CreateStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::CreateStreamErrorKind::JetStream(js)
+        if crate::eventlog::STORE_FULL_CODES.contains(&js.error_code().0))
 }
 
 /// Whether every stream of the topology exists (readiness).
@@ -224,5 +288,17 @@ mod tests {
         let view = cfgs.iter().find(|c| c.name == STREAM_VIEW).unwrap();
         assert_eq!(view.subjects, vec!["vid.*.view.>".to_string()]);
         assert_eq!(view.max_age, VIEW_MAX_AGE);
+        assert!(vid.max_bytes <= 0, "the domain log is never size-limited");
+        assert!(vid.max_messages <= 0);
+    }
+
+    #[test]
+    fn streams_other_than_the_domain_log_are_size_bounded_and_drop_their_oldest() {
+        for cfg in stream_configs(1).iter().filter(|c| c.name != STREAM_VID) {
+            assert!(cfg.max_bytes > 0, "{} has no size limit", cfg.name);
+            assert_eq!(cfg.discard, stream::DiscardPolicy::Old, "{}", cfg.name);
+        }
+        let view = stream_configs(1).into_iter().find(|c| c.name == STREAM_VIEW).unwrap();
+        assert_eq!(view.max_bytes, VIEW_MAX_BYTES);
     }
 }

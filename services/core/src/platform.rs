@@ -65,7 +65,7 @@ impl Platform {
             )?;
         let client = nats::connect(&settings.nats_urls(), client_name, patience).await?;
         let js = jetstream::new(client.clone());
-        nats::ensure_topology(&js, settings.replicas).await?;
+        nats::ensure_topology_with(&js, settings.replicas, settings.view_stream_max_bytes).await?;
         let tenants = TenantStore::open(&js).await?.with_client(client.clone());
         let events = EventLog::new(client.clone(), db.clone())
             .map_err(|source| StartError::Sled { path: db_path.display().to_string(), source })?;

@@ -35,6 +35,11 @@ pub struct CommonSettings {
     /// Replicas of streams, KV and object buckets (1 on one node, 3 on a cluster).
     #[arg(long, env = "FRAMELOG_REPLICAS", default_value_t = 1)]
     pub replicas: usize,
+
+    /// Size limit of the `VID_VIEW` stream in bytes (its oldest views are dropped beyond it).
+    /// Unset: the limit already on the server is kept (10 GiB for a new stream).
+    #[arg(long = "view-stream-max-bytes", env = "FRAMELOG_VIEW_STREAM_MAX_BYTES")]
+    pub view_stream_max_bytes: Option<u64>,
 }
 
 impl CommonSettings {
@@ -46,6 +51,7 @@ impl CommonSettings {
             secret_file: None,
             log_format: LogFormat::Human,
             replicas: 1,
+            view_stream_max_bytes: None,
         }
     }
 

@@ -127,6 +127,10 @@ pub struct ServeArgs {
     /// Media root (HLS output, sources); default `<data dir>/media`.
     #[arg(long, env = "FRAMELOG_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,
+
+    /// HTTP connection limits (`--http-header-read-timeout`).
+    #[command(flatten)]
+    pub http: framelog_core::serve::HttpSettings,
     // SERVICE SETTINGS: each service flattens its own settings here (flags prefixed by its name).
     #[command(flatten)]
     pub ingest: framelog_ingest::IngestSettings,

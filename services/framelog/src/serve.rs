@@ -1,6 +1,5 @@
 //! `framelog serve`: every service in one process, on one port.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use axum::Router;
 use framelog_core::health::{self, HealthState};
 use framelog_core::media::{FsMediaStore, SharedMediaStore};
 use framelog_core::media_nats::NatsMediaStore;
+use framelog_core::serve::HttpSettings;
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use framelog_core::{Platform, metrics};
 use tokio::net::TcpListener;
@@ -82,12 +82,14 @@ fn request_span(req: &axum::extract::Request) -> tracing::Span {
 }
 
 /// Runs the server, the services' background tasks and the outbox on `listener` until
-/// `shutdown` is cancelled, then waits for every task to finish.
+/// `shutdown` is cancelled, then waits for every task to finish. Connections are served with
+/// the header-read timeout of `http` (slowloris) and the peer address.
 pub async fn run(
     listener: TcpListener,
     platform: Platform,
     services: Vec<ServiceHandle>,
     web: WebDir,
+    http: &HttpSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
@@ -98,9 +100,9 @@ pub async fn run(
         tasks.extend(s.tasks);
     }
     let router = app_with(&platform, routes, web);
-    let res = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let res =
+        framelog_core::serve::serve(listener, router, http, shutdown.clone().cancelled_owned())
+            .await;
     shutdown.cancel();
     for t in tasks {
         let _ = t.await;
@@ -165,7 +167,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(dir = %args.web_dir.display(), "no built web UI there; / answers JSON")
         }
     }
-    run(listener, platform, services, web, shutdown).await?;
+    run(listener, platform, services, web, &args.http, shutdown).await?;
     Ok(())
 }
 

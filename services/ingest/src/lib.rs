@@ -14,17 +14,21 @@
 //! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
 //! - [`gc`]: the idle-upload cleaner.
+//! - [`quota`]: per-tenant open-upload and storage quotas at creation; [`usage`]: the
+//!   per-tenant index they read, kept in the sessions' transactions.
 //!
 //! Architecture invariant: the client's file name is metadata only, never part of a path.
 
 pub mod files;
 pub mod gc;
 pub mod lifecycle;
+pub mod quota;
 pub mod rest;
 pub mod session;
 pub mod settings;
 pub mod state;
 pub mod tus;
+pub mod usage;
 pub mod videos;
 
 use axum::Router;

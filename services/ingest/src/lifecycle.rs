@@ -51,8 +51,9 @@ pub(crate) fn store_err(e: StoreError) -> ApiError {
     ApiError::internal(&e)
 }
 
+/// A full JetStream store answers 507 (see `ApiError::from(EventLogError)`), not 500.
 pub(crate) fn publish_err(e: EventLogError) -> ApiError {
-    ApiError::internal(&e)
+    ApiError::from(e)
 }
 
 fn event(s: &UploadSession, data: impl Into<EventData>, phase: &str, kind: Kind) -> Event {
@@ -94,7 +95,8 @@ pub async fn open(
         updated_at: now,
         state: SessionState::Open,
     };
-    st.sessions.insert(&s).map_err(store_err)?;
+    // Quotas (open uploads, storage per tenant): see `quota.rs`.
+    crate::quota::insert(st, &s)?;
     st.sessions.flush().await.map_err(store_err)?;
     let data = UploadData::Initiated {
         upload_id: s.upload_id.clone(),

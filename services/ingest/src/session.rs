@@ -8,6 +8,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use time::OffsetDateTime;
 
+use crate::usage::{self, Usage};
+
 const SESSIONS: &str = "ingest_sessions";
 const CHUNKS: &str = "ingest_chunks";
 const VIDEOS: &str = "ingest_videos";
@@ -116,16 +118,24 @@ pub struct SessionStore {
     sessions: sled::Tree,
     chunks: sled::Tree,
     videos: sled::Tree,
+    /// Quotas: per-tenant index of open and stored uploads (see [`crate::usage`]).
+    usage: sled::Tree,
+    /// Quotas: serialises "check the tenant's usage, then insert" across concurrent creations.
+    admit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl SessionStore {
     pub fn open(db: &sled::Db) -> Result<SessionStore, StoreError> {
-        Ok(SessionStore {
+        let store = SessionStore {
             db: db.clone(),
             sessions: db.open_tree(SESSIONS)?,
             chunks: db.open_tree(CHUNKS)?,
             videos: db.open_tree(VIDEOS)?,
-        })
+            usage: db.open_tree(usage::USAGE)?,
+            admit_lock: Default::default(),
+        };
+        store.index_usage_once()?;
+        Ok(store)
     }
 
     /// Makes every change so far durable (fsync).
@@ -138,9 +148,10 @@ impl SessionStore {
     pub fn insert(&self, s: &UploadSession) -> Result<(), StoreError> {
         let body = serde_json::to_vec(s)?;
         let vkey = video_key(&s.tenant, &s.video_id);
-        (&self.sessions, &self.videos).transaction(|(sessions, videos)| {
+        (&self.sessions, &self.videos, &self.usage).transaction(|(sessions, videos, usage)| {
             sessions.insert(s.upload_id.as_bytes(), body.clone())?;
             videos.insert(vkey.clone(), s.upload_id.as_bytes())?;
+            usage::record(usage, s)?;
             Ok::<_, ConflictableTransactionError<StoreError>>(())
         })?;
         Ok(())
@@ -174,9 +185,11 @@ impl SessionStore {
         }
     }
 
-    /// Forgets a video in the index (after deletion).
+    /// Forgets a video in the index (after deletion); its source stops counting in quotas.
     pub fn unindex_video(&self, tenant: &TenantId, video: &AggregateId) -> Result<(), StoreError> {
-        self.videos.remove(video_key(tenant, video))?;
+        if let Some(id) = self.videos.remove(video_key(tenant, video))? {
+            self.usage.remove(usage::key(tenant, &String::from_utf8_lossy(&id)))?;
+        }
         Ok(())
     }
 
@@ -185,13 +198,14 @@ impl SessionStore {
     where
         F: Fn(&mut UploadSession) -> Result<(), StoreError>,
     {
-        let out = self.sessions.transaction(|t| {
+        let out = (&self.sessions, &self.usage).transaction(|(t, usage)| {
             let cur = t.get(upload_id.as_bytes())?.ok_or_else(|| abort(StoreError::Changed))?;
             let mut s: UploadSession =
                 serde_json::from_slice(&cur).map_err(|e| abort(StoreError::Corrupt(e)))?;
             f(&mut s).map_err(abort)?;
             let body = serde_json::to_vec(&s).map_err(|e| abort(StoreError::Corrupt(e)))?;
             t.insert(upload_id.as_bytes(), body)?;
+            usage::record(usage, &s)?;
             Ok(s)
         })?;
         Ok(out)
@@ -260,6 +274,47 @@ impl SessionStore {
     /// Every session (for the cleaner).
     pub fn all(&self) -> impl Iterator<Item = Result<UploadSession, StoreError>> + '_ {
         self.sessions.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?))
+    }
+}
+
+/// Quotas: the usage index (see [`crate::usage`]).
+impl SessionStore {
+    /// A tenant's open uploads and stored bytes in this store.
+    pub fn usage(&self, tenant: &TenantId) -> Result<Usage, StoreError> {
+        Ok(usage::of(&self.usage, tenant)?)
+    }
+
+    /// Stores a new session if `admit` accepts its tenant's current usage; the check and the
+    /// insert are serialised, so two concurrent creations cannot both take the last slot.
+    pub fn insert_admitted<E>(
+        &self,
+        s: &UploadSession,
+        admit: impl FnOnce(Usage) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let _g = self.admit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = admit(self.usage(&s.tenant)?) {
+            return Ok(Err(e));
+        }
+        self.insert(s)?;
+        Ok(Ok(()))
+    }
+
+    /// Indexes a store written before the usage index existed (once: the index is then kept
+    /// in step by every insert and update). Deleted videos' sources are not counted.
+    fn index_usage_once(&self) -> Result<(), StoreError> {
+        if !self.usage.is_empty() || self.sessions.is_empty() {
+            return Ok(());
+        }
+        for s in self.all() {
+            let s = s?;
+            let indexed = self.videos.get(video_key(&s.tenant, &s.video_id))?;
+            let deleted = indexed.as_deref() != Some(s.upload_id.as_bytes());
+            if let Some(v) = usage::value(&s).filter(|_| !deleted || s.state == SessionState::Open)
+            {
+                self.usage.insert(usage::key(&s.tenant, &s.upload_id), v.to_vec())?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,24 @@ pub struct IngestSettings {
         default_value_t = 60
     )]
     pub probe_timeout_secs: u64,
+
+    // Quotas per tenant (see `quota.rs`).
+    /// Incomplete uploads one tenant may have open (0: no limit); one more answers 429.
+    #[arg(
+        long = "ingest-max-open-uploads",
+        env = "FRAMELOG_INGEST_MAX_OPEN_UPLOADS",
+        default_value_t = 100
+    )]
+    pub max_open_uploads: usize,
+
+    /// Bytes of sources (open uploads by declared size, plus stored sources) one tenant may
+    /// hold (0: no limit); an upload that would pass it answers 413 `storage_quota_exceeded`.
+    #[arg(
+        long = "ingest-storage-quota-bytes",
+        env = "FRAMELOG_INGEST_STORAGE_QUOTA_BYTES",
+        default_value_t = 0
+    )]
+    pub storage_quota_bytes: u64,
 }
 
 impl Default for IngestSettings {
@@ -41,6 +59,9 @@ impl Default for IngestSettings {
             idle_timeout_secs: 24 * 3600,
             gc_interval_secs: 6 * 3600,
             probe_timeout_secs: 60,
+            // Quotas per tenant.
+            max_open_uploads: 100,
+            storage_quota_bytes: 0,
         }
     }
 }

@@ -186,8 +186,9 @@ async fn main() {
 
     let start = OffsetDateTime::now_utc();
     let clock: framelog_playback::Clock = Arc::new(move || start);
-    let (st, workers) =
-        PlaybackState::new(p.clone(), media, PlaybackSettings::default(), clock).await.unwrap();
+    // The beacon load comes from one address (wrk): measure the pipeline, not the per-address limit.
+    let settings = PlaybackSettings { beacon_rate: 0.0, ..PlaybackSettings::default() };
+    let (st, workers) = PlaybackState::new(p.clone(), media, settings, clock).await.unwrap();
     let shutdown = CancellationToken::new();
     let tasks = workers.spawn(&st, shutdown.clone());
     let app = serve(st.clone()).await;

@@ -54,6 +54,8 @@ pub struct ViewStats {
     pub accepted: Counter,
     /// Beacons refused because the queue was full.
     pub rejected: Counter,
+    /// Beacons refused by the per-address limiter (rate or sessions per window).
+    pub limited: Counter,
     /// Events stored by JetStream.
     pub stored: Counter,
     /// Events JetStream dropped as duplicates (same viewer and window, from anywhere).
@@ -70,6 +72,11 @@ impl ViewStats {
             "playback_beacons_rejected",
             "View beacons refused (queue full)",
             self.rejected.clone(),
+        );
+        m.register(
+            "playback_beacons_limited",
+            "View beacons refused by the per-address limit",
+            self.limited.clone(),
         );
         m.register("playback_views_stored", "View events stored", self.stored.clone());
         m.register(

@@ -17,6 +17,7 @@
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
+//!   [`limiter`]: beacons per address and sessions per address and window;
 //!   [`batcher`]: batched, deduplicated publishing of view events.
 //! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`.
 //! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
@@ -34,6 +35,7 @@ pub mod egress;
 pub mod error;
 pub mod flush;
 pub mod hls;
+pub mod limiter;
 pub mod mime;
 pub mod paths;
 pub mod public;

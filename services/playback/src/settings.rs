@@ -70,6 +70,41 @@ pub struct PlaybackSettings {
     )]
     pub egress_period_secs: u32,
 
+    /// View beacons per second refilled per viewer address (token bucket; 0 disables the
+    /// limit). Beyond it beacons are answered 429 and count nothing.
+    #[arg(
+        long = "playback-beacon-rate",
+        env = "FRAMELOG_PLAYBACK_BEACON_RATE",
+        default_value_t = 10.0
+    )]
+    pub beacon_rate: f64,
+
+    /// View beacons one address may send at once (the bucket size).
+    #[arg(
+        long = "playback-beacon-burst",
+        env = "FRAMELOG_PLAYBACK_BEACON_BURST",
+        default_value_t = 100
+    )]
+    pub beacon_burst: u32,
+
+    /// Distinct player sessions (viewers) one address may count per view window; further new
+    /// sessions are answered 429 (an office behind one NAT address is many viewers; a script
+    /// inventing a session per beacon is not).
+    #[arg(
+        long = "playback-beacon-sessions",
+        env = "FRAMELOG_PLAYBACK_BEACON_SESSIONS",
+        default_value_t = 64
+    )]
+    pub beacon_sessions: usize,
+
+    /// Viewer addresses the beacon limiter remembers (least recently seen forgotten first).
+    #[arg(
+        long = "playback-beacon-addresses",
+        env = "FRAMELOG_PLAYBACK_BEACON_ADDRESSES",
+        default_value_t = 100_000
+    )]
+    pub beacon_addresses: usize,
+
     /// This instance's id in egress events (`[a-z0-9_-]`); default `pb_<random>` at each start.
     #[arg(long = "playback-instance-id", env = "FRAMELOG_PLAYBACK_INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -87,6 +122,10 @@ impl Default for PlaybackSettings {
             beacon_queue: 65_536,
             batch_max: 1024,
             egress_period_secs: 60,
+            beacon_rate: 10.0,
+            beacon_burst: 100,
+            beacon_sessions: 64,
+            beacon_addresses: 100_000,
             instance_id: None,
         }
     }
@@ -96,6 +135,16 @@ impl PlaybackSettings {
     /// The view dedup window (at least one second).
     pub fn view_window(&self) -> i64 {
         i64::from(self.view_window_secs.max(1))
+    }
+
+    /// The beacon limiter's configuration.
+    pub fn beacon_limits(&self) -> crate::limiter::LimiterConfig {
+        crate::limiter::LimiterConfig {
+            rate: if self.beacon_rate.is_finite() { self.beacon_rate.max(0.0) } else { 0.0 },
+            burst: self.beacon_burst.max(1),
+            sessions: self.beacon_sessions,
+            addresses: self.beacon_addresses.max(1),
+        }
     }
 
     /// The egress period (at least one second).

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::FromRef;
 use framelog_core::Platform;
@@ -20,6 +21,7 @@ use crate::cache::SegmentCache;
 use crate::client::TrustedProxies;
 use crate::egress::EgressMeter;
 use crate::error::PlaybackError;
+use crate::limiter::BeaconLimiter;
 use crate::public::PublicVideos;
 use crate::settings::PlaybackSettings;
 use crate::viewers::LiveViewers;
@@ -54,6 +56,10 @@ pub struct PlaybackState {
     /// Queue of view events to the batch publisher.
     pub beacons: mpsc::Sender<Outgoing>,
     pub stats: ViewStats,
+    /// Beacons per viewer address and sessions per address and window.
+    pub limiter: Arc<BeaconLimiter>,
+    /// The limiter's time origin (monotonic, unlike the injectable clock).
+    started: Instant,
     clock: Clock,
 }
 
@@ -116,6 +122,8 @@ impl PlaybackState {
             proxies: Arc::new(proxies),
             beacons: tx,
             stats,
+            limiter: Arc::new(BeaconLimiter::new(settings.beacon_limits())),
+            started: Instant::now(),
             public,
             tombstones,
             live_dir,
@@ -131,6 +139,11 @@ impl PlaybackState {
     /// The current time.
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
+    }
+
+    /// Seconds since the state was built (monotonic; the limiter's time).
+    pub fn uptime_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
     }
 }
 

@@ -16,6 +16,11 @@
 //! the queue when the process dies (milliseconds of beacons under load) or events given up after
 //! the retries of a long NATS outage; a queue that is full answers 503 so players retry later.
 //! Retries are harmless: the ids are deterministic.
+//!
+//! Floods: each beacon first takes a token from its address's bucket and a beacon that would
+//! count a view must also fit the address's cap of distinct sessions per window
+//! ([`crate::limiter`]); otherwise 429 with `Retry-After` and nothing is counted. The address
+//! is the TCP peer, or `X-Forwarded-For` only behind an explicitly trusted proxy.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +34,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::batcher::Outgoing;
 use crate::client::{Peer, viewer_id};
+use crate::limiter::Refusal;
 use crate::state::PlaybackState;
 
 /// The token value that refers to a public video instead of a signed token.
@@ -64,13 +70,19 @@ pub struct Beacon {
     pub live: bool,
 }
 
-/// `POST /v1/views`: 202 once queued, 403 for a bad token, 503 when the queue is full.
+/// `POST /v1/views`: 202 once queued, 403 for a bad token, 429 beyond the address's rate or
+/// session cap, 503 when the queue is full.
 pub async fn beacon(
     State(st): State<PlaybackState>,
     Peer(peer): Peer,
     headers: HeaderMap,
     Json(b): Json<Beacon>,
 ) -> Result<Response, ApiError> {
+    // Before any other work: a flood costs one map lookup per beacon.
+    let ip = st.proxies.client_ip(peer, &headers);
+    let addr = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let uptime = st.uptime_secs();
+    st.limiter.take(addr, uptime).map_err(|r| refused(&st, r))?;
     let video = AggregateId::new(b.video_id).map_err(|_| ApiError::not_found("video"))?;
     let now = st.now();
     let tenant = if b.token == PUBLIC_TOKEN && !b.live {
@@ -88,9 +100,9 @@ pub async fn beacon(
     if b.kind == BeaconKind::Heartbeat && !b.live {
         return Ok(StatusCode::ACCEPTED.into_response());
     }
-    let ip = st.proxies.client_ip(peer, &headers);
-    let viewer = viewer_id(&st.platform.secret, ip, &session);
     let window = now.unix_timestamp().div_euclid(st.window) * st.window;
+    st.limiter.admit_session(addr, &session, window).map_err(|r| refused(&st, r))?;
+    let viewer = viewer_id(&st.platform.secret, ip, &session);
     let id = Event::deterministic_id(
         &tenant,
         &video,
@@ -112,4 +124,21 @@ pub async fn beacon(
         }
         Err(TrySendError::Closed(_)) => Err(ApiError::unavailable("shutting down")),
     }
+}
+
+/// The answer to a beacon the limiter refused: 429 with `Retry-After`, nothing counted.
+fn refused(st: &PlaybackState, r: Refusal) -> ApiError {
+    st.stats.limited.inc();
+    let (code, message, secs) = match r {
+        Refusal::Rate { retry_after_secs } => {
+            ("rate_limited", "too many view beacons from this address", retry_after_secs)
+        }
+        Refusal::Sessions => (
+            "too_many_sessions",
+            "too many player sessions from this address in this view window",
+            u64::try_from(st.window).unwrap_or(30),
+        ),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        .with_header(http::header::RETRY_AFTER, HeaderValue::from(secs))
 }

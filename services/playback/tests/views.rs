@@ -243,3 +243,94 @@ async fn egress_events_carry_the_bytes_served_per_tenant() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_beacons_with_fresh_sessions_from_one_address_counts_at_most_the_cap() {
+    let mut env = Env::new().await;
+    let pb = env.instance().await;
+    let cap = PlaybackSettings::default().beacon_sessions;
+    let token = env.token("acme", "vid_1");
+    let (mut accepted, mut limited) = (0, 0);
+    let mut retry_after = None;
+    for i in 0..1000 {
+        let body = json!({"token": token, "video_id": "vid_1", "session": format!("bot{i}")});
+        let res = pb.app.http.post(pb.url("/v1/views")).json(&body).send().await.unwrap();
+        match res.status().as_u16() {
+            202 => accepted += 1,
+            429 => {
+                limited += 1;
+                retry_after = res.headers().get("retry-after").cloned();
+                let v: serde_json::Value = res.json().await.unwrap();
+                let code = v["error"]["code"].as_str().unwrap().to_owned();
+                assert!(["too_many_sessions", "rate_limited"].contains(&code.as_str()), "{v}");
+                assert!(v["error"]["message"].is_string());
+            }
+            other => panic!("beacon answered {other}"),
+        }
+    }
+    assert!(accepted <= cap, "{accepted} beacons accepted, over the cap of {cap}");
+    assert!(limited >= 1000 - cap, "only {limited} refused");
+    let secs: u64 = retry_after.expect("429 has Retry-After").to_str().unwrap().parse().unwrap();
+    assert!(secs >= 1);
+    settled(&pb).await;
+    let views = counted(&view_events(&env.platform.js).await);
+    assert!(views.len() <= cap, "{} views counted from one address", views.len());
+    assert_eq!(views.len(), accepted);
+    assert_eq!(pb.st.stats.limited.get(), limited as u64);
+}
+
+#[tokio::test]
+async fn one_address_beaconing_faster_than_its_rate_is_answered_429_with_retry_after() {
+    let mut env = Env::new().await;
+    let settings = PlaybackSettings { beacon_rate: 1.0, beacon_burst: 20, ..Default::default() };
+    let pb = env.instance_with(settings, false, None).await;
+    let token = env.token("acme", "vid_1");
+    let body = json!({"token": token, "video_id": "vid_1", "session": "s1"});
+    for _ in 0..100 {
+        let res = pb.app.http.post(pb.url("/v1/views")).json(&body).send().await.unwrap();
+        if res.status() == 429 {
+            assert!(res.headers().contains_key("retry-after"));
+            let v: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+        }
+    }
+    let accepted = pb.st.stats.accepted.get();
+    assert!((20..=25).contains(&accepted), "{accepted} accepted at 1/s with a burst of 20");
+    assert_eq!(pb.st.stats.limited.get(), 100 - accepted);
+    settled(&pb).await;
+    assert_eq!(counted(&view_events(&env.platform.js).await).len(), 1, "one viewer, one view");
+}
+
+#[tokio::test]
+async fn a_flood_of_view_events_never_grows_vid_view_past_its_limit_and_writes_go_on() {
+    use framelog_core::nats::STREAM_VIEW;
+    let nats = framelog_tests::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
+    settings.view_stream_max_bytes = Some(1024 * 1024);
+    let p =
+        framelog_core::Platform::start(settings.clone(), "t", std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+    let payload = bytes::Bytes::from(vec![b'v'; 4096]);
+    for i in 0..1000 {
+        let ack = p.js.publish(format!("vid.acme.view.counted.vid_{i}"), payload.clone()).await;
+        ack.unwrap().await.expect("a full VID_VIEW drops its oldest views, it never refuses");
+    }
+    let mut stream = p.js.get_stream(STREAM_VIEW).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.max_bytes, 1024 * 1024);
+    assert!(info.state.bytes <= 1024 * 1024, "{} bytes stored", info.state.bytes);
+    assert!(info.state.first_sequence > 1, "the oldest views were dropped");
+
+    // Another replica started without the flag keeps the operator's limit.
+    let dir2 = tempfile::tempdir().unwrap();
+    settings.data_dir = dir2.path().to_path_buf();
+    settings.view_stream_max_bytes = None;
+    let _again = framelog_core::Platform::start(settings, "t2", std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let info = p.js.get_stream(STREAM_VIEW).await.unwrap().info().await.unwrap().clone();
+    assert_eq!(info.config.max_bytes, 1024 * 1024);
+}

@@ -11,7 +11,8 @@
 //!   `run` loop; one per stream.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
-//!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes.
+//!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
+//!   `api::quota`: open live feeds per tenant.
 //! - [`pricing`]: the optional price table.
 //!
 //! Architecture invariants: every view can be rebuilt from the streams and a rebuilt store has
@@ -64,6 +65,7 @@ pub async fn build(
     let prices = settings.price_table.as_deref().map(PriceTable::load).transpose()?.map(Arc::new);
     let vid = Projector::bind(&p.js, store.clone(), STREAM_VID, settings.batch).await?;
     let views = Projector::bind(&p.js, store.clone(), STREAM_VIEW, settings.batch).await?;
+    let feeds = api::quota::FeedSlots::new(settings.sse_max_per_tenant);
     let api = ApiState {
         store: store.clone(),
         tenants: p.tenants.clone(),
@@ -74,6 +76,7 @@ pub async fn build(
         prices,
         applied: vid.progress(),
         shutdown: ctx.shutdown.clone(),
+        feeds,
     };
     Ok(Projection { store, vid, views, api })
 }

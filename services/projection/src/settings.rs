@@ -35,6 +35,15 @@ pub struct ProjectionSettings {
     )]
     pub sse_keepalive_secs: u64,
 
+    /// Live feeds (`GET /v1/events`) one tenant may hold open on this replica; one more is
+    /// answered 429 with `Retry-After` (0: no limit).
+    #[arg(
+        long = "projection-sse-max-per-tenant",
+        env = "FRAMELOG_PROJECTION_SSE_MAX_PER_TENANT",
+        default_value_t = 32
+    )]
+    pub sse_max_per_tenant: usize,
+
     /// Operator token for `GET /v1/admin/projection/digest` over every tenant. Without it (or
     /// with a tenant API key) the endpoint answers the caller's own tenant digest.
     #[arg(
@@ -53,6 +62,7 @@ impl std::fmt::Debug for ProjectionSettings {
             .field("url_ttl_secs", &self.url_ttl_secs)
             .field("batch", &self.batch)
             .field("sse_keepalive_secs", &self.sse_keepalive_secs)
+            .field("sse_max_per_tenant", &self.sse_max_per_tenant)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -66,6 +76,7 @@ impl Default for ProjectionSettings {
             url_ttl_secs: 6 * 3600,
             batch: 500,
             sse_keepalive_secs: 15,
+            sse_max_per_tenant: 32,
             admin_token: None,
         }
     }

@@ -217,3 +217,43 @@ async fn a_query_for_a_sequence_not_applied_within_the_bound_answers_504_project
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "projection_lagging");
 }
+
+#[tokio::test]
+async fn a_tenant_over_its_feed_quota_is_answered_429_until_it_closes_one() {
+    let w = world().await;
+    let settings = ProjectionSettings {
+        sse_max_per_tenant: 3,
+        sse_keepalive_secs: 1,
+        ..ProjectionSettings::for_test()
+    };
+    let p = w.projection_with(settings).await;
+    let app = serve(&p).await;
+    let mut feeds = Vec::new();
+    for _ in 0..3 {
+        feeds.push(Client::connect(&app, &w.acme, None, "").await);
+    }
+    let res = app.http.get(app.url("/v1/events")).bearer_auth(&w.acme).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "5");
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_feeds", "{v}");
+    // Another tenant has its own quota.
+    let _other = Client::connect(&app, &w.globex, None, "").await;
+
+    // Closing one frees its slot (the server notices within a keep-alive interval).
+    drop(feeds.pop());
+    let mut reopened = None;
+    for _ in 0..50 {
+        let res = app.http.get(app.url("/v1/events")).bearer_auth(&w.acme).send().await.unwrap();
+        if res.status() == 200 {
+            reopened = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), 429);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "the closed feed's slot was never released");
+    assert_eq!(p.api.feeds.open(&tenant("acme")), 3);
+    let res = app.http.get(app.url("/v1/events")).bearer_auth(&w.acme).send().await.unwrap();
+    assert_eq!(res.status(), 429, "back at the quota");
+}

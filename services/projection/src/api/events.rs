@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Query;
@@ -28,6 +28,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiState;
+
+/// Seconds a client over its feed quota is told to wait.
+const FEED_RETRY_AFTER: &str = "5";
 
 /// `GET /v1/events` parameters.
 #[derive(Debug, Deserialize)]
@@ -86,6 +89,18 @@ pub async fn feed(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let kinds = q.types.as_deref().map(parse_types).transpose()?;
     let after = last_event_id(&headers, &q)?;
+    // Taken before the consumer exists; held by the response body, so released on disconnect.
+    let slot = s.feeds.acquire(&tenant).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_feeds",
+            format!(
+                "this tenant already holds {} open event feeds; close one first",
+                s.settings.sse_max_per_tenant
+            ),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static(FEED_RETRY_AFTER))
+    })?;
     let filters: Vec<String> = match &kinds {
         None => vec![Subject::tenant_filter(&tenant)],
         Some(ks) => ks.iter().map(|k| format!("vid.{tenant}.{}.>", k.token())).collect(),
@@ -127,6 +142,10 @@ pub async fn feed(
         .map(move |m| m.ok().and_then(|m| log_event(&t, &m)));
     let feed = stream::select(events, progress)
         .filter_map(|e| std::future::ready(e.map(Ok)))
+        .map(move |e| {
+            let _held = &slot;
+            e
+        })
         .take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(feed).keep_alive(
         KeepAlive::new().interval(Duration::from_secs(s.settings.sse_keepalive_secs.max(1))),

@@ -10,6 +10,7 @@
 mod admin;
 mod billing;
 mod events;
+pub mod quota;
 mod streams;
 mod videos;
 
@@ -52,6 +53,8 @@ pub struct ApiState {
     pub applied: watch::Receiver<u64>,
     /// Ends live feeds at shutdown.
     pub shutdown: CancellationToken,
+    /// Open live feeds per tenant (`--projection-sse-max-per-tenant`).
+    pub feeds: quota::FeedSlots,
 }
 
 impl std::fmt::Debug for ApiState {
