@@ -135,6 +135,14 @@ impl JobConsumer {
     }
 }
 
+impl JobConsumer {
+    /// Jobs in the queue never delivered yet (the server's `num_pending`).
+    pub async fn queued(&self) -> Result<u64, ConsumeError> {
+        let info = self.consumer.get_info().await.map_err(receive_err)?;
+        Ok(info.num_pending)
+    }
+}
+
 /// One delivered job, to be acked, naked or terminated.
 pub struct JobMessage {
     /// The `VID_TRANSCODE requested` event.

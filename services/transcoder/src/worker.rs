@@ -192,7 +192,10 @@ impl Worker {
             0
         };
         let running = self.tenants.running(&msg.event.tenant);
-        let decision = admit(&self.shared.settings, msg.delivered, handbacks, running);
+        // Only at the cap is it worth a round trip to see whether other work waits.
+        let queued = running >= self.shared.settings.tenant_cap()
+            && self.consumer.queued().await.map_or(true, |n| n > 0);
+        let decision = admit(&self.shared.settings, msg.delivered, handbacks, running, queued);
         if let Admission::HandBack { delay } = decision {
             if let Err(e) = self.handbacks.record(seq, handbacks + 1).await {
                 tracing::warn!(error = %e, "hand-back not recorded; running the job over the cap");
