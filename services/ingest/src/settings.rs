@@ -72,25 +72,67 @@ impl IngestSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestLimits {
     /// Longest accepted video, seconds.
-    #[arg(long = "ingest-max-duration-secs", env = "FRAMELOG_INGEST_MAX_DURATION_SECS", default_value_t = ml::DEFAULT_MAX_DURATION_SECS)]
+    #[arg(
+        long = "ingest-max-duration-secs",
+        id = "ingest_max_duration_secs",
+        value_name = "SECS",
+        env = "FRAMELOG_INGEST_MAX_DURATION_SECS",
+        default_value_t = ml::DEFAULT_MAX_DURATION_SECS
+    )]
     pub max_duration_secs: f64,
     /// Widest accepted frame, pixels.
-    #[arg(long = "ingest-max-width", env = "FRAMELOG_INGEST_MAX_WIDTH", default_value_t = ml::DEFAULT_MAX_WIDTH)]
+    #[arg(
+        long = "ingest-max-width",
+        id = "ingest_max_width",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_WIDTH",
+        default_value_t = ml::DEFAULT_MAX_WIDTH
+    )]
     pub max_width: u32,
     /// Tallest accepted frame, pixels.
-    #[arg(long = "ingest-max-height", env = "FRAMELOG_INGEST_MAX_HEIGHT", default_value_t = ml::DEFAULT_MAX_HEIGHT)]
+    #[arg(
+        long = "ingest-max-height",
+        id = "ingest_max_height",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_HEIGHT",
+        default_value_t = ml::DEFAULT_MAX_HEIGHT
+    )]
     pub max_height: u32,
     /// Largest frame, width × height.
-    #[arg(long = "ingest-max-pixels", env = "FRAMELOG_INGEST_MAX_PIXELS", default_value_t = ml::DEFAULT_MAX_PIXELS)]
+    #[arg(
+        long = "ingest-max-pixels",
+        id = "ingest_max_pixels",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_PIXELS",
+        default_value_t = ml::DEFAULT_MAX_PIXELS
+    )]
     pub max_pixels: u64,
     /// Highest frame rate, fps.
-    #[arg(long = "ingest-max-fps", env = "FRAMELOG_INGEST_MAX_FPS", default_value_t = ml::DEFAULT_MAX_FPS)]
+    #[arg(
+        long = "ingest-max-fps",
+        id = "ingest_max_fps",
+        value_name = "FPS",
+        env = "FRAMELOG_INGEST_MAX_FPS",
+        default_value_t = ml::DEFAULT_MAX_FPS
+    )]
     pub max_fps: f64,
     /// Most decode work: width × height × fps × duration, in gigapixels.
-    #[arg(long = "ingest-max-gigapixels", env = "FRAMELOG_INGEST_MAX_GIGAPIXELS", default_value_t = ml::DEFAULT_MAX_GIGAPIXELS)]
+    #[arg(
+        long = "ingest-max-gigapixels",
+        id = "ingest_max_gigapixels",
+        value_name = "GIGAPIXELS",
+        env = "FRAMELOG_INGEST_MAX_GIGAPIXELS",
+        default_value_t = ml::DEFAULT_MAX_GIGAPIXELS
+    )]
     pub max_gigapixels: f64,
     /// Most streams in the container.
-    #[arg(long = "ingest-max-streams", env = "FRAMELOG_INGEST_MAX_STREAMS", default_value_t = ml::DEFAULT_MAX_STREAMS)]
+    #[arg(
+        long = "ingest-max-streams",
+        id = "ingest_max_streams",
+        value_name = "COUNT",
+        env = "FRAMELOG_INGEST_MAX_STREAMS",
+        default_value_t = ml::DEFAULT_MAX_STREAMS
+    )]
     pub max_streams: u32,
 }
 

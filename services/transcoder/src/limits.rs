@@ -11,49 +11,49 @@ use framelog_core::media_limits::{self as ml, MediaLimits};
 pub struct TranscodeLimits {
     /// Longest source transcoded, seconds.
     #[arg(
-        long = "transcode-max-duration-secs",
+        long = "transcode-max-duration-secs", id = "transcode_max_duration_secs", value_name = "SECS",
         env = "FRAMELOG_TRANSCODE_MAX_DURATION_SECS",
         default_value_t = ml::DEFAULT_MAX_DURATION_SECS
     )]
     pub max_duration_secs: f64,
     /// Widest source frame, pixels.
     #[arg(
-        long = "transcode-max-width",
+        long = "transcode-max-width", id = "transcode_max_width", value_name = "PIXELS",
         env = "FRAMELOG_TRANSCODE_MAX_WIDTH",
         default_value_t = ml::DEFAULT_MAX_WIDTH
     )]
     pub max_width: u32,
     /// Tallest source frame, pixels.
     #[arg(
-        long = "transcode-max-height",
+        long = "transcode-max-height", id = "transcode_max_height", value_name = "PIXELS",
         env = "FRAMELOG_TRANSCODE_MAX_HEIGHT",
         default_value_t = ml::DEFAULT_MAX_HEIGHT
     )]
     pub max_height: u32,
     /// Largest source frame, width × height.
     #[arg(
-        long = "transcode-max-pixels",
+        long = "transcode-max-pixels", id = "transcode_max_pixels", value_name = "PIXELS",
         env = "FRAMELOG_TRANSCODE_MAX_PIXELS",
         default_value_t = ml::DEFAULT_MAX_PIXELS
     )]
     pub max_pixels: u64,
     /// Highest source frame rate, fps.
     #[arg(
-        long = "transcode-max-fps",
+        long = "transcode-max-fps", id = "transcode_max_fps", value_name = "FPS",
         env = "FRAMELOG_TRANSCODE_MAX_FPS",
         default_value_t = ml::DEFAULT_MAX_FPS
     )]
     pub max_fps: f64,
     /// Most decode work: width × height × fps × duration, in gigapixels.
     #[arg(
-        long = "transcode-max-gigapixels",
+        long = "transcode-max-gigapixels", id = "transcode_max_gigapixels", value_name = "GIGAPIXELS",
         env = "FRAMELOG_TRANSCODE_MAX_GIGAPIXELS",
         default_value_t = ml::DEFAULT_MAX_GIGAPIXELS
     )]
     pub max_gigapixels: f64,
     /// Most streams in the source's container.
     #[arg(
-        long = "transcode-max-streams",
+        long = "transcode-max-streams", id = "transcode_max_streams", value_name = "COUNT",
         env = "FRAMELOG_TRANSCODE_MAX_STREAMS",
         default_value_t = ml::DEFAULT_MAX_STREAMS
     )]
