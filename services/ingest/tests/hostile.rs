@@ -113,9 +113,12 @@ async fn an_ffconcat_list_naming_a_neighbouring_part_file_cannot_read_it() {
 
 #[tokio::test]
 async fn raised_limits_let_the_same_long_file_through_to_a_transcode_request() {
-    let mut settings = framelog_ingest::IngestSettings::default();
-    settings.chunk_size = 64 * 1024;
-    settings.limits.max_duration_secs = 48.0 * 3600.0;
+    let limits = framelog_ingest::settings::IngestLimits {
+        max_duration_secs: 48.0 * 3600.0,
+        ..Default::default()
+    };
+    let settings =
+        framelog_ingest::IngestSettings { chunk_size: 64 * 1024, limits, ..Default::default() };
     let env = common::env_with(settings).await;
     let bomb = generate_duration_bomb(env.work.path(), "long.mkv", (160, 90, 30), 13 * 3600);
     let (status, body, _) = upload(&env, "long.mkv", &std::fs::read(&bomb).unwrap()).await;
