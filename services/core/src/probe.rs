@@ -187,6 +187,20 @@ pub fn display_size(p: &Probe) -> (u32, u32) {
     if p.rotation % 180 == 90 { (p.height, p.width) } else { (p.width, p.height) }
 }
 
+/// Why ffprobe refused a file, for the uploader: the fence's refusal said plainly, and never
+/// the server's own path.
+fn unreadable_reason(stderr: &str, path: &Path) -> String {
+    if stderr.contains("not on whitelist") {
+        return "the container is not an accepted video format (playlists, concat lists, image \
+                sequences and other inputs that open further files are refused)"
+            .into();
+    }
+    let last = stderr.lines().last().unwrap_or("unknown error").trim();
+    let last =
+        last.replace(&input_url(path), "the file").replace(&path.display().to_string(), "the file");
+    last.chars().take(300).collect()
+}
+
 /// Runs ffprobe on `path` (at most `timeout`).
 pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, ProbeError> {
     inspect(path, timeout).await.map(|i| i.probe)
@@ -209,8 +223,7 @@ pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, Probe
         .map_err(|e| ProbeError::Tool(format!("cannot run ffprobe: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().last().unwrap_or("unknown error").trim();
-        return Err(ProbeError::Unreadable(first.chars().take(300).collect()));
+        return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
     }
     parse_inspection(&out.stdout)
 }
@@ -233,6 +246,19 @@ mod tests {
         assert_eq!(p.bit_rate, Some(812345));
         assert_eq!(display_size(&p), (720, 1280));
         assert_eq!(parse_inspection(PORTRAIT.as_bytes()).unwrap().streams, 2);
+    }
+
+    #[test]
+    fn refusals_name_the_fence_and_never_the_servers_path() {
+        let p = Path::new("/srv/data/uploads/up_1.part");
+        let fenced = "[hls @ 0x1] Format not on whitelist 'mov,...'\nfile:/srv/data/uploads/up_1.part: Invalid argument";
+        let r = unreadable_reason(fenced, p);
+        assert!(r.contains("playlists") && !r.contains("/srv"), "{r}");
+        let junk = "file:/srv/data/uploads/up_1.part: Invalid data found when processing input";
+        assert_eq!(
+            unreadable_reason(junk, p),
+            "the file: Invalid data found when processing input"
+        );
     }
 
     #[test]

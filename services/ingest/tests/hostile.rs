@@ -93,6 +93,8 @@ async fn an_hls_playlist_naming_a_file_outside_the_upload_cannot_read_it() {
     let (status, body, _) = upload(&env, "evil.mp4", &std::fs::read(&playlist).unwrap()).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "not_a_video");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("playlists") && !msg.contains("uploads"), "no server path: {msg}");
     assert_eq!(rejected(&env).await.0, "not_a_video");
 }
 

@@ -2,6 +2,9 @@
 //! runs each as a task that keeps its message alive with in-progress acks, and settles the
 //! message: ack when outputs and events are durable, term on a permanent failure, nak with
 //! back-off on a transient one (dead-lettered after the last attempt), nak at once on shutdown.
+//! Before a job runs, [`crate::fairness`] decides: run it (as which attempt, hand-backs not
+//! counted), hand it back because its tenant is at its cap while other work waits, or
+//! dead-letter it because its last attempt's worker died.
 //! [`Worker::process_next`] is the one step; the service loop and the tests drive it.
 
 use std::future::Future;
