@@ -151,10 +151,10 @@ impl Worker {
             Err(e) => return Outcome::ConsumerError(e.to_string()),
         };
         let video = msg.event.subject.clone();
-        let attempt = match self.admit(&msg).await {
-            Ok(Admission::Run { attempt }) => attempt,
-            Ok(Admission::HandBack { delay }) => return Outcome::Deferred { video, delay },
-            Ok(Admission::OutOfAttempts { attempts }) => {
+        let (attempt, handed_back) = match self.admit(&msg).await {
+            Ok((Admission::Run { attempt }, n)) => (attempt, n > 0),
+            Ok((Admission::HandBack { delay }, _)) => return Outcome::Deferred { video, delay },
+            Ok((Admission::OutOfAttempts { attempts }, _)) => {
                 return self.dead_letter(msg, attempts).await;
             }
             Err(outcome) => return outcome,
@@ -168,7 +168,7 @@ impl Worker {
                 let outcome = handle(&shared, msg, attempt, &cancel).await;
                 drop(slot);
                 drop(permit);
-                if settled(&outcome) {
+                if handed_back && settled(&outcome) {
                     handbacks.forget(seq).await;
                 }
                 outcome
@@ -178,9 +178,9 @@ impl Worker {
         Outcome::Taken { video, attempt }
     }
 
-    /// The fairness decision for `msg` (see [`crate::fairness`]); a hand-back is recorded and
-    /// naked here.
-    async fn admit(&self, msg: &JobMessage) -> Result<Admission, Outcome> {
+    /// The fairness decision for `msg` (see [`crate::fairness`]) and its hand-backs so far; a
+    /// hand-back is recorded and naked here.
+    async fn admit(&self, msg: &JobMessage) -> Result<(Admission, i64), Outcome> {
         let seq = msg.stream_sequence;
         let handbacks = if msg.delivered > 1 {
             match self.handbacks.count(seq).await {
@@ -203,14 +203,14 @@ impl Worker {
             if let Err(e) = self.handbacks.record(seq, handbacks + 1).await {
                 tracing::warn!(error = %e, "hand-back not recorded; running the job over the cap");
                 let attempt = (msg.delivered - handbacks).clamp(1, i64::from(u32::MAX)) as u32;
-                return Ok(Admission::Run { attempt });
+                return Ok((Admission::Run { attempt }, handbacks));
             }
             tracing::debug!(tenant = %msg.event.tenant, running, ?delay, "tenant at its cap: handed back");
             if let Err(e) = msg.nak(Some(delay)).await {
                 tracing::warn!(error = %e, "hand-back nak failed; the job will be redelivered");
             }
         }
-        Ok(decision)
+        Ok((decision, handbacks))
     }
 
     /// A delivery after the last attempt, whose worker died without settling it: dead-lettered

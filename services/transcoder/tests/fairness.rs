@@ -10,7 +10,9 @@ use std::time::Duration;
 use common::env;
 use framelog_events::Kind;
 use framelog_tests::media::{VideoSpec, generate_video};
+use framelog_transcoder::fairness::KV_HANDBACKS;
 use framelog_transcoder::{Outcome, TranscoderSettings};
+use futures::TryStreamExt;
 
 #[tokio::test]
 async fn one_tenant_never_holds_both_slots_while_another_tenant_waits() {
@@ -71,4 +73,8 @@ async fn one_tenant_never_holds_both_slots_while_another_tenant_waits() {
         assert_eq!(env.events_of(tenant, id, Kind::Ready, "published").await.len(), 1);
     }
     assert_eq!(w.process_next().await, Outcome::Idle);
+    // The hand-back counts of settled jobs are gone.
+    let kv = env.ctx.platform.js.get_key_value(KV_HANDBACKS).await.unwrap();
+    let keys: Vec<String> = kv.keys().await.unwrap().try_collect().await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
 }
