@@ -162,3 +162,22 @@ pub fn unfenced_ffprobe_reads_video(path: &Path, extra: &[&str]) -> bool {
         .expect("ffprobe");
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains("video")
 }
+
+/// A tiny Matroska file (one 64x64 video frame) with `audio_streams` short silent audio tracks:
+/// a container with more streams than any upload needs.
+pub fn generate_many_streams(dir: &Path, name: &str, audio_streams: usize) -> PathBuf {
+    let out = dir.join(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=64x64:rate=10:duration=0.2")
+        .args(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono"])
+        .args(["-t", "0.2", "-map", "0:v"]);
+    for _ in 0..audio_streams {
+        cmd.args(["-map", "1:a"]);
+    }
+    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "pcm_s16le", "-f", "matroska"])
+        .arg(&out);
+    assert!(cmd.status().expect("ffmpeg").success(), "ffmpeg failed to generate {name}");
+    out
+}

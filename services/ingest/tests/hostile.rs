@@ -8,8 +8,8 @@ mod common;
 use common::{code, complete, env, events, open, upload_all};
 use framelog_events::{EventData, UploadData};
 use framelog_tests::media::{
-    VideoSpec, generate_duration_bomb, generate_ts, generate_video, unfenced_ffprobe_reads_video,
-    write_ffconcat_naming, write_hls_playlist_naming,
+    VideoSpec, generate_duration_bomb, generate_many_streams, generate_ts, generate_video,
+    unfenced_ffprobe_reads_video, write_ffconcat_naming, write_hls_playlist_naming,
 };
 
 /// Uploads `bytes` as tenant acme and completes: (status, body).
@@ -81,6 +81,17 @@ async fn a_4k60_file_declaring_five_hours_is_422_naming_the_pixel_rate_limit() {
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("limit is 7200 gigapixels"), "{msg}");
     assert_eq!(rejected(&env).await.0, "too_much_work");
+}
+
+#[tokio::test]
+async fn a_container_with_more_streams_than_the_limit_is_422_naming_it() {
+    let env = env().await;
+    let many = generate_many_streams(env.work.path(), "many.mkv", 20);
+    let (status, body, _) = upload(&env, "many.mkv", &std::fs::read(&many).unwrap()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("21 streams") && msg.contains("limit is 16"), "{msg}");
 }
 
 #[tokio::test]
