@@ -10,6 +10,7 @@
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OpenTelemetry export, W3C context in NATS headers.
+//! - [`probe`], [`media_limits`]: ffprobe behind the input fence, and what a source may cost.
 //! - [`secret`]: the server HMAC secret.
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod eventlog;
 pub mod health;
 pub mod media;
+pub mod media_limits;
 pub mod media_nats;
 pub mod metrics;
 pub mod nats;

@@ -1,5 +1,10 @@
 //! ffprobe: what a media file is. The parser is pure (unit-tested on captured JSON); [`probe`]
 //! runs the real binary.
+//!
+//! Every ffprobe and ffmpeg run on user media opens its input behind [`input_fence_args`]: only
+//! the `file` (and `pipe`) protocols and only the container demuxers users upload. A playlist
+//! (HLS), an ffconcat list, an image sequence or any other format that opens further files or
+//! URLs is refused before it reads anything; the protocol list also binds every nested open.
 
 use std::path::Path;
 use std::time::Duration;
@@ -89,10 +94,46 @@ pub fn normalise_rotation(deg: f64) -> i32 {
     (((r + 45) / 90 * 90) % 360) as i32
 }
 
+/// Protocols an input may be opened with: the file itself (and a pipe, for tools that stream).
+pub const ALLOWED_PROTOCOLS: &str = "file,pipe";
+
+/// Demuxers users' uploads need: the MP4/QuickTime family (`mov,mp4,m4a,3gp,3g2,mj2`),
+/// Matroska/WebM, FLV, MPEG-TS and MPEG-PS, AVI, MXF, Ogg, ASF/WMV, DV, IVF, raw H.264/HEVC
+/// elementary streams, and audio containers (refused later as having no video, but probed
+/// cleanly). Absent on purpose: `hls`, `dash`, `concat`, `image2` (sequences), `tee`, `lavfi`,
+/// `sdp`/`rtsp`, and every other format that opens more files or URLs.
+pub const ALLOWED_DEMUXERS: &str = "mov,matroska,webm,flv,live_flv,mpegts,mpeg,avi,mxf,ogg,\
+asf,dv,ivf,h264,hevc,m4v,wav,w64,mp3,aac,flac";
+
+/// Input options that fence an ffmpeg or ffprobe input (put them before its `-i`).
+pub fn input_fence_args() -> [&'static str; 4] {
+    ["-protocol_whitelist", ALLOWED_PROTOCOLS, "-format_whitelist", ALLOWED_DEMUXERS]
+}
+
+/// A local path as an input URL: `file:` so a name such as `concat:a|b` or `subfile,,...` is
+/// never taken for a protocol.
+pub fn input_url(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
+/// What ffprobe says of a file: the video facts and how many streams the container has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub probe: Probe,
+    /// Every stream of the container (video, audio, subtitles, data, attachments).
+    pub streams: u32,
+}
+
 /// Parses `ffprobe -print_format json -show_format -show_streams` output.
 pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, ProbeError> {
+    parse_inspection(json).map(|i| i.probe)
+}
+
+/// [`parse_ffprobe`] with the stream count.
+pub fn parse_inspection(json: &[u8]) -> Result<Inspection, ProbeError> {
     let out: FfprobeOutput =
         serde_json::from_slice(json).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+    let streams = u32::try_from(out.streams.len()).unwrap_or(u32::MAX);
     let format = out.format.ok_or_else(|| ProbeError::Unreadable("no container format".into()))?;
     let video = out
         .streams
@@ -127,7 +168,7 @@ pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, ProbeError> {
         .or_else(|| video.tags.get("rotate").and_then(|r| r.parse::<f64>().ok()))
         .map(normalise_rotation)
         .unwrap_or(0);
-    Ok(Probe {
+    let probe = Probe {
         duration_secs,
         width,
         height,
@@ -137,7 +178,8 @@ pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, ProbeError> {
         audio_codec: audio.and_then(|a| a.codec_name.clone()),
         format: format.format_name.unwrap_or_else(|| "unknown".into()),
         bit_rate: format.bit_rate.and_then(|b| b.parse().ok()),
-    })
+    };
+    Ok(Inspection { probe, streams })
 }
 
 /// Display size after rotation (width, height).
@@ -145,15 +187,35 @@ pub fn display_size(p: &Probe) -> (u32, u32) {
     if p.rotation % 180 == 90 { (p.height, p.width) } else { (p.width, p.height) }
 }
 
+/// Why ffprobe refused a file, for the uploader: the fence's refusal said plainly, and never
+/// the server's own path.
+fn unreadable_reason(stderr: &str, path: &Path) -> String {
+    if stderr.contains("not on whitelist") {
+        return "the container is not an accepted video format (playlists, concat lists, image \
+                sequences and other inputs that open further files are refused)"
+            .into();
+    }
+    let last = stderr.lines().last().unwrap_or("unknown error").trim();
+    let last =
+        last.replace(&input_url(path), "the file").replace(&path.display().to_string(), "the file");
+    last.chars().take(300).collect()
+}
+
 /// Runs ffprobe on `path` (at most `timeout`).
 pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, ProbeError> {
+    inspect(path, timeout).await.map(|i| i.probe)
+}
+
+/// Runs ffprobe on `path` (at most `timeout`, behind [`input_fence_args`]).
+pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, ProbeError> {
     let len = tokio::fs::metadata(path).await.map_err(|e| ProbeError::Tool(e.to_string()))?.len();
     if len == 0 {
         return Err(ProbeError::Empty);
     }
     let mut cmd = tokio::process::Command::new("ffprobe");
     cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
-        .arg(path)
+        .args(input_fence_args())
+        .arg(input_url(path))
         .kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
@@ -161,10 +223,9 @@ pub async fn probe(path: &Path, timeout: Duration) -> Result<Probe, ProbeError> 
         .map_err(|e| ProbeError::Tool(format!("cannot run ffprobe: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().last().unwrap_or("unknown error").trim();
-        return Err(ProbeError::Unreadable(first.chars().take(300).collect()));
+        return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
     }
-    parse_ffprobe(&out.stdout)
+    parse_inspection(&out.stdout)
 }
 
 #[cfg(test)]
@@ -184,6 +245,34 @@ mod tests {
         assert_eq!(p.audio_codec.as_deref(), Some("aac"));
         assert_eq!(p.bit_rate, Some(812345));
         assert_eq!(display_size(&p), (720, 1280));
+        assert_eq!(parse_inspection(PORTRAIT.as_bytes()).unwrap().streams, 2);
+    }
+
+    #[test]
+    fn refusals_name_the_fence_and_never_the_servers_path() {
+        let p = Path::new("/srv/data/uploads/up_1.part");
+        let fenced = "[hls @ 0x1] Format not on whitelist 'mov,...'\nfile:/srv/data/uploads/up_1.part: Invalid argument";
+        let r = unreadable_reason(fenced, p);
+        assert!(r.contains("playlists") && !r.contains("/srv"), "{r}");
+        let junk = "file:/srv/data/uploads/up_1.part: Invalid data found when processing input";
+        assert_eq!(
+            unreadable_reason(junk, p),
+            "the file: Invalid data found when processing input"
+        );
+    }
+
+    #[test]
+    fn the_input_fence_allows_upload_containers_and_nothing_that_opens_other_files() {
+        let demuxers: Vec<&str> = ALLOWED_DEMUXERS.split(',').collect();
+        for ok in ["mov", "matroska", "webm", "flv", "mpegts", "avi", "mxf", "ogg", "mp3"] {
+            assert!(demuxers.contains(&ok), "{ok}");
+        }
+        for bad in ["hls", "applehttp", "dash", "concat", "image2", "tee", "lavfi", "sdp", "rtsp"] {
+            assert!(!demuxers.contains(&bad), "{bad}");
+        }
+        assert!(demuxers.iter().all(|d| !d.is_empty() && !d.contains(char::is_whitespace)));
+        assert_eq!(input_fence_args()[1], "file,pipe");
+        assert_eq!(input_url(Path::new("/m/concat:x|y")), "file:/m/concat:x|y");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use framelog_core::ApiError;
 use framelog_core::eventlog::{EventLogError, Published};
 use framelog_core::media::source_key;
+use framelog_core::media_limits;
 use framelog_core::probe::{self, ProbeError};
 use framelog_events::{
     AggregateId, Event, EventData, Kind, Probe, SourceKind, TenantId, TranscodeData, UploadData,
@@ -162,7 +163,7 @@ fn rejected_error(code: &str, reason: &str) -> ApiError {
         "no_video_stream" => "no_video_stream",
         "unusable_video" => "unusable_video",
         "checksum_mismatch" => "checksum_mismatch",
-        _ => "not_a_video",
+        other => media_limits::known_code(other).unwrap_or("not_a_video"),
     };
     ApiError::new(http::StatusCode::UNPROCESSABLE_ENTITY, code, reason.to_owned())
 }
@@ -222,8 +223,12 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         let reason = format!("sha256 of the uploaded bytes is {sha256}, not the announced {want}");
         return reject(st, &s, "checksum_mismatch", &reason).await;
     }
-    let probe = match probe::probe(&local, st.settings.probe_timeout()).await {
-        Ok(p) => p,
+    let probe = match probe::inspect(&local, st.settings.probe_timeout()).await {
+        Ok(i) => match media_limits::check(&st.settings.limits.media_limits(), &i.probe, i.streams)
+        {
+            Ok(()) => i.probe,
+            Err(v) => return reject(st, &s, v.code(), &v.to_string()).await,
+        },
         Err(e @ ProbeError::Tool(_)) => return Err(ApiError::unavailable(e.to_string())),
         Err(e) => return reject(st, &s, e.code(), &e.to_string()).await,
     };

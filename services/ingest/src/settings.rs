@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use framelog_core::media_limits::{self as ml, MediaLimits};
+
 /// 5 MiB: the default REST chunk size.
 pub const DEFAULT_CHUNK_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -49,6 +51,10 @@ pub struct IngestSettings {
         default_value_t = 0
     )]
     pub storage_quota_bytes: u64,
+
+    /// What an uploaded video may ask of the transcoder (checked at completion).
+    #[command(flatten)]
+    pub limits: IngestLimits,
 }
 
 impl Default for IngestSettings {
@@ -62,6 +68,7 @@ impl Default for IngestSettings {
             // Quotas per tenant.
             max_open_uploads: 100,
             storage_quota_bytes: 0,
+            limits: IngestLimits::default(),
         }
     }
 }
@@ -75,5 +82,112 @@ impl IngestSettings {
     }
     pub fn probe_timeout(&self) -> Duration {
         Duration::from_secs(self.probe_timeout_secs.max(1))
+    }
+}
+
+// ---- Media limits (issue #13, hostile media) --------------------------------------------------
+
+/// Limits on an upload's declared media (`--ingest-max-*`), checked from ffprobe at completion;
+/// a violation answers 422 and publishes `VID_UPLOAD rejected`. Defaults and why: see
+/// `framelog_core::media_limits`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestLimits {
+    /// Longest accepted video, seconds.
+    #[arg(
+        long = "ingest-max-duration-secs",
+        id = "ingest_max_duration_secs",
+        value_name = "SECS",
+        env = "FRAMELOG_INGEST_MAX_DURATION_SECS",
+        default_value_t = ml::DEFAULT_MAX_DURATION_SECS
+    )]
+    pub max_duration_secs: f64,
+    /// Widest accepted frame, pixels.
+    #[arg(
+        long = "ingest-max-width",
+        id = "ingest_max_width",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_WIDTH",
+        default_value_t = ml::DEFAULT_MAX_WIDTH
+    )]
+    pub max_width: u32,
+    /// Tallest accepted frame, pixels.
+    #[arg(
+        long = "ingest-max-height",
+        id = "ingest_max_height",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_HEIGHT",
+        default_value_t = ml::DEFAULT_MAX_HEIGHT
+    )]
+    pub max_height: u32,
+    /// Largest frame, width × height.
+    #[arg(
+        long = "ingest-max-pixels",
+        id = "ingest_max_pixels",
+        value_name = "PIXELS",
+        env = "FRAMELOG_INGEST_MAX_PIXELS",
+        default_value_t = ml::DEFAULT_MAX_PIXELS
+    )]
+    pub max_pixels: u64,
+    /// Highest frame rate, fps.
+    #[arg(
+        long = "ingest-max-fps",
+        id = "ingest_max_fps",
+        value_name = "FPS",
+        env = "FRAMELOG_INGEST_MAX_FPS",
+        default_value_t = ml::DEFAULT_MAX_FPS
+    )]
+    pub max_fps: f64,
+    /// Most decode work: width × height × fps × duration, in gigapixels.
+    #[arg(
+        long = "ingest-max-gigapixels",
+        id = "ingest_max_gigapixels",
+        value_name = "GIGAPIXELS",
+        env = "FRAMELOG_INGEST_MAX_GIGAPIXELS",
+        default_value_t = ml::DEFAULT_MAX_GIGAPIXELS
+    )]
+    pub max_gigapixels: f64,
+    /// Most streams in the container.
+    #[arg(
+        long = "ingest-max-streams",
+        id = "ingest_max_streams",
+        value_name = "COUNT",
+        env = "FRAMELOG_INGEST_MAX_STREAMS",
+        default_value_t = ml::DEFAULT_MAX_STREAMS
+    )]
+    pub max_streams: u32,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits::from(MediaLimits::default())
+    }
+}
+
+impl From<MediaLimits> for IngestLimits {
+    fn from(l: MediaLimits) -> Self {
+        IngestLimits {
+            max_duration_secs: l.max_duration_secs,
+            max_width: l.max_width,
+            max_height: l.max_height,
+            max_pixels: l.max_pixels,
+            max_fps: l.max_fps,
+            max_gigapixels: l.max_gigapixels,
+            max_streams: l.max_streams,
+        }
+    }
+}
+
+impl IngestLimits {
+    /// The limits to check.
+    pub fn media_limits(&self) -> MediaLimits {
+        MediaLimits {
+            max_duration_secs: self.max_duration_secs,
+            max_width: self.max_width,
+            max_height: self.max_height,
+            max_pixels: self.max_pixels,
+            max_fps: self.max_fps,
+            max_gigapixels: self.max_gigapixels,
+            max_streams: self.max_streams,
+        }
     }
 }

@@ -146,7 +146,7 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     .map(s)
     .collect();
     a.extend(stage.encoder.input_args());
-    a.extend([s("-i"), stage.input.display().to_string()]);
+    a.extend(input_args(stage.input));
     a.extend([s("-filter_complex"), filter_graph(stage)]);
     for k in 0..ordered.len() {
         a.extend([s("-map"), format!("[v{k}]")]);
@@ -196,11 +196,20 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     a
 }
 
+/// `-i <source>` behind the input fence: only the `file`/`pipe` protocols (for every nested
+/// open too) and only upload container demuxers, so a source that is really a playlist, an
+/// ffconcat list or an image sequence cannot make ffmpeg read other files or URLs.
+pub fn input_args(input: &Path) -> Vec<String> {
+    let mut a: Vec<String> = framelog_core::probe::input_fence_args().map(s).to_vec();
+    a.extend([s("-i"), framelog_core::probe::input_url(input)]);
+    a
+}
+
 /// A poster from the first frame, for a video track that ends before the 25% mark.
 pub fn poster_args(input: &Path, size: (u32, u32), out: &Path) -> Vec<String> {
     let mut a: Vec<String> =
-        ["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-y", "-i"].map(s).to_vec();
-    a.push(input.display().to_string());
+        ["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-y"].map(s).to_vec();
+    a.extend(input_args(input));
     a.extend([
         "-frames:v".into(),
         "1".into(),
@@ -274,6 +283,26 @@ mod tests {
         assert_eq!(args.matches("-map 0:a:0").count(), 1, "audio is encoded once");
         assert!(args.contains("-hls_segment_type fmp4"));
         assert!(args.ends_with("/o/%v/playlist.m3u8"));
+        assert!(args.contains(
+            "-protocol_whitelist file,pipe -format_whitelist mov,matroska,webm,flv,live_flv,mpegts"
+        ));
+        assert!(args.contains("-i file:/in.mp4 -filter_complex"));
+    }
+
+    #[test]
+    fn every_input_of_user_media_is_fenced() {
+        let poster = poster_args(Path::new("/s/source"), (64, 36), Path::new("/o/p.jpg"));
+        let i = poster.iter().position(|a| a == "-i").unwrap();
+        assert_eq!(poster[i + 1], "file:/s/source");
+        assert_eq!(
+            poster[i - 4..i],
+            [
+                "-protocol_whitelist",
+                "file,pipe",
+                "-format_whitelist",
+                framelog_core::probe::ALLOWED_DEMUXERS
+            ]
+        );
     }
 
     #[test]

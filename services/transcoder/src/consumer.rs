@@ -29,7 +29,9 @@ pub fn job_spec(settings: &TranscoderSettings) -> ConsumerSpec {
         vec![Subject::phase_filter(Kind::Transcode, "requested")],
     );
     spec.ack_wait = settings.ack_wait();
-    spec.max_deliver = settings.max_deliver;
+    // Hand-backs to keep one tenant from taking every slot are deliveries too; they have a
+    // budget of their own (see `crate::fairness`), so a healthy job is never dropped for them.
+    spec.max_deliver = settings.server_max_deliver();
     spec.backoff = settings.backoff();
     spec
 }
@@ -130,6 +132,14 @@ impl JobConsumer {
                 }
             }
         }
+    }
+}
+
+impl JobConsumer {
+    /// Jobs in the queue never delivered yet (the server's `num_pending`).
+    pub async fn queued(&self) -> Result<u64, ConsumeError> {
+        let info = self.consumer.get_info().await.map_err(receive_err)?;
+        Ok(info.num_pending)
     }
 }
 

@@ -4,6 +4,7 @@
 use framelog_core::consumer::ConsumeError;
 use framelog_core::eventlog::EventLogError;
 use framelog_core::media::MediaError;
+use framelog_core::media_limits::LimitViolation;
 use framelog_core::probe::ProbeError;
 
 use crate::codecs::CodecsError;
@@ -47,6 +48,18 @@ pub enum JobError {
     Events(#[from] EventLogError),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// The request names a source key outside `sources/<its tenant>/`: never read.
+    #[error("source key {key:?} is not a source of tenant {tenant}; refused without reading it")]
+    ForeignSource { key: String, tenant: String },
+    /// The source is over a media limit (duration, size, frame rate, work, streams).
+    #[error("the source is over a media limit ({code}): {0}", code = .0.code())]
+    Limits(#[from] LimitViolation),
+    /// The job ran past its wall-clock deadline; its ffmpeg processes were killed.
+    #[error(
+        "the transcode ran past its deadline of {limit_secs} s (for a source of \
+         {duration_secs:.1} s) and was stopped"
+    )]
+    DeadlineExceeded { limit_secs: u64, duration_secs: f64 },
     /// ffmpeg succeeded but an output is not what it should be.
     #[error("output {path}: {message}")]
     Output { path: String, message: String },
@@ -56,7 +69,10 @@ impl JobError {
     /// Whether retrying cannot help (the input itself is at fault).
     pub fn is_permanent(&self) -> bool {
         match self {
-            JobError::SourceMissing(_) => true,
+            JobError::SourceMissing(_)
+            | JobError::ForeignSource { .. }
+            | JobError::Limits(_)
+            | JobError::DeadlineExceeded { .. } => true,
             JobError::Probe { source, .. } => source.is_input_error(),
             JobError::Ffmpeg(FfmpegError::Failed { input_fault, .. }) => *input_fault,
             _ => false,
@@ -110,5 +126,11 @@ mod tests {
         let oom = FfmpegError::Failed { status: "1".into(), tail: "".into(), input_fault: false };
         assert!(!JobError::Ffmpeg(oom).is_permanent());
         assert!(!JobError::Cancelled.is_permanent());
+        let foreign =
+            JobError::ForeignSource { key: "sources/b/v/source".into(), tenant: "a".into() };
+        assert!(foreign.is_permanent());
+        let long = LimitViolation::Duration { actual: 36_000.0, limit: 43_200.0 };
+        assert!(JobError::Limits(long).to_string().contains("duration_too_long"));
+        assert!(JobError::DeadlineExceeded { limit_secs: 6, duration_secs: 1.0 }.is_permanent());
     }
 }

@@ -55,7 +55,7 @@ pub fn parse_bench(line: &str) -> Option<f64> {
 /// Whether ffmpeg's error output blames the input (corrupt data, no decoder, no video), as
 /// opposed to the machine (memory, disk, a killed process, a missing device).
 pub fn is_input_fault(stderr_tail: &str) -> bool {
-    const INPUT: [&str; 9] = [
+    const INPUT: [&str; 11] = [
         "invalid data found when processing input",
         "moov atom not found",
         "decoder (codec",
@@ -65,6 +65,9 @@ pub fn is_input_fault(stderr_tail: &str) -> bool {
         "matches no streams",
         "error while decoding stream",
         "unsupported codec",
+        // The input fence refused the source's format or a protocol it tried to open.
+        "not on whitelist",
+        "not on the whitelist",
     ];
     let t = stderr_tail.to_ascii_lowercase();
     INPUT.iter().any(|p| t.contains(p))
@@ -224,6 +227,8 @@ mod tests {
         assert!(is_input_fault("/x/source: Invalid data found when processing input"));
         assert!(is_input_fault("[mov,mp4] moov atom not found"));
         assert!(is_input_fault("Decoder (codec none) not found for input stream #0:0"));
+        assert!(is_input_fault("[hls @ 0x1] Format not on whitelist 'mov,matroska'"));
+        assert!(is_input_fault("Protocol 'http' not on whitelist 'file,pipe'!"));
         assert!(!is_input_fault("Cannot allocate memory"));
         assert!(!is_input_fault("No space left on device"));
     }

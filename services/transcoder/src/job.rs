@@ -10,15 +10,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use framelog_core::media::{MediaError, hls_prefix};
-use framelog_core::probe;
 use framelog_core::service::ServiceContext;
 use framelog_core::tombstones::Tombstones;
+use framelog_core::{media_limits, probe};
 use framelog_events::{Kind, ReadyData, Rendition, Subject, TranscodeData};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::command::{AUDIO_RENDITION, Stage, Thumbnails, poster_args, stage_args};
+use crate::deadline::Deadline;
 use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;
@@ -130,6 +131,7 @@ async fn run(
     cancel: &CancellationToken,
 ) -> Result<Done, JobError> {
     let started = Instant::now();
+    crate::fence::check_source_key(emit.tenant(), source_key)?;
     let media = &shared.ctx.media;
     let prefix = hls_prefix(emit.tenant().as_str(), emit.video().as_str());
     let tmp_root = shared.ctx.platform.settings.data_dir.join(TMP_DIR);
@@ -148,7 +150,10 @@ async fn run(
     let subject = Subject::progress(emit.tenant(), Kind::Transcode, emit.video());
     let reporter = Reporter::start(shared.ctx.platform.events.clone(), subject);
     reporter.set(Progress { percent: 0.0, eta_secs: None, stage: "probing" });
-    let probe = probe::probe(&source, PROBE_TIMEOUT).await?;
+    let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
+    let limits = shared.settings.limits.media_limits();
+    media_limits::check(&limits, &inspection.probe, inspection.streams)?;
+    let probe = inspection.probe;
     let profiles = select_profiles(&probe);
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;
@@ -197,6 +202,9 @@ async fn run(
         })
     };
     let duration = probe.duration_secs;
+    // Past it, the job's ffmpeg processes are killed and it fails for good.
+    let deadline = Deadline::arm(cancel, shared.settings.deadline(duration), started, duration);
+    let cancel = deadline.token();
     let runner = Runner { shared, plan: &plan, reporter: &reporter, cancel, duration };
     // The lowest rendition (with poster, sprites and the one audio rendition) at normal
     // priority, published as soon as it is done; the rest of the ladder (video only) at the
@@ -238,7 +246,8 @@ async fn run(
         Ok::<_, JobError>(Some((stats, measured)))
     };
     let ((stats, mut measured, audio, mut time_to_playable), ladder) =
-        tokio::try_join!(lowest_stage, ladder_stage)?;
+        tokio::try_join!(lowest_stage, ladder_stage).map_err(|e| deadline.explain(e))?;
+    drop(deadline);
     let mut cpu = stats.cpu_secs;
     let announced: Vec<String> =
         time_to_playable.map(|_| lowest.name.clone()).into_iter().collect();

@@ -46,6 +46,9 @@
 //! - [`outputs`]: measuring renditions, hard-linked early publication, the completion marker.
 //! - [`emit`]: events with deterministic ids, caused by the request.
 //! - [`error`]: [`TranscoderError`] (start-up) and [`JobError`] (one attempt).
+//! - [`limits`], [`fence`], [`deadline`], [`fairness`]: hostile media and tenants: media
+//!   limits checked before encoding, a request may only name its own tenant's source, a
+//!   wall-clock deadline per job, a per-tenant cap on this worker's slots.
 //!
 //! Architecture invariant: a job's message is acked only after its outputs are in the media
 //! store, its events are acked by NATS (or durable in the outbox) and the marker is written; a
@@ -55,11 +58,15 @@ pub mod codecs;
 pub mod command;
 pub mod consumer;
 pub mod deadletter;
+pub mod deadline;
 pub mod emit;
 pub mod encoder;
 pub mod error;
+pub mod fairness;
+pub mod fence;
 pub mod ffmpeg;
 pub mod job;
+pub mod limits;
 pub mod outputs;
 pub mod playlist;
 pub mod profile;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::TranscoderError;
+use crate::limits::TranscodeLimits;
 use crate::profile::GOP_SECS;
 
 /// Settings of the transcoder workers.
@@ -80,6 +81,50 @@ pub struct TranscoderSettings {
     /// This worker's name in `started` events (default: host name and process id).
     #[arg(long = "transcode-worker-name", env = "FRAMELOG_TRANSCODE_WORKER_NAME")]
     pub worker_name: Option<String>,
+
+    // ---- Hostile media and fairness (issue #13) ----
+    /// Limits on a source, checked before encoding (`--transcode-max-*`).
+    #[command(flatten)]
+    pub limits: TranscodeLimits,
+
+    /// Shortest wall-clock deadline of a job, seconds: a job runs at most
+    /// max(floor, source duration × factor), then its ffmpeg is killed and it fails for good.
+    #[arg(
+        long = "transcode-deadline-floor-secs",
+        env = "FRAMELOG_TRANSCODE_DEADLINE_FLOOR_SECS",
+        default_value_t = 900
+    )]
+    pub deadline_floor_secs: u64,
+
+    /// Seconds of wall clock a job may take per second of source (see the floor).
+    #[arg(
+        long = "transcode-deadline-factor",
+        env = "FRAMELOG_TRANSCODE_DEADLINE_FACTOR",
+        default_value_t = 6.0
+    )]
+    pub deadline_factor: f64,
+
+    /// Most jobs of one tenant this worker runs at once (default: concurrency − 1, at least 1).
+    #[arg(long = "transcode-tenant-cap", env = "FRAMELOG_TRANSCODE_TENANT_CAP")]
+    pub tenant_cap: Option<usize>,
+
+    /// A job of a tenant at its cap is handed back for this many seconds × its deliveries
+    /// (at most 60 s).
+    #[arg(
+        long = "transcode-handback-delay-secs",
+        env = "FRAMELOG_TRANSCODE_HANDBACK_DELAY_SECS",
+        default_value_t = 5
+    )]
+    pub handback_delay_secs: u64,
+
+    /// Most hand-backs of one job; after them it runs even over its tenant's cap. They are
+    /// counted apart from attempts (the server allows max-deliver + this many deliveries).
+    #[arg(
+        long = "transcode-max-handbacks",
+        env = "FRAMELOG_TRANSCODE_MAX_HANDBACKS",
+        default_value_t = 50
+    )]
+    pub max_handbacks: i64,
 }
 
 impl Default for TranscoderSettings {
@@ -95,6 +140,12 @@ impl Default for TranscoderSettings {
             early_playable: true,
             ffmpeg: PathBuf::from("ffmpeg"),
             worker_name: None,
+            limits: TranscodeLimits::default(),
+            deadline_floor_secs: 900,
+            deadline_factor: 6.0,
+            tenant_cap: None,
+            handback_delay_secs: 5,
+            max_handbacks: 50,
         }
     }
 }
@@ -108,6 +159,7 @@ impl TranscoderSettings {
             encoder: "libx264".into(),
             ack_wait_secs: 5,
             retry_delay_secs: 0,
+            handback_delay_secs: 1,
             ..Default::default()
         }
     }
@@ -140,6 +192,33 @@ impl TranscoderSettings {
             .collect()
     }
 
+    /// The wall-clock deadline of a job on a source of `duration_secs`.
+    pub fn deadline(&self, duration_secs: f64) -> Duration {
+        let floor = Duration::from_secs(self.deadline_floor_secs.max(1));
+        let scaled = duration_secs * self.deadline_factor;
+        if scaled.is_finite() && scaled > floor.as_secs_f64() {
+            Duration::try_from_secs_f64(scaled).unwrap_or(Duration::MAX)
+        } else {
+            floor
+        }
+    }
+
+    /// Most jobs of one tenant at once on this worker.
+    pub fn tenant_cap(&self) -> usize {
+        self.tenant_cap.unwrap_or(self.concurrency.saturating_sub(1)).clamp(1, self.concurrency)
+    }
+
+    /// How long a job of a tenant at its cap is handed back for, at its `delivered`th delivery.
+    pub fn handback_delay(&self, delivered: i64) -> Duration {
+        let n = u64::try_from(delivered.max(1)).unwrap_or(1);
+        Duration::from_secs(self.handback_delay_secs.saturating_mul(n).min(60))
+    }
+
+    /// The consumer's `max_deliver`: every attempt plus every hand-back.
+    pub fn server_max_deliver(&self) -> i64 {
+        self.max_deliver.saturating_add(self.max_handbacks.max(0))
+    }
+
     /// Checks values clap cannot.
     pub fn validate(&self) -> Result<(), TranscoderError> {
         let bad = |m: String| Err(TranscoderError::InvalidSettings(m));
@@ -156,6 +235,15 @@ impl TranscoderSettings {
             return bad(format!(
                 "--transcode-segment-secs must be a positive multiple of the {GOP_SECS} s GOP"
             ));
+        }
+        if !(self.deadline_factor.is_finite() && self.deadline_factor >= 0.0) {
+            return bad("--transcode-deadline-factor must be a number ≥ 0".into());
+        }
+        if self.tenant_cap == Some(0) {
+            return bad("--transcode-tenant-cap must be at least 1".into());
+        }
+        if self.max_handbacks < 0 {
+            return bad("--transcode-max-handbacks must be ≥ 0".into());
         }
         if self.encoder.trim().is_empty() {
             return bad("--transcode-encoder must be `auto` or an encoder name".into());
@@ -212,5 +300,35 @@ mod tests {
         assert!(s.validate().is_ok());
         s.concurrency = 0;
         assert!(s.validate().is_err());
+        s.concurrency = 2;
+        s.deadline_factor = f64::NAN;
+        assert!(s.validate().is_err());
+        s.deadline_factor = 1.0;
+        s.tenant_cap = Some(0);
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn the_deadline_grows_with_the_source_above_its_floor() {
+        let s = TranscoderSettings::default();
+        assert_eq!(s.deadline(10.0), Duration::from_secs(900), "the floor");
+        assert_eq!(s.deadline(2.0 * 3600.0), Duration::from_secs(12 * 3600));
+        assert_eq!(s.deadline(f64::INFINITY), Duration::from_secs(900));
+        let quick = TranscoderSettings { deadline_floor_secs: 3, deadline_factor: 0.0, ..s };
+        assert_eq!(quick.deadline(36_000.0), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_tenant_cap_leaves_a_slot_for_others_and_hand_backs_have_their_own_budget() {
+        let cap = |concurrency, tenant_cap| {
+            TranscoderSettings { concurrency, tenant_cap, ..Default::default() }.tenant_cap()
+        };
+        assert_eq!((cap(1, None), cap(2, None), cap(4, None)), (1, 1, 3));
+        assert_eq!((cap(4, Some(2)), cap(2, Some(5))), (2, 2));
+        let s = TranscoderSettings::default();
+        assert_eq!(s.server_max_deliver(), 54);
+        assert_eq!(s.handback_delay(1), Duration::from_secs(5));
+        assert_eq!(s.handback_delay(3), Duration::from_secs(15));
+        assert_eq!(s.handback_delay(40), Duration::from_secs(60));
     }
 }

@@ -2,6 +2,9 @@
 //! runs each as a task that keeps its message alive with in-progress acks, and settles the
 //! message: ack when outputs and events are durable, term on a permanent failure, nak with
 //! back-off on a transient one (dead-lettered after the last attempt), nak at once on shutdown.
+//! Before a job runs, [`crate::fairness`] decides: run it (as which attempt, hand-backs not
+//! counted), hand it back because its tenant is at its cap while other work waits, or
+//! dead-letter it because its last attempt's worker died.
 //! [`Worker::process_next`] is the one step; the service loop and the tests drive it.
 
 use std::future::Future;
@@ -16,10 +19,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::consumer::{JobConsumer, JobMessage, job_spec};
+use crate::consumer::{DURABLE, JobConsumer, JobMessage, job_spec};
+use crate::deadletter::{self, MaxDeliveries};
 use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::{JobError, TranscoderError};
+use crate::fairness::{Admission, HandBacks, TenantSlots, admit};
 use crate::job::{Done, Shared, TMP_DIR, transcode};
 use crate::settings::TranscoderSettings;
 
@@ -50,6 +55,8 @@ pub enum Outcome {
     Failed { video: AggregateId, reason: String, permanent: bool, dead_lettered: bool },
     /// Shutdown: ffmpeg was stopped and the job naked for another worker.
     HandedBack { video: AggregateId },
+    /// Its tenant already runs its cap on this worker: handed back for `delay`, not run.
+    Deferred { video: AggregateId, delay: Duration },
     /// The message was not a transcode request; terminated.
     Rejected { video: AggregateId },
     /// Pulling failed (NATS unreachable...).
@@ -61,7 +68,13 @@ pub enum Outcome {
 impl Outcome {
     /// Whether this ends a job (as opposed to Idle, Taken or a consumer error).
     pub fn is_job_end(&self) -> bool {
-        !matches!(self, Outcome::Idle | Outcome::Taken { .. } | Outcome::ConsumerError(_))
+        !matches!(
+            self,
+            Outcome::Idle
+                | Outcome::Taken { .. }
+                | Outcome::Deferred { .. }
+                | Outcome::ConsumerError(_)
+        )
     }
 }
 
@@ -71,6 +84,8 @@ pub struct Worker {
     shared: Arc<Shared>,
     consumer: JobConsumer,
     permits: Arc<Semaphore>,
+    tenants: TenantSlots,
+    handbacks: HandBacks,
     running: JoinSet<Outcome>,
     cancel: CancellationToken,
     poll: Duration,
@@ -93,8 +108,14 @@ impl Worker {
         let tombstones = Tombstones::open(&ctx.platform.js).await.map_err(|e| {
             TranscoderError::Io { path: KV_TOMBSTONES.into(), source: std::io::Error::other(e) }
         })?;
+        let handbacks =
+            HandBacks::open(&ctx.platform.js, ctx.platform.settings.replicas).await.map_err(
+                |m| TranscoderError::Consumer(framelog_core::consumer::ConsumeError::Receive(m)),
+            )?;
         Ok(Worker {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
+            tenants: TenantSlots::default(),
+            handbacks,
             shared: Arc::new(Shared {
                 ctx: ctx.clone(),
                 settings,
@@ -143,17 +164,92 @@ impl Worker {
             Err(e) => return Outcome::ConsumerError(e.to_string()),
         };
         let video = msg.event.subject.clone();
-        let attempt = msg.delivered.max(1) as u32;
+        let (attempt, handed_back) = match self.admit(&msg).await {
+            Ok((Admission::Run { attempt }, n)) => (attempt, n > 0),
+            Ok((Admission::HandBack { delay }, _)) => return Outcome::Deferred { video, delay },
+            Ok((Admission::OutOfAttempts { attempts }, _)) => {
+                return self.dead_letter(msg, attempts).await;
+            }
+            Err(outcome) => return outcome,
+        };
+        let slot = self.tenants.take(&msg.event.tenant);
         let (shared, cancel, span) = (self.shared.clone(), self.cancel.clone(), msg.span.clone());
+        let handbacks = self.handbacks.clone();
         self.running.spawn(
             async move {
-                let outcome = handle(&shared, msg, &cancel).await;
+                let seq = msg.stream_sequence;
+                let outcome = handle(&shared, msg, attempt, &cancel).await;
+                drop(slot);
                 drop(permit);
+                if handed_back && settled(&outcome) {
+                    handbacks.forget(seq).await;
+                }
                 outcome
             }
             .instrument(span),
         );
         Outcome::Taken { video, attempt }
+    }
+
+    /// The fairness decision for `msg` (see [`crate::fairness`]) and its hand-backs so far; a
+    /// hand-back is recorded and naked here.
+    async fn admit(&self, msg: &JobMessage) -> Result<(Admission, i64), Outcome> {
+        let seq = msg.stream_sequence;
+        let handbacks = if msg.delivered > 1 {
+            match self.handbacks.count(seq).await {
+                Ok(n) => n,
+                Err(e) => {
+                    // Unknown hand-backs could look like used-up attempts: try again later.
+                    let _ = msg.nak(Some(Duration::from_secs(1))).await;
+                    return Err(Outcome::ConsumerError(format!("reading hand-backs: {e}")));
+                }
+            }
+        } else {
+            0
+        };
+        let running = self.tenants.running(&msg.event.tenant);
+        // Only at the cap is it worth a round trip to see whether other work waits.
+        let queued = running >= self.shared.settings.tenant_cap()
+            && self.consumer.queued().await.map_or(true, |n| n > 0);
+        let decision = admit(&self.shared.settings, msg.delivered, handbacks, running, queued);
+        if let Admission::HandBack { delay } = decision {
+            if let Err(e) = self.handbacks.record(seq, handbacks + 1).await {
+                tracing::warn!(error = %e, "hand-back not recorded; running the job over the cap");
+                let attempt = (msg.delivered - handbacks).clamp(1, i64::from(u32::MAX)) as u32;
+                return Ok((Admission::Run { attempt }, handbacks));
+            }
+            tracing::debug!(tenant = %msg.event.tenant, running, ?delay, "tenant at its cap: handed back");
+            if let Err(e) = msg.nak(Some(delay)).await {
+                tracing::warn!(error = %e, "hand-back nak failed; the job will be redelivered");
+            }
+        }
+        Ok((decision, handbacks))
+    }
+
+    /// A delivery after the last attempt, whose worker died without settling it: dead-lettered
+    /// (unless complete) and terminated without running.
+    async fn dead_letter(&self, msg: JobMessage, attempts: u32) -> Outcome {
+        let video = msg.event.subject.clone();
+        let advisory = MaxDeliveries {
+            stream: framelog_core::nats::STREAM_VID.into(),
+            consumer: DURABLE.into(),
+            stream_seq: msg.stream_sequence,
+            deliveries: u64::from(attempts),
+        };
+        let written = deadletter::handle(&self.shared.ctx, &advisory).await;
+        if let Err(e) = &written {
+            tracing::error!(error = %e, "a job out of attempts could not be dead-lettered");
+            let _ = msg.nak(Some(Duration::from_secs(5))).await;
+            return Outcome::ConsumerError(e.clone());
+        }
+        let _ = msg.term().await;
+        self.handbacks.forget(msg.stream_sequence).await;
+        Outcome::Failed {
+            video,
+            reason: deadletter::reason(u64::from(attempts)),
+            permanent: false,
+            dead_lettered: written == Ok(true),
+        }
     }
 
     /// Stops every running job (ffmpeg killed, message naked) and reports how each ended.
@@ -164,6 +260,18 @@ impl Worker {
             out.push(joined(done));
         }
         out
+    }
+}
+
+/// Whether the job's message will not come back (so its hand-back count can go).
+fn settled(o: &Outcome) -> bool {
+    match o {
+        Outcome::Failed { permanent, dead_lettered, .. } => *permanent || *dead_lettered,
+        Outcome::Completed { .. }
+        | Outcome::AlreadyComplete { .. }
+        | Outcome::Rejected { .. }
+        | Outcome::Deleted { .. } => true,
+        _ => false,
     }
 }
 
@@ -198,15 +306,19 @@ fn truncate(s: String, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Runs one job and settles its message.
-async fn handle(shared: &Shared, msg: JobMessage, cancel: &CancellationToken) -> Outcome {
+/// Runs attempt `attempt` of one job and settles its message.
+async fn handle(
+    shared: &Shared,
+    msg: JobMessage,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> Outcome {
     let video = msg.event.subject.clone();
     let EventData::Transcode(TranscodeData::Requested { source_key, .. }) = &msg.event.data else {
         tracing::error!(event = %msg.event.id, "not a transcode request; terminated");
         let _ = msg.term().await;
         return Outcome::Rejected { video };
     };
-    let attempt = msg.delivered.max(1) as u32;
     let emit = Emitter::new(shared.ctx.platform.events.clone(), msg.event.clone());
     let work = transcode(shared, &emit, source_key, attempt, cancel);
     let result = with_keep_alive(&msg, shared.settings.keep_alive_interval(), work).await;

@@ -62,6 +62,11 @@ impl Env {
     /// Stores `path` as the video's source and publishes a transcode request whose probe is
     /// ffprobe's (or made up, for files ffprobe refuses).
     pub async fn request_file(&self, id: &str, path: &Path) -> Event {
+        self.request_file_as("acme", id, path).await
+    }
+
+    /// [`Env::request_file`] for `tenant`'s video `id`.
+    pub async fn request_file_as(&self, tenant: &str, id: &str, path: &Path) -> Event {
         let probe =
             framelog_core::probe::probe(path, Duration::from_secs(30)).await.unwrap_or(Probe {
                 duration_secs: 3.0,
@@ -74,17 +79,28 @@ impl Env {
                 format: "mov,mp4,m4a,3gp,3g2,mj2".into(),
                 bit_rate: None,
             });
-        let key = source_key("acme", id);
-        let copy = self.sources.path().join(format!("{id}.stored"));
+        let key = source_key(tenant, id);
+        self.store_source(&key, path).await;
+        self.publish_request(tenant, id, &key, probe).await
+    }
+
+    /// Copies `path` into the media store at `key`.
+    pub async fn store_source(&self, key: &str, path: &Path) {
+        let copy = self.sources.path().join(format!("{}.stored", key.replace('/', "_")));
         std::fs::copy(path, &copy).unwrap();
-        self.ctx.media.put_file(&key, &copy).await.unwrap();
+        self.ctx.media.put_file(key, &copy).await.unwrap();
+    }
+
+    /// Publishes a transcode request of `tenant`'s video `id` naming `key`, as any process
+    /// with publish rights on the log could (no check of the key here).
+    pub async fn publish_request(&self, tenant: &str, id: &str, key: &str, probe: Probe) -> Event {
         let event = Event::new(
             Uuid::now_v7(),
             OffsetDateTime::now_utc(),
             "framelog/test",
-            tenant(),
+            TenantId::new(tenant).unwrap(),
             video(id),
-            TranscodeData::Requested { source_key: key, probe },
+            TranscodeData::Requested { source_key: key.to_owned(), probe },
         );
         self.ctx.platform.events.publish(&event).await.unwrap();
         event
@@ -138,7 +154,12 @@ impl Env {
 
     /// Events of `id` with `kind` and `phase`.
     pub async fn events(&self, id: &str, kind: Kind, phase: &str) -> Vec<Value> {
-        let subject = format!("vid.acme.{kind}.{phase}.{id}");
+        self.events_of("acme", id, kind, phase).await
+    }
+
+    /// Events of `tenant`'s video `id` with `kind` and `phase`.
+    pub async fn events_of(&self, tenant: &str, id: &str, kind: Kind, phase: &str) -> Vec<Value> {
+        let subject = format!("vid.{tenant}.{kind}.{phase}.{id}");
         self.log(&subject)
             .await
             .into_iter()
@@ -279,4 +300,34 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum()
+}
+
+/// Pids of live ffmpeg processes whose command line mentions `needle` (a job's work dir or
+/// its source).
+pub fn ffmpeg_pids(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.starts_with("ffmpeg") && cmd.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A made-up probe (for requests whose source ffprobe refuses or that are never read).
+pub fn any_probe() -> Probe {
+    Probe {
+        duration_secs: 3.0,
+        width: 640,
+        height: 360,
+        rotation: 0,
+        fps: 30.0,
+        video_codec: "h264".into(),
+        audio_codec: None,
+        format: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+        bit_rate: None,
+    }
 }
