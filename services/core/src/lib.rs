@@ -4,6 +4,7 @@
 //! - [`settings`]: the flags and `FRAMELOG_*` variables of the operating contract.
 //! - [`platform`]: [`Platform`], the handles a service is built from, started once per process.
 //! - [`nats`]: connecting (with retry and a server version check) and the JetStream topology.
+//! - [`nats_auth`]: NATS credentials (flags, 0600 password file, or the URL), URL redaction.
 //! - [`eventlog`]: publishing events with ack, dedup ids, trace context and the sled outbox.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
 //! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
@@ -20,6 +21,7 @@ pub mod media;
 pub mod media_nats;
 pub mod metrics;
 pub mod nats;
+pub mod nats_auth;
 pub mod platform;
 pub mod probe;
 pub mod secret;

@@ -78,6 +78,27 @@ impl Secret {
     }
 }
 
+/// Refuses a secret file its group or others may read or write: the error names the file, its
+/// mode and the `chmod 600` fix. A no-op on non-Unix systems.
+pub fn ensure_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "secret file {p} is readable by its group or others (mode {mode:04o}); \
+                     restrict it with `chmod 600 {p}`",
+                    p = path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
