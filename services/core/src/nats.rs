@@ -45,7 +45,7 @@ pub enum NatsSetupError {
         "NATS at {urls} refused the connection ({}): give the credentials of a role of \
          deploy/nats/ROLES.md with --nats-user and --nats-password-file (FRAMELOG_NATS_USER, \
          FRAMELOG_NATS_PASSWORD_FILE) or in the URL (nats://user:password@host:4222); `just up` \
-         writes the framelog user's password to <data dir>/nats/framelog.pw",
+         writes the framelog user's password to <data dir>/nats-auth/framelog.pw",
         match user { Some(u) => format!("authorization violation for user {u}"), None => "no credentials given".to_owned() }
     )]
     Unauthorized { urls: String, user: Option<String> },

@@ -32,7 +32,7 @@ pub struct CommonSettings {
     pub nats_user: Option<String>,
 
     /// File holding the NATS user's password (one line, mode 0600). `just up` writes
-    /// `<data dir>/nats/framelog.pw`.
+    /// `<data dir>/nats-auth/framelog.pw`.
     #[arg(long, env = "FRAMELOG_NATS_PASSWORD_FILE", requires = "nats_user")]
     pub nats_password_file: Option<PathBuf>,
 
