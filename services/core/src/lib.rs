@@ -11,12 +11,15 @@
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OpenTelemetry export, W3C context in NATS headers.
-//! - [`secret`]: the server HMAC secret.
+//! - [`secret`]: the server's master keys (file, 0600 check); [`keyring`]: key ids, rotation
+//!   and per-purpose keys derived with [`hkdf`] (RFC 5869).
 
 pub mod consumer;
 pub mod error;
 pub mod eventlog;
 pub mod health;
+pub mod hkdf;
+pub mod keyring;
 pub mod media;
 pub mod media_nats;
 pub mod metrics;
