@@ -12,7 +12,6 @@ use anyhow::{Context, bail};
 use framelog_core::CommonSettings;
 use framelog_core::keyring::Keyring;
 use framelog_core::secret::{Secret, generate_master, write_private};
-use time::OffsetDateTime;
 
 /// `framelog secret ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -68,17 +67,28 @@ pub fn rotate_file(path: &Path, now: i64, grace_secs: i64) -> anyhow::Result<Key
     Ok(next)
 }
 
-fn describe(ring: &Keyring) -> String {
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// One line per key: which signs, until when the others verify (unix seconds and from `now`).
+fn describe(ring: &Keyring, now: i64) -> String {
     let mut out = String::new();
     for k in ring.keys() {
         match k.until {
             None => out.push_str(&format!("{}  active (signs)\n", k.id)),
-            Some(u) => {
-                let when = OffsetDateTime::from_unix_timestamp(u)
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|_| u.to_string());
-                out.push_str(&format!("{}  verifies until {when}\n", k.id));
+            Some(u) if u >= now => {
+                let left = u - now;
+                out.push_str(&format!(
+                    "{}  verifies until {u} (unix; {}d {}h from now)\n",
+                    k.id,
+                    left / 86_400,
+                    left % 86_400 / 3600
+                ));
             }
+            Some(u) => out.push_str(&format!("{}  retired since {u} (unix)\n", k.id)),
         }
     }
     out
@@ -89,13 +99,13 @@ pub fn run(cmd: SecretCommand) -> anyhow::Result<()> {
         SecretCommand::Rotate { common, grace } => {
             let grace = parse_grace(&grace)?;
             let path = common.secret_path();
-            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let now = now_unix();
             let ring = rotate_file(&path, now, grace)?;
             print!(
                 "Rotated {}: new active key {}.\n{}",
                 path.display(),
                 ring.active().id,
-                describe(&ring)
+                describe(&ring, now)
             );
             println!(
                 "Copy this file to every replica (mode 0600) and restart them: a replica still on \
@@ -108,7 +118,7 @@ pub fn run(cmd: SecretCommand) -> anyhow::Result<()> {
             let path = common.secret_path();
             let secret = Secret::load_or_create(&path)
                 .with_context(|| format!("reading the secret file {}", path.display()))?;
-            print!("{}", describe(secret.keyring()));
+            print!("{}", describe(secret.keyring(), now_unix()));
             Ok(())
         }
     }
