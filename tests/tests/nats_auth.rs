@@ -231,3 +231,32 @@ async fn every_node_of_the_cluster_refuses_clients_without_credentials() {
     let result = tokio::time::timeout(Duration::from_secs(8), publish).await;
     assert!(result.map_or(true, |r| r.is_err()), "the reader published through the cluster");
 }
+
+#[tokio::test]
+async fn a_third_party_client_nats_py_is_refused_without_credentials_and_as_reader_cannot_publish()
+{
+    let server = NatsServer::start();
+    let js = topology(&server).await;
+    let python = framelog_tests::tools::workspace_root().join(".tools/venv/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nats_py_client.py");
+    let auth = server.auth();
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(server.anonymous_url())
+        .arg(auth.credentials(FRAMELOG_USER).password())
+        .arg(auth.credentials(DASHBOARD_USER).password())
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{} (deploy/bootstrap.sh installs nats-py): {e}", python.display())
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(v["anonymous"].as_str().unwrap().contains("Authorization Violation"), "{v}");
+    assert_eq!(v["framelog"], "connected");
+    let errors = v["reader_errors"].to_string().to_lowercase();
+    assert!(errors.contains("permissions violation for publish"), "{v}");
+    assert_eq!(v["vid_messages"], 0);
+    assert_eq!(vid_messages(&js).await, 0);
+}
