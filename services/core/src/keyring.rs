@@ -112,14 +112,14 @@ impl Keyring {
             .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
             .collect();
         // The format before key ids: one hex line.
-        if let [(n, only)] = lines.as_slice() {
-            if !only.contains(char::is_whitespace) {
-                let bytes = hex::decode(only).map_err(|_| KeyringError::BadKey(*n))?;
-                if bytes.len() < MIN_KEY_LEN {
-                    return Err(KeyringError::BadKey(*n));
-                }
-                return Ok(Keyring::single(&bytes));
+        if let [(n, only)] = lines.as_slice()
+            && !only.contains(char::is_whitespace)
+        {
+            let bytes = hex::decode(only).map_err(|_| KeyringError::BadKey(*n))?;
+            if bytes.len() < MIN_KEY_LEN {
+                return Err(KeyringError::BadKey(*n));
             }
+            return Ok(Keyring::single(&bytes));
         }
         let mut keys: Vec<MasterKey> = Vec::new();
         for (n, line) in lines {

@@ -257,7 +257,7 @@ mod tests {
             sig[..21].to_owned(),
             format!("{sig}A"),
             format!("{}{}", &sig[..21], alt),
-            sig.replace(|c: char| c == '-' || c == '_', "+"),
+            format!("{}+", &sig[..21]),
             format!("{}/", &sig[..21]),
         ] {
             if bad == sig {
