@@ -108,3 +108,20 @@ impl std::fmt::Debug for CommonSettings {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_user_without_a_password_file_is_refused_and_debug_hides_url_passwords() {
+        let mut s =
+            CommonSettings::for_test("nats://framelog:hunter2@h:4222,nats://h:4223", "d".into());
+        assert!(s.nats_credentials().unwrap().is_none());
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2") && dbg.contains("framelog:***@h:4222"), "{dbg}");
+        s.nats_user = Some("framelog".into());
+        let err = s.nats_credentials().unwrap_err().to_string();
+        assert!(err.contains("--nats-password-file"), "{err}");
+    }
+}
