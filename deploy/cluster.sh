@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or stops) the 3-node JetStream cluster of deploy/nats/cluster-*.conf on loopback, with
-# stores under ./data/cluster/n<i>. Waits until JetStream has a meta leader.
+# stores under ./data/cluster/n<i>. Waits until JetStream has a meta leader. Clients and routes
+# log in (deploy/nats/ROLES.md): passwords are generated once into ./data/cluster/auth/*.pw (0600).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +26,23 @@ case $cmd in
 esac
 
 mkdir -p "$dir"
+auth="$dir/auth"
+mkdir -p "$auth" && chmod 700 "$auth"
+for role in framelog dashboard route; do
+  if [ ! -s "$auth/$role.pw" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$auth/$role.pw")
+  fi
+  chmod 600 "$auth/$role.pw"
+done
+route_pw=$(cat "$auth/route.pw")
+# Only the nats-server processes get the passwords, in their environment.
+export FRAMELOG_NATS_PASSWORD FRAMELOG_NATS_DASHBOARD_PASSWORD FRAMELOG_NATS_ROUTE_PASSWORD
+FRAMELOG_NATS_PASSWORD=$(cat "$auth/framelog.pw")
+FRAMELOG_NATS_DASHBOARD_PASSWORD=$(cat "$auth/dashboard.pw")
+FRAMELOG_NATS_ROUTE_PASSWORD=$route_pw
+for i in 1 2 3; do
+  export "FRAMELOG_NATS_ROUTE_$i=nats-route://route:$route_pw@127.0.0.1:$((6221 + i))"
+done
 for i in 1 2 3; do
   pidf="$dir/n$i.pid"
   if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
@@ -39,7 +57,8 @@ for _ in $(seq 1 100); do
      && curl -fsS "http://127.0.0.1:8222/jsz" | python3 -c 'import json,sys; c=json.load(sys.stdin).get("meta_cluster",{}); sys.exit(0 if c.get("leader") and c.get("cluster_size")==3 else 1)'; then
     echo "3-node JetStream cluster ready (logs in $dir)."
     echo "  NATS URLs: nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
-    echo "  Run: FRAMELOG_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 FRAMELOG_REPLICAS=3 framelog serve"
+    echo "  Run: FRAMELOG_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 FRAMELOG_REPLICAS=3 \\"
+    echo "       FRAMELOG_NATS_USER=framelog FRAMELOG_NATS_PASSWORD_FILE=$auth/framelog.pw framelog serve"
     exit 0
   fi
   sleep 0.2

@@ -10,6 +10,18 @@ data="${FRAMELOG_DATA_DIR:-$root/data}"
 listen="${FRAMELOG_LISTEN:-127.0.0.1:8145}"
 mkdir -p "$data/nats"
 
+# NATS passwords (deploy/nats/ROLES.md): generated once into $data/nats-auth (0700, files 0600),
+# never committed; nats-server gets them in its environment, framelog reads its own file.
+auth="$data/nats-auth"
+mkdir -p "$auth" && chmod 700 "$auth"
+for role in framelog dashboard; do
+  if [ ! -s "$auth/$role.pw" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$auth/$role.pw")
+  fi
+  chmod 600 "$auth/$role.pw"
+done
+nats_args=(--nats-user framelog --nats-password-file "$auth/framelog.pw")
+
 echo "[up] building framelog (release)..."
 cargo build --release --locked -p framelog
 if command -v npm >/dev/null 2>&1; then
@@ -30,7 +42,9 @@ trap cleanup EXIT INT TERM
 if curl -fsS http://127.0.0.1:8222/healthz >/dev/null 2>&1; then
   echo "[up] a NATS server already answers on 127.0.0.1:4222; using it"
 else
-  nats-server -c deploy/nats/single.conf -sd "$data/nats" >"$data/nats.log" 2>&1 &
+  FRAMELOG_NATS_PASSWORD=$(cat "$auth/framelog.pw") \
+  FRAMELOG_NATS_DASHBOARD_PASSWORD=$(cat "$auth/dashboard.pw") \
+    nats-server -c deploy/nats/single.conf -sd "$data/nats" >"$data/nats.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:8222/healthz?js-enabled-only=true" >/dev/null 2>&1 && break
@@ -67,13 +81,15 @@ else
   nginx_args=(--live-rtmp-url "rtmp://127.0.0.1:$rtmp_port/live" --live-nginx-control-url "http://127.0.0.1:8081/control")
 fi
 
+# The dev tenant's API key is a secret: the file is private (0600), also when it predates this.
 if [ ! -s "$data/dev-tenant.json" ]; then
-  "$bin" tenant create dev --json >"$data/dev-tenant.json.tmp"
+  (umask 077; "$bin" tenant create dev --json "${nats_args[@]}" >"$data/dev-tenant.json.tmp")
   mv "$data/dev-tenant.json.tmp" "$data/dev-tenant.json"
 fi
+chmod 600 "$data/dev-tenant.json"
 key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_key"])' "$data/dev-tenant.json")
 
-"$bin" serve --data-dir "$data" --listen "$listen" "${nginx_args[@]}" &
+"$bin" serve --data-dir "$data" --listen "$listen" "${nats_args[@]}" "${nginx_args[@]}" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fsS "http://$listen/readyz" >/dev/null 2>&1 && break
@@ -86,6 +102,8 @@ cat <<TXT
     API and web UI    http://$listen/
     Health            http://$listen/readyz   metrics http://$listen/metrics
     NATS              nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222/
+                      users framelog (all-in-one) and dashboard (read-only); passwords in
+                      $auth/<user>.pw (see deploy/nats/ROLES.md)
     RTMP ingest       rtmp://127.0.0.1:$rtmp_port/live/<stream id>?key=<stream key>
     Dev tenant        dev
     Dev API key       $key

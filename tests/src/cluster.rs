@@ -3,6 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::auth::{FRAMELOG_USER, TestAuth};
 use crate::tools::find_binary;
 
 struct Node {
@@ -11,9 +12,11 @@ struct Node {
     conf: std::path::PathBuf,
 }
 
-/// Three `nats-server -js` nodes clustered on loopback; killed and removed on drop.
+/// Three `nats-server -js` nodes clustered on loopback; killed and removed on drop. Clients and
+/// routes must log in (the roles of `deploy/nats/ROLES.md`, fresh passwords).
 pub struct NatsCluster {
     nodes: Vec<Node>,
+    auth: TestAuth,
     _dir: tempfile::TempDir,
 }
 
@@ -32,8 +35,10 @@ impl NatsCluster {
     pub async fn start() -> NatsCluster {
         let dir = tempfile::Builder::new().prefix("framelog-cluster-").tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let auth = TestAuth::generate();
         let routes: Vec<String> =
-            ports.iter().map(|(_, c)| format!("nats-route://127.0.0.1:{c}")).collect();
+            ports.iter().map(|(_, c)| auth.route_url(&format!("127.0.0.1:{c}"))).collect();
+        let users = auth.server_conf(dir.path());
         let mut nodes = Vec::new();
         for (i, (port, cport)) in ports.iter().enumerate() {
             let conf = dir.path().join(format!("n{i}.conf"));
@@ -42,15 +47,17 @@ impl NatsCluster {
                 &conf,
                 format!(
                     "server_name: n{i}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n\
-                     cluster {{ name: framelog_test\n listen: 127.0.0.1:{cport}\n routes: [{}] }}\n",
+                     {users}\
+                     cluster {{ name: framelog_test\n listen: 127.0.0.1:{cport}\n {}\n routes: [{}] }}\n",
                     store.display(),
+                    auth.route_authorization(),
                     routes.join(", ")
                 ),
             )
             .unwrap();
             nodes.push(Node { child: None, port: *port, conf });
         }
-        let mut c = NatsCluster { nodes, _dir: dir };
+        let mut c = NatsCluster { nodes, auth, _dir: dir };
         for i in 0..3 {
             c.spawn(i);
         }
@@ -73,7 +80,9 @@ impl NatsCluster {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(client) = async_nats::connect(self.urls()).await {
+            if let Ok(client) =
+                self.auth.options(FRAMELOG_USER).connect(self.anonymous_urls()).await
+            {
                 let js = async_nats::jetstream::new(client);
                 if js.query_account().await.is_ok() {
                     return;
@@ -84,9 +93,31 @@ impl NatsCluster {
         }
     }
 
-    /// Client URLs of the nodes.
+    /// Client URLs of the nodes, with the `framelog` user's credentials (Framelog's `connect`
+    /// and `--nats-url` take them out; for plain async-nats use [`NatsCluster::connect_as`]).
     pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| self.auth.framelog_url(&format!("127.0.0.1:{}", n.port)))
+            .collect()
+    }
+
+    /// Client URLs of the nodes without credentials (which the nodes refuse).
+    pub fn anonymous_urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect()
+    }
+
+    /// The users and passwords of this cluster.
+    pub fn auth(&self) -> &TestAuth {
+        &self.auth
+    }
+
+    /// A client of the whole cluster logged in as `user` (`framelog` or `dashboard`).
+    pub async fn connect_as(
+        &self,
+        user: &str,
+    ) -> Result<async_nats::Client, async_nats::ConnectError> {
+        self.auth.options(user).connect(self.anonymous_urls()).await
     }
 
     /// The seed list as one comma-separated setting.

@@ -3,13 +3,15 @@
 //!
 //! - [`NatsServer`]: the real `nats-server -js` on a random loopback port with a temporary store
 //!   directory; killed and removed on drop; can be stopped and restarted on the same port and
-//!   store (for outage tests).
+//!   store (for outage tests). It requires credentials ([`auth`]: the roles of
+//!   `deploy/nats/ROLES.md` with fresh passwords); `url()` carries the `framelog` user's.
 //! - [`TestApp`]: an axum router served on `127.0.0.1:0` with an HTTP client and the base URL.
 //! - [`tools`]: where the project-local binaries are (`.tools/bin`, installed by bootstrap).
 //!
 //! Every test gets its own server, port and directories, so tests run in parallel.
 
 pub mod app;
+pub mod auth;
 pub mod cluster;
 pub mod media;
 pub mod nats;

@@ -1,4 +1,5 @@
-//! [`NatsServer`]: a real `nats-server -js` per test.
+//! [`NatsServer`]: a real `nats-server -js` per test, with the users and permissions of
+//! `deploy/nats/ROLES.md` (no anonymous access) and fresh passwords.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -6,16 +7,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::auth::{FRAMELOG_USER, TestAuth};
 use crate::tools::find_binary;
 
-/// A running `nats-server -js` on a random loopback port with a private store directory.
-/// Dropping it kills the server and deletes its files.
+/// A running `nats-server -js` on a random loopback port with a private store directory, which
+/// refuses clients without credentials. Dropping it kills the server and deletes its files.
 #[derive(Debug)]
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
     extra_args: Vec<String>,
+    auth: TestAuth,
+    conf: tempfile::TempDir,
 }
 
 impl NatsServer {
@@ -26,12 +30,29 @@ impl NatsServer {
 
     /// Starts a server with extra command-line arguments.
     pub fn start_with(extra: &[&str]) -> NatsServer {
+        Self::start_configured(extra, "")
+    }
+
+    /// Starts a server whose configuration file also has `conf` (e.g. `jetstream {
+    /// max_file_store: 8MB }`). A second `-c` would replace the users and permissions.
+    pub fn start_with_conf(conf: &str) -> NatsServer {
+        Self::start_configured(&[], conf)
+    }
+
+    fn start_configured(extra: &[&str], extra_conf: &str) -> NatsServer {
         let store = tempfile::Builder::new().prefix("framelog-nats-").tempdir().expect("temp dir");
+        let conf = tempfile::Builder::new().prefix("framelog-natsconf-").tempdir().expect("temp");
+        let auth = TestAuth::generate();
+        let text = format!("{}\n{extra_conf}\n", auth.server_conf(conf.path()));
+        std::fs::write(conf.path().join("server.conf"), text)
+            .expect("writing the nats-server configuration");
         let mut s = NatsServer {
             child: None,
             port: 0,
             store,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            auth,
+            conf,
         };
         s.spawn(None);
         s
@@ -41,6 +62,8 @@ impl NatsServer {
         let bin = find_binary("nats-server");
         let port_arg = port.map(|p| p.to_string()).unwrap_or_else(|| "-1".into());
         let mut child = Command::new(&bin)
+            .arg("-c")
+            .arg(self.conf.path().join("server.conf"))
             .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
             .arg(self.store.path())
             .args(&self.extra_args)
@@ -70,9 +93,29 @@ impl NatsServer {
         self.child = Some(child);
     }
 
-    /// The client URL, e.g. `nats://127.0.0.1:41234`.
+    /// The client URL with the all-in-one `framelog` user's credentials, e.g.
+    /// `nats://framelog:<password>@127.0.0.1:41234` (Framelog's `connect` and `--nats-url` take
+    /// them out of the URL; plain async-nats ignores them: use [`NatsServer::client`]).
     pub fn url(&self) -> String {
+        self.auth.framelog_url(&format!("127.0.0.1:{}", self.port))
+    }
+
+    /// The client URL without credentials (which the server refuses).
+    pub fn anonymous_url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The users and passwords of this server.
+    pub fn auth(&self) -> &TestAuth {
+        &self.auth
+    }
+
+    /// A client logged in as `user` (`framelog` or the read-only `dashboard`).
+    pub async fn connect_as(
+        &self,
+        user: &str,
+    ) -> Result<async_nats::Client, async_nats::ConnectError> {
+        self.auth.options(user).connect(self.anonymous_url()).await
     }
 
     pub fn port(&self) -> u16 {
@@ -111,9 +154,9 @@ impl NatsServer {
         self.spawn(Some(port));
     }
 
-    /// A connected async-nats client.
+    /// A connected async-nats client (the `framelog` user).
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connecting to the test nats-server")
+        self.connect_as(FRAMELOG_USER).await.expect("connecting to the test nats-server")
     }
 
     /// A path inside a fresh directory that lives as long as the server (for sled stores, media).

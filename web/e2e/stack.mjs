@@ -5,6 +5,7 @@
 // Every process started here is stopped by stop(), also on Ctrl-C or an uncaught error.
 
 import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -102,10 +103,30 @@ export async function startStack(web) {
   const natsPort = await freePort();
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const natsLog = path.join(tmp, 'nats.log');
-  start(nats, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(tmp, 'nats')], natsLog);
+  // NATS requires credentials (deploy/nats/ROLES.md): the shipped permissions, fresh passwords
+  // in 0600 files; framelog logs in as the all-in-one `framelog` user.
+  const natsConf = path.join(tmp, 'natsconf');
+  mkdirSync(natsConf, { mode: 0o700 });
+  writeFileSync(path.join(natsConf, 'permissions.conf'), readFileSync(path.join(root, 'deploy/nats/permissions.conf')));
+  const natsPasswords = { framelog: randomBytes(18).toString('hex'), dashboard: randomBytes(18).toString('hex') };
+  writeFileSync(
+    path.join(natsConf, 'server.conf'),
+    `include "permissions.conf"\nauthorization { users = [\n` +
+      `{ user: framelog, password: "${natsPasswords.framelog}", permissions: $FRAMELOG_PERMISSIONS }\n` +
+      `{ user: dashboard, password: "${natsPasswords.dashboard}", permissions: $DASHBOARD_PERMISSIONS }\n] }\n`,
+    { mode: 0o600 },
+  );
+  const natsPasswordFile = path.join(natsConf, 'framelog.pw');
+  writeFileSync(natsPasswordFile, `${natsPasswords.framelog}\n`, { mode: 0o600 });
+  start(nats, ['-c', path.join(natsConf, 'server.conf'), '-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(tmp, 'nats')], natsLog);
   await waitForPort(natsPort, 15000);
 
-  const clean = { FRAMELOG_NATS_URL: undefined, FRAMELOG_API_KEY: undefined };
+  const clean = {
+    FRAMELOG_NATS_URL: undefined,
+    FRAMELOG_API_KEY: undefined,
+    FRAMELOG_NATS_USER: 'framelog',
+    FRAMELOG_NATS_PASSWORD_FILE: natsPasswordFile,
+  };
   const created = await run(framelog, ['tenant', 'create', 'e2e', '--json', '--nats-url', natsUrl, '--data-dir', path.join(tmp, 'cli')], {
     cwd: tmp,
     env: { ...process.env, ...clean },

@@ -4,6 +4,7 @@
 //! - [`settings`]: the flags and `FRAMELOG_*` variables of the operating contract.
 //! - [`platform`]: [`Platform`], the handles a service is built from, started once per process.
 //! - [`nats`]: connecting (with retry and a server version check) and the JetStream topology.
+//! - [`nats_auth`]: NATS credentials (flags, 0600 password file, or the URL), URL redaction.
 //! - [`eventlog`]: publishing events with ack, dedup ids, trace context and the sled outbox.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
 //! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
@@ -11,7 +12,8 @@
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OpenTelemetry export, W3C context in NATS headers.
 //! - [`probe`], [`media_limits`]: ffprobe behind the input fence, and what a source may cost.
-//! - [`secret`]: the server HMAC secret.
+//! - [`secret`]: the server's master keys (file, 0600 check); [`keyring`]: key ids, rotation
+//!   and per-purpose keys derived with [`hkdf`] (RFC 5869).
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
 
@@ -19,11 +21,14 @@ pub mod consumer;
 pub mod error;
 pub mod eventlog;
 pub mod health;
+pub mod hkdf;
+pub mod keyring;
 pub mod media;
 pub mod media_limits;
 pub mod media_nats;
 pub mod metrics;
 pub mod nats;
+pub mod nats_auth;
 pub mod platform;
 pub mod probe;
 pub mod redact;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use async_nats::ConnectErrorKind;
 use async_nats::jetstream::{self, kv, stream};
+
+use crate::nats_auth::{NatsAuthError, NatsCredentials, credentials_from_urls};
 
 /// Oldest nats-server this code runs against (KV, multi-filter consumers and message TTLs need it).
 pub const MIN_SERVER_VERSION: (u64, u64) = (2, 11);
@@ -46,6 +49,16 @@ pub enum NatsSetupError {
         MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
     )]
     ServerTooOld { found: String },
+    #[error(
+        "NATS at {urls} refused the connection ({}): give the credentials of a role of \
+         deploy/nats/ROLES.md with --nats-user and --nats-password-file (FRAMELOG_NATS_USER, \
+         FRAMELOG_NATS_PASSWORD_FILE) or in the URL (nats://user:password@host:4222); `just up` \
+         writes the framelog user's password to <data dir>/nats-auth/framelog.pw",
+        match user { Some(u) => format!("authorization violation for user {u}"), None => "no credentials given".to_owned() }
+    )]
+    Unauthorized { urls: String, user: Option<String> },
+    #[error(transparent)]
+    Credentials(#[from] NatsAuthError),
     #[error("nats-server at {0} does not have JetStream enabled (start it with -js)")]
     NoJetStream(String),
     #[error("creating or updating {what}: {source}")]
@@ -53,24 +66,53 @@ pub enum NatsSetupError {
 }
 
 /// Connects to the first reachable URL, retrying with back-off for up to `patience`, then checks
-/// the server version. Once connected, the client reconnects by itself forever.
+/// the server version. Once connected, the client reconnects by itself forever. Credentials in
+/// the URLs (`nats://user:password@host`) are used; see [`connect_with`].
 pub async fn connect(
     urls: &[String],
     name: &str,
     patience: Duration,
 ) -> Result<async_nats::Client, NatsSetupError> {
+    connect_with(urls, None, name, patience).await
+}
+
+/// [`connect`] with explicit credentials (from --nats-user / --nats-password-file), which win
+/// over credentials in the URLs. A server that refuses the credentials (or their absence) is
+/// not retried: the error says how to give them.
+pub async fn connect_with(
+    urls: &[String],
+    credentials: Option<&NatsCredentials>,
+    name: &str,
+    patience: Duration,
+) -> Result<async_nats::Client, NatsSetupError> {
+    let (urls, from_url) = credentials_from_urls(urls).map_err(NatsSetupError::Credentials)?;
+    let credentials = credentials.cloned().or(from_url);
     let joined = urls.join(",");
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_millis(100);
     let mut attempts = 0;
     let client = loop {
         attempts += 1;
-        let opts = async_nats::ConnectOptions::new()
+        let mut opts = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(Duration::from_secs(2))
             .max_reconnects(None);
-        match opts.connect(urls.to_vec()).await {
+        if let Some(c) = &credentials {
+            opts = c.apply(opts);
+        }
+        match opts.connect(urls.clone()).await {
             Ok(c) => break c,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication
+                ) =>
+            {
+                return Err(NatsSetupError::Unauthorized {
+                    urls: joined,
+                    user: credentials.as_ref().map(|c| c.user.clone()),
+                });
+            }
             Err(e) => {
                 if tokio::time::Instant::now() + delay > deadline {
                     return Err(NatsSetupError::Connect {

@@ -58,12 +58,16 @@ impl Platform {
             path: secret_path.display().to_string(),
             source,
         })?;
+        // Read (and permission-check) the NATS password file before anything else can fail.
+        let credentials = settings.nats_credentials().map_err(NatsSetupError::from)?;
         let db_path = settings.data_dir.join("state");
         let db =
             sled::Config::new().path(&db_path).flush_every_ms(Some(200)).open().map_err(
                 |source| StartError::Sled { path: db_path.display().to_string(), source },
             )?;
-        let client = nats::connect(&settings.nats_urls(), client_name, patience).await?;
+        let client =
+            nats::connect_with(&settings.nats_urls(), credentials.as_ref(), client_name, patience)
+                .await?;
         let js = jetstream::new(client.clone());
         nats::ensure_topology_with(&js, settings.replicas, settings.view_stream_max_bytes).await?;
         let tenants = TenantStore::open(&js).await?.with_client(client.clone());

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::nats_auth::{NatsAuthError, NatsCredentials, redact_url};
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -12,12 +14,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// Settings every service needs.
-#[derive(Debug, Clone, clap::Args)]
+/// Settings every service needs. Its `Debug` hides NATS passwords.
+#[derive(Clone, clap::Args)]
 pub struct CommonSettings {
-    /// NATS server URL(s), comma-separated for a cluster.
-    #[arg(long, env = "FRAMELOG_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server URL(s), comma-separated for a cluster. May carry credentials
+    /// (`nats://user:password@host:4222`), though --nats-password-file keeps them out of `ps`.
+    #[arg(
+        long,
+        env = "FRAMELOG_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
     pub nats_url: String,
+
+    /// NATS user name (the `framelog` role of deploy/nats/ROLES.md, or a per-service role).
+    #[arg(long, env = "FRAMELOG_NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// File holding the NATS user's password (one line, mode 0600). `just up` writes
+    /// `<data dir>/nats-auth/framelog.pw`.
+    #[arg(long, env = "FRAMELOG_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
 
     /// Directory for sled stores, uploads and media.
     #[arg(long, env = "FRAMELOG_DATA_DIR", default_value = "./data")]
@@ -47,6 +64,8 @@ impl CommonSettings {
     pub fn for_test(nats_url: &str, data_dir: PathBuf) -> Self {
         CommonSettings {
             nats_url: nats_url.to_owned(),
+            nats_user: None,
+            nats_password_file: None,
             data_dir,
             secret_file: None,
             log_format: LogFormat::Human,
@@ -60,6 +79,16 @@ impl CommonSettings {
         self.secret_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key"))
     }
 
+    /// The NATS credentials of --nats-user / --nats-password-file, if given (the password file
+    /// must not be readable by group or others). Credentials in the URL are used otherwise.
+    pub fn nats_credentials(&self) -> Result<Option<NatsCredentials>, NatsAuthError> {
+        match (&self.nats_user, &self.nats_password_file) {
+            (Some(user), Some(file)) => Ok(Some(NatsCredentials::from_password_file(user, file)?)),
+            (Some(user), None) => Err(NatsAuthError::NoPassword { user: user.clone() }),
+            (None, _) => Ok(None),
+        }
+    }
+
     /// The NATS server URLs.
     pub fn nats_urls(&self) -> Vec<String> {
         self.nats_url
@@ -68,5 +97,37 @@ impl CommonSettings {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+}
+
+impl std::fmt::Debug for CommonSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.nats_urls().iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("CommonSettings")
+            .field("nats_url", &urls.join(","))
+            .field("nats_user", &self.nats_user)
+            .field("nats_password_file", &self.nats_password_file)
+            .field("data_dir", &self.data_dir)
+            .field("secret_file", &self.secret_file)
+            .field("log_format", &self.log_format)
+            .field("replicas", &self.replicas)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_user_without_a_password_file_is_refused_and_debug_hides_url_passwords() {
+        let mut s =
+            CommonSettings::for_test("nats://framelog:hunter2@h:4222,nats://h:4223", "d".into());
+        assert!(s.nats_credentials().unwrap().is_none());
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2") && dbg.contains("framelog:***@h:4222"), "{dbg}");
+        s.nats_user = Some("framelog".into());
+        let err = s.nats_credentials().unwrap_err().to_string();
+        assert!(err.contains("--nats-password-file"), "{err}");
     }
 }

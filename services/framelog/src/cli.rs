@@ -30,6 +30,9 @@ pub enum Command {
     /// Operate the projection's local views.
     #[command(subcommand)]
     Projection(ProjectionCommand),
+    /// Manage the master keys of the secret file (rotate, list).
+    #[command(subcommand)]
+    Secret(crate::secret::SecretCommand),
 }
 
 /// `framelog projection ...`. Both open the local sled store, so the server using that data

@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line (clap derive): `serve`, `tenant`.
 //! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
 //! - [`tenant`]: `framelog tenant create|key`.
+//! - [`secret`]: `framelog secret rotate|list` (master keys, grace period).
 //! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
 //! - [`projection`]: `framelog projection rebuild|digest`.
 //! - [`web`]: the built web UI as the router's fallback (SPA), never over API paths.
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod hook;
 pub mod projection;
+pub mod secret;
 pub mod serve;
 pub mod tenant;
 pub mod upload;

@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::projection::run(cmd).await
         }
+        Command::Secret(cmd) => framelog::secret::run(cmd),
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

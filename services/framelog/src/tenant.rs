@@ -8,8 +8,14 @@ use framelog_core::{CommonSettings, nats};
 use framelog_events::TenantId;
 
 async fn store(common: &CommonSettings) -> anyhow::Result<TenantStore> {
-    let client =
-        nats::connect(&common.nats_urls(), "framelog-cli", Duration::from_secs(10)).await?;
+    let credentials = common.nats_credentials()?;
+    let client = nats::connect_with(
+        &common.nats_urls(),
+        credentials.as_ref(),
+        "framelog-cli",
+        Duration::from_secs(10),
+    )
+    .await?;
     let js = async_nats::jetstream::new(client);
     nats::ensure_topology(&js, common.replicas).await?;
     Ok(TenantStore::open(&js).await?)

@@ -95,10 +95,7 @@ async fn an_upload_that_would_pass_the_storage_quota_is_413_storage_quota_exceed
 
 #[tokio::test]
 async fn a_full_jetstream_store_answers_507_with_the_json_shape_not_500() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("small.conf");
-    std::fs::write(&conf, "jetstream {\n  max_file_store: 8MB\n}\n").unwrap();
-    let nats = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
+    let nats = NatsServer::start_with_conf("jetstream {\n  max_file_store: 8MB\n}");
     // The topology fits the small store (stream limits are lowered until they can be reserved).
     let (p, data) = platform(&nats).await;
     let key = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();

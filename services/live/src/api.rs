@@ -126,8 +126,14 @@ pub async fn reveal(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = load(&st, &tenant, &id).await?;
-    let key =
-        keys::derive(&st.platform.secret, r.tenant.as_str(), r.stream_id.as_str(), r.generation);
+    // The master that made the key, which may predate a `framelog secret rotate`.
+    let (t, s) = (r.tenant.as_str(), r.stream_id.as_str());
+    let key = keys::reveal(&st.platform.secret, t, s, r.generation, &r.key_hash).ok_or_else(|| {
+        ApiError::conflict(
+            "key_not_revealable",
+            "this stream's key was made with a master key no longer in the keyring; rotate the key",
+        )
+    })?;
     Ok(axum::Json(key_view(&st, &r, &key)).into_response())
 }
 

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 pub fn framelog() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_framelog"));
     c.env_remove("FRAMELOG_NATS_URL").env_remove("RUST_LOG").env_remove("FRAMELOG_API_KEY");
+    c.env_remove("FRAMELOG_NATS_USER").env_remove("FRAMELOG_NATS_PASSWORD_FILE");
     // No GPU here: skip the hardware trial encodes at every start (one libx264 trial instead).
     c.env("FRAMELOG_TRANSCODE_ENCODER", "libx264");
     c
