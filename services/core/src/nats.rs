@@ -291,8 +291,15 @@ async fn ensure_stream(
 /// Whether the server refused a stream because it cannot reserve its `max_bytes`.
 fn reservation_refused(e: &jetstream::context::CreateStreamError) -> bool {
     matches!(e.kind(), jetstream::context::CreateStreamErrorKind::JetStream(js)
-        if crate::eventlog::STORE_FULL_CODES.contains(&js.error_code().0))
+        if crate::eventlog::STORE_FULL_CODES.contains(&js.error_code().0)
+            // A cluster answers "no suitable peers for placement, insufficient storage" (10005)
+            // when no node can reserve the limit.
+            || (js.error_code().0 == NO_SUITABLE_PEERS
+                && js.to_string().contains("insufficient storage")))
 }
+
+/// JetStream's "no suitable peers for placement" error code.
+const NO_SUITABLE_PEERS: u64 = 10005;
 
 /// Whether every stream of the topology exists (readiness).
 pub async fn topology_present(js: &jetstream::Context) -> bool {
