@@ -54,13 +54,15 @@ struct StreamWindows {
 /// How long a stream's live session, read from KV, is used before it is read again.
 const SESSION_TTL: Duration = Duration::from_secs(5);
 
+/// (tenant, stream) → its live session id (if any) and when it was read.
+type SessionCache = HashMap<(String, String), (Option<String>, std::time::Instant)>;
+
 /// The live audience of every stream, per replica; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct LiveViewers {
     window: i64,
     streams: Arc<Mutex<HashMap<(String, String), StreamWindows>>>,
-    /// (tenant, stream) → its live session id (if any) and when it was read.
-    sessions: Arc<Mutex<HashMap<(String, String), (Option<String>, std::time::Instant)>>>,
+    sessions: Arc<Mutex<SessionCache>>,
     /// Ids of the session views this replica sent → the last window their viewer beaconed in.
     counted: Arc<Mutex<HashMap<Uuid, i64>>>,
 }
@@ -184,12 +186,12 @@ impl LiveViewers {
 
     /// Whether this replica should send the session view `id` now (not sent while its viewer
     /// kept beaconing); marks it sent in `window`.
-    fn first_count(&self, id: Uuid, window: i64) -> bool {
+    pub(crate) fn first_count(&self, id: Uuid, window: i64) -> bool {
         self.counted.lock().expect("live viewers poisoned").insert(id, window).is_none()
     }
 
     /// Forgets that `id` was sent (it could not be queued).
-    fn uncount(&self, id: Uuid) {
+    pub(crate) fn uncount(&self, id: Uuid) {
         self.counted.lock().expect("live viewers poisoned").remove(&id);
     }
 
@@ -260,71 +262,6 @@ impl LiveViewers {
 /// The id older replicas gave a live `counted` event of one window.
 fn legacy_live_id(tenant: &TenantId, stream: &AggregateId, viewer: &str, window: i64) -> Uuid {
     Event::deterministic_id(tenant, stream, Kind::View, "counted", &format!("{viewer}/{window}"))
-}
-
-/// The events of one live beacon of `viewer` at `now`: its `presence` in the window, and the
-/// view of the live session the first time this replica sees the viewer in it. Call
-/// [`LiveBeacon::not_queued`] if the view could not be queued.
-pub struct LiveBeacon {
-    pub events: Vec<Event>,
-    view: Option<Uuid>,
-}
-
-impl LiveBeacon {
-    /// Unmarks the session view so the next beacon sends it again.
-    pub fn not_queued(&self, st: &PlaybackState) {
-        if let Some(id) = self.view {
-            st.viewers.uncount(id);
-        }
-    }
-}
-
-/// Builds the events of a live beacon (see the module docs).
-pub async fn live_beacon(
-    st: &PlaybackState,
-    tenant: &TenantId,
-    stream: &AggregateId,
-    viewer: &str,
-    now: OffsetDateTime,
-) -> LiveBeacon {
-    let window = st.viewers.window_of(now.unix_timestamp());
-    let session = st.viewers.session_of(&st.platform.js, tenant.as_str(), stream.as_str()).await;
-    let mut events = Vec::with_capacity(2);
-    let mut view = None;
-    if let Some(session) = &session {
-        let id = session_view_id(tenant, stream, viewer, session);
-        if st.viewers.first_count(id, window) {
-            let data = ViewData::Counted { viewer: viewer.to_owned(), window, live: true };
-            events.push(Event::new(id, now, crate::SOURCE, tenant.clone(), stream.clone(), data));
-            view = Some(id);
-        }
-    }
-    let id = Event::deterministic_id(
-        tenant,
-        stream,
-        Kind::View,
-        "presence",
-        &format!("{viewer}/{window}"),
-    );
-    let data = ViewData::Presence { viewer: viewer.to_owned(), window, session_id: session };
-    events.push(Event::new(id, now, crate::SOURCE, tenant.clone(), stream.clone(), data));
-    LiveBeacon { events, view }
-}
-
-/// The id of the one view of `viewer` in live `session` of `stream`.
-pub fn session_view_id(
-    tenant: &TenantId,
-    stream: &AggregateId,
-    viewer: &str,
-    session: &str,
-) -> Uuid {
-    Event::deterministic_id(
-        tenant,
-        stream,
-        Kind::View,
-        "counted",
-        &format!("{viewer}/live/{session}"),
-    )
 }
 
 /// Query of `GET /v1/live/{stream_id}/viewers`.

@@ -93,7 +93,7 @@ pub async fn beacon(
     let viewer = viewer_id(&st.platform.secret, ip, &session);
     if b.live {
         // Presence per window, and one view per live session (see `viewers`).
-        let live = crate::viewers::live_beacon(&st, &tenant, &video, &viewer, now).await;
+        let live = crate::live_beacon::live_beacon(&st, &tenant, &video, &viewer, now).await;
         for event in &live.events {
             if let Err(e) = enqueue(&st, event) {
                 live.not_queued(&st);
