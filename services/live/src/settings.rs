@@ -84,7 +84,8 @@ pub struct LiveSettings {
 
     /// End a live session its media server has not reported for this many seconds (it died
     /// without `publish_done`), billed up to the last sight; 0 never reaps. nginx-rtmp reports
-    /// every `notify_update_timeout` (5 s in the shipped config) through `on_update`.
+    /// every `notify_update_timeout` (5 s in the shipped config) through `on_update`: keep this
+    /// well above that period (a few periods), or live sessions are ended between two reports.
     #[arg(long = "live-reap-after", env = "FRAMELOG_LIVE_REAP_AFTER", default_value_t = 90)]
     pub reap_after_secs: u64,
 
