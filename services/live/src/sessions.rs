@@ -301,8 +301,10 @@ pub async fn still_valid(
         },
         _ => false,
     };
-    if valid {
-        seen(st, stream, connection_id, OffsetDateTime::now_utc()).await?;
+    // A sighting that could not be written must not cut the publisher (a non-2xx answer to
+    // on_update does): the next report writes it.
+    if valid && let Err(e) = seen(st, stream, connection_id, OffsetDateTime::now_utc()).await {
+        tracing::warn!(stream, error = ?e, "live session sighting not recorded");
     }
     Ok(valid)
 }
