@@ -234,7 +234,9 @@ pub enum LiveData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum ViewData {
-    /// One viewer counted once in one dedup window.
+    /// One view: a VOD viewer once per dedup window; a live viewer once per live session (its
+    /// id is deterministic over (viewer, session); `window` is then the window it was first
+    /// counted in).
     Counted {
         /// Hash of (IP, user/session): no raw address is stored.
         viewer: String,
@@ -242,6 +244,18 @@ pub enum ViewData {
         window: i64,
         #[serde(default)]
         live: bool,
+    },
+    /// A live viewer is still watching in this window (the periodic beacon of a live player):
+    /// the source of concurrent viewers, never a view. A live *view* is one `counted` per
+    /// (viewer, live session).
+    Presence {
+        /// Hash of (IP, user/session), as in `counted`.
+        viewer: String,
+        /// Start of the window, unix seconds.
+        window: i64,
+        /// The live session being watched, when playback knew it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
     },
     /// Bytes served for a tenant during a period (billing meter).
     EgressMetered {
@@ -313,6 +327,7 @@ impl Phased for ViewData {
     fn phase(&self) -> &'static str {
         match self {
             ViewData::Counted { .. } => "counted",
+            ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
         }
     }

@@ -132,6 +132,7 @@ fn phase_of(data: &EventData) -> &'static str {
         },
         EventData::View(d) => match d {
             ViewData::Counted { .. } => "counted",
+            ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
         },
     }
@@ -411,6 +412,22 @@ fn samples() -> Vec<Event> {
                 viewer: "7d793037a0760186574b0282f2f435e7".into(),
                 window: -60,
                 live: true,
+            }),
+        ),
+        ev(
+            &stream,
+            view(ViewData::Presence {
+                viewer: "7d793037a0760186574b0282f2f435e7".into(),
+                window: 1_741_953_630,
+                session_id: Some("ses_1".into()),
+            }),
+        ),
+        ev(
+            &stream,
+            view(ViewData::Presence {
+                viewer: "7d793037a0760186574b0282f2f435e7".into(),
+                window: 1_741_953_660,
+                session_id: None,
             }),
         ),
         ev(

@@ -12,8 +12,9 @@
 //!   uploaded by then and not deleted by then. Deleted videos stop counting.
 //! - `egress_bytes`: `egress_metered` bytes whose period starts in the month, one value per
 //!   (reporting instance, period start).
-//! - `live_minutes`: `ended.duration_secs / 60` of sessions that ended in the month, once per
-//!   (stream, session).
+//! - `live_minutes`: `ended.duration_secs / 60`, once per (stream, session), split at UTC month
+//!   boundaries ([`split_by_month`]) from the session's start (`started`'s time; without it,
+//!   the `ended` time minus the duration). A session that has not ended bills nothing yet.
 //! - `uploads`: videos whose first `upload.completed` is in the month.
 
 use std::collections::BTreeMap;
@@ -59,6 +60,23 @@ impl Month {
     pub fn ended_by(self, t: OffsetDateTime) -> bool {
         Month::of(t) <= self
     }
+
+    /// The month after this one.
+    pub fn next(self) -> Month {
+        if self.month >= 12 {
+            Month { year: self.year + 1, month: 1 }
+        } else {
+            Month { year: self.year, month: self.month + 1 }
+        }
+    }
+
+    /// Midnight UTC of its first day.
+    pub fn start(self) -> OffsetDateTime {
+        let m = time::Month::try_from(self.month).unwrap_or(time::Month::January);
+        time::Date::from_calendar_date(self.year, m, 1)
+            .map(|d| d.midnight().assume_utc())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
 }
 
 impl fmt::Display for Month {
@@ -101,12 +119,28 @@ pub struct VideoUsage {
     pub deleted_at: Option<OffsetDateTime>,
 }
 
-/// Usage of one live session.
+/// Usage of one live session: its start from `started`, its end and duration from the first
+/// `ended` (either may come first; repeats change nothing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionUsage {
-    #[serde(with = "time::serde::rfc3339")]
-    pub ended_at: OffsetDateTime,
+    /// The time of `started` (absent in records written before it was kept).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// The time of the first `ended`; `None` while the session is open.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    #[serde(default)]
     pub duration_secs: f64,
+}
+
+impl SessionUsage {
+    /// The billed interval: its start and its length in seconds (`None` until it ended).
+    pub fn billed(&self) -> Option<(OffsetDateTime, f64)> {
+        let ended = self.ended_at?;
+        let secs = self.duration_secs;
+        let start = self.started_at.unwrap_or_else(|| ended - time::Duration::seconds_f64(secs));
+        Some((start, secs))
+    }
 }
 
 /// One egress metering period of one reporting instance.
@@ -168,18 +202,57 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
     Some(u)
 }
 
-/// The session an `ended` event closes, and its usage (`None` for other events).
-pub fn session_usage(event: &Event) -> Option<(&str, SessionUsage)> {
+/// The session a `started` or `ended` event is about (`None` for other events).
+pub fn session_of(event: &Event) -> Option<&str> {
     match &event.data {
-        EventData::Live(LiveData::Ended { session_id, duration_secs, .. }) => Some((
-            session_id,
-            SessionUsage {
-                ended_at: event.time,
-                duration_secs: if duration_secs.is_finite() { duration_secs.max(0.0) } else { 0.0 },
-            },
-        )),
+        EventData::Live(LiveData::Started { session_id, .. })
+        | EventData::Live(LiveData::Ended { session_id, .. }) => Some(session_id),
         _ => None,
     }
+}
+
+/// Folds a `started` or `ended` event into its session's usage record; other events leave it
+/// unchanged. Idempotent and order-tolerant: the earliest `started` and the first `ended` win.
+pub fn apply_session(usage: Option<SessionUsage>, event: &Event) -> Option<SessionUsage> {
+    let blank = || SessionUsage { started_at: None, ended_at: None, duration_secs: 0.0 };
+    match &event.data {
+        EventData::Live(LiveData::Started { .. }) => {
+            let mut u = usage.unwrap_or_else(blank);
+            u.started_at = Some(u.started_at.map_or(event.time, |t| t.min(event.time)));
+            Some(u)
+        }
+        EventData::Live(LiveData::Ended { duration_secs, .. }) => {
+            let mut u = usage.unwrap_or_else(blank);
+            if u.ended_at.is_none() {
+                u.ended_at = Some(event.time);
+                u.duration_secs =
+                    if duration_secs.is_finite() { duration_secs.max(0.0) } else { 0.0 };
+            }
+            Some(u)
+        }
+        _ => usage,
+    }
+}
+
+/// Splits `secs` seconds from `start` at UTC month boundaries: the seconds that fall in each
+/// month, in order (months with none are left out). Pure; leap years come from the calendar.
+pub fn split_by_month(start: OffsetDateTime, secs: f64) -> Vec<(Month, f64)> {
+    let mut out = Vec::new();
+    if !(secs.is_finite() && secs > 0.0) {
+        return out;
+    }
+    let mut from = start.to_offset(time::UtcOffset::UTC);
+    let mut left = secs;
+    while left > 0.0 {
+        let month = Month::of(from);
+        let in_month = (month.next().start() - from).as_seconds_f64().min(left);
+        if in_month > 0.0 {
+            out.push((month, in_month));
+        }
+        left -= in_month;
+        from = month.next().start();
+    }
+    out
 }
 
 /// The egress record of an `egress_metered` event (`None` for other events).
@@ -236,8 +309,11 @@ pub fn month_usage<'a>(
         }
     }
     for s in sessions {
-        if month.contains(s.ended_at) {
-            m.live_minutes += s.duration_secs / 60.0;
+        let Some((start, secs)) = s.billed() else { continue };
+        for (in_month, part) in split_by_month(start, secs) {
+            if in_month == month {
+                m.live_minutes += part / 60.0;
+            }
         }
     }
     for e in egress {
@@ -266,8 +342,12 @@ impl Ledger {
         if let Some(u) = apply_video(v, event) {
             self.videos.insert(event.subject.clone(), u);
         }
-        if let Some((session, usage)) = session_usage(event) {
-            self.sessions.entry((event.subject.clone(), session.to_owned())).or_insert(usage);
+        if let Some(session) = session_of(event) {
+            let key = (event.subject.clone(), session.to_owned());
+            let old = self.sessions.remove(&key);
+            if let Some(u) = apply_session(old, event) {
+                self.sessions.insert(key, u);
+            }
         }
         if let Some(e) = egress_usage(event) {
             let key = (event.subject.clone(), e.period_start.unix_timestamp());

@@ -83,7 +83,7 @@ fn given_live_sessions_and_egress_then_minutes_and_bytes_land_in_their_months() 
     let l = ledger(&[
         ev("s1", secs(70), live_ended("sess1", 90.0)),
         ev("s1", secs(71), live_ended("sess1", 90.0)),
-        ev("s1", at("2026-12-01T00:00:01Z"), live_ended("sess2", 30.0)),
+        ev("s1", at("2026-12-01T00:01:00Z"), live_ended("sess2", 30.0)),
         ev("pb1", secs(0), egress(secs(0), 5000)),
         ev("pb1", secs(1), egress(secs(0), 5000)),
         ev("pb1", secs(60), egress(secs(60), 7)),
@@ -134,4 +134,75 @@ fn given_any_ledger_story_when_any_event_is_repeated_later_then_the_ledger_does_
             assert_eq!(ledger(&evs), want, "repeating event {i} at {j}");
         }
     }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+fn month(s: &str) -> Month {
+    s.parse().unwrap()
+}
+
+#[test]
+fn given_a_session_inside_one_month_when_split_then_it_is_one_part() {
+    let parts = split_by_month(at("2026-11-10T10:00:00Z"), 3600.0);
+    assert_eq!(parts, vec![(nov(), 3600.0)]);
+    assert!(split_by_month(at("2026-11-10T10:00:00Z"), 0.0).is_empty());
+    assert!(split_by_month(at("2026-11-10T10:00:00Z"), f64::NAN).is_empty());
+}
+
+#[test]
+fn given_a_session_from_2350_on_the_last_day_to_0020_when_split_then_10_and_20_minutes() {
+    let parts = split_by_month(at("2026-11-30T23:50:00Z"), 30.0 * 60.0);
+    assert_eq!(parts, vec![(nov(), 600.0), (dec(), 1200.0)]);
+    // New year: December into January of the next year.
+    let parts = split_by_month(at("2026-12-31T23:50:00Z"), 30.0 * 60.0);
+    assert_eq!(parts, vec![(dec(), 600.0), (month("2027-01"), 1200.0)]);
+}
+
+#[test]
+fn given_a_session_spanning_more_than_one_boundary_when_split_then_every_month_gets_its_part() {
+    // 2028 is a leap year: February has 29 days (29 × 86 400 s).
+    let start = at("2028-01-31T12:00:00Z");
+    let secs = 12.0 * 3600.0 + 29.0 * 86_400.0 + 3600.0;
+    let parts = split_by_month(start, secs);
+    assert_eq!(
+        parts,
+        vec![
+            (month("2028-01"), 43_200.0),
+            (month("2028-02"), 29.0 * 86_400.0),
+            (month("2028-03"), 3600.0)
+        ]
+    );
+    // 2027 is not: the same span reaches further into March.
+    let parts = split_by_month(at("2027-01-31T12:00:00Z"), secs);
+    assert_eq!(parts[1], (month("2027-02"), 28.0 * 86_400.0));
+    assert_eq!(parts[2], (month("2027-03"), 86_400.0 + 3600.0));
+    let total: f64 = parts.iter().map(|(_, s)| s).sum();
+    assert!(close(total, secs));
+}
+
+#[test]
+fn given_a_started_and_an_ended_across_midnight_when_folded_then_each_month_bills_its_minutes() {
+    let start = at("2026-11-30T23:50:00Z");
+    let l = ledger(&[
+        ev("s1", start, live_started("sess1")),
+        // A reaped session: `ended` is written later than its last sight; the duration counts.
+        ev("s1", at("2026-12-01T00:21:30Z"), live_ended("sess1", 30.0 * 60.0)),
+    ]);
+    assert!(close(l.month(nov()).live_minutes, 10.0), "{}", l.month(nov()).live_minutes);
+    assert!(close(l.month(dec()).live_minutes, 20.0), "{}", l.month(dec()).live_minutes);
+}
+
+#[test]
+fn given_ended_before_started_or_repeated_then_the_session_bills_the_same() {
+    let a = ev("s1", at("2026-11-30T23:50:00Z"), live_started("sess1"));
+    let b = ev("s1", at("2026-12-01T00:20:00Z"), live_ended("sess1", 1800.0));
+    let later = ev("s1", at("2026-12-01T09:00:00Z"), live_ended("sess1", 99_999.0));
+    let want = ledger(&[a.clone(), b.clone()]);
+    assert_eq!(ledger(&[b.clone(), a.clone()]), want);
+    assert_eq!(ledger(&[a.clone(), b.clone(), later, a.clone()]), want);
+    // A session that has only started bills nothing yet.
+    assert_eq!(ledger(&[a]).month(nov()).live_minutes, 0.0);
 }

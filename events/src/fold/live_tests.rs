@@ -124,3 +124,36 @@ fn given_a_stream_when_video_events_arrive_then_nothing_changes() {
     let e = fold(&story());
     assert_eq!(apply(e.clone(), &ev("s1", secs(300), completed())), e);
 }
+
+fn ended_because(session: &str, duration_secs: f64, reason: &str) -> LiveData {
+    LiveData::Ended { session_id: session.into(), duration_secs, reason: reason.into() }
+}
+
+#[test]
+fn given_a_session_whose_media_server_died_when_the_reaper_ends_it_then_it_is_not_live() {
+    let reaped = ended_because("sess1", 30.0, "not seen since 2026-11-23T10:00:40Z");
+    let e = fold(&[
+        ev("s1", secs(0), stream_created("studio")),
+        ev("s1", secs(10), live_started("sess1")),
+        ev("s1", secs(130), reaped),
+    ])
+    .unwrap();
+    assert!(e.live_session().is_none());
+    let s = &e.sessions["sess1"];
+    assert_eq!(s.duration_secs, Some(30.0), "billed to the last sight, not to the reap");
+    assert!(s.end_reason.as_deref().unwrap().starts_with("not seen since"));
+}
+
+#[test]
+fn given_a_live_session_when_a_new_one_replaces_it_then_only_the_new_one_is_live() {
+    let e = fold(&[
+        ev("s1", secs(0), stream_created("studio")),
+        ev("s1", secs(10), live_started("sess1")),
+        ev("s1", secs(50), ended_because("sess1", 35.0, "replaced by a new session")),
+        ev("s1", secs(50), live_started("sess2")),
+    ])
+    .unwrap();
+    assert_eq!(e.live_session().map(|s| s.id.as_str()), Some("sess2"));
+    assert_eq!(e.sessions["sess1"].end_reason.as_deref(), Some("replaced by a new session"));
+    assert_eq!(e.sessions.values().filter(|s| s.is_live()).count(), 1);
+}

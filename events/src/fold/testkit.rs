@@ -157,6 +157,11 @@ pub fn view(viewer: &str) -> ViewData {
     ViewData::Counted { viewer: viewer.into(), window: 0, live: false }
 }
 
+/// A live viewer's `presence` in the window starting at `window`.
+pub fn presence(viewer: &str, window: i64) -> ViewData {
+    ViewData::Presence { viewer: viewer.into(), window, session_id: Some("sess1".into()) }
+}
+
 pub fn egress(period_start: OffsetDateTime, bytes: u64) -> ViewData {
     ViewData::EgressMetered { period_start, period_secs: 60, bytes, requests: 3 }
 }

@@ -1,5 +1,7 @@
 //! The view-count fold: views per video (or live stream) in total and per UTC day, from
-//! `VID_VIEW` `counted` events (aggregate = the video or stream id).
+//! `VID_VIEW` `counted` events (aggregate = the video or stream id). A VOD viewer is counted
+//! once per dedup window, a live viewer once per live session (playback gives the event an id
+//! over (viewer, session)); `presence`, the periodic beacon of a live viewer, is never a view.
 //!
 //! A view is a counter, so unlike the other folds it is not idempotent by itself: it counts
 //! each event id once through [`super::Deduped`] (in memory) or, in the projection, through a
@@ -46,7 +48,7 @@ pub fn apply(mut tally: ViewTally, event: &Event) -> ViewTally {
 mod tests {
     use super::*;
     use crate::fold::Deduped;
-    use crate::fold::testkit::{at, ev, view};
+    use crate::fold::testkit::{at, ev, presence, view};
 
     #[test]
     fn given_no_views_when_two_viewers_are_counted_then_the_total_and_the_day_are_two() {
@@ -75,6 +77,23 @@ mod tests {
             d = d.apply(e, apply);
         }
         assert_eq!(d.state.total, 2);
+    }
+
+    #[test]
+    fn given_an_hour_of_live_presence_and_one_session_view_then_the_stream_has_one_view() {
+        let mut d = Deduped::new(ViewTally::default());
+        let counted = ev("live1", at("2026-11-23T10:00:01Z"), view("alice"));
+        for w in 0..120 {
+            let t = at("2026-11-23T10:00:00Z") + time::Duration::seconds(30 * w);
+            d = d.apply(&ev("live1", t, presence("alice", t.unix_timestamp())), apply);
+            // The session view is sent again with the same id (another replica, a retry).
+            if w % 10 == 0 {
+                d = d.apply(&counted, apply);
+            }
+        }
+        assert_eq!(d.state.total, 1);
+        assert_eq!(d.state.by_day.get("2026-11-23"), Some(&1));
+        assert!(!is_view(&ev("live1", at("2026-11-23T10:00:00Z"), presence("bob", 0))));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! - [`keys`]: deriving, parsing and hashing stream keys (pure).
 //! - [`store`]: stream records in KV (compare-and-set), so every replica sees a rotation at once.
 //! - [`api`]: create, delete, reveal, rotate, playback URL.
-//! - [`sessions`]: publish authorisation and live sessions, shared by both media servers.
+//! - [`sessions`]: publish authorisation and live sessions, shared by both media servers (a
+//!   new session ends the stream's previous one; sightings of a session are `last_seen`).
+//! - [`reaper`]: ends sessions their media server stopped reporting, billed to the last sight.
 //! - [`mediamtx`], [`nginx`]: the webhook front ends; [`guard`]: their secret, proxy and
 //!   address checks; [`hook_secret`]: the webhook secret file.
 //! - [`denials`]: the rate limit of the `publish_denied` audit (pure).
@@ -27,6 +29,7 @@ pub mod keys;
 pub mod mediamtx;
 pub mod nginx;
 pub mod quota;
+pub mod reaper;
 pub mod recording;
 pub mod recording_path;
 pub mod sessions;
@@ -125,5 +128,7 @@ pub async fn start(
     let st = state(ctx, settings, ingest).await?;
     // Keep the local copy of stream records current (rotations from other replicas).
     let follow = tokio::spawn(st.streams.clone().follow(ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("live", router(st)).with_task(follow))
+    // Reaps from the same local copy (each candidate is checked again in KV).
+    let reaper = tokio::spawn(reaper::run(st.clone(), ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("live", router(st)).with_task(follow).with_task(reaper))
 }

@@ -157,6 +157,7 @@ mod tests {
                 app: None,
                 started_at: OffsetDateTime::UNIX_EPOCH,
                 generation: 0,
+                last_seen: None,
             }),
             last_session: None,
             pending_connection: None,

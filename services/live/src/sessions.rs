@@ -121,7 +121,9 @@ pub enum Authorised {
 }
 
 /// Marks the stream live and publishes `started` (idempotent per session). A connection that
-/// no authorised publish opened is refused (403) and nothing changes.
+/// no authorised publish opened is refused (403) and nothing changes. A session still open on
+/// another connection (a reconnect under a new client id) is ended first, with `ended`
+/// (reason `"replaced by a new session"`, billed up to its last sight) before `started`.
 pub async fn start(
     st: &LiveState,
     stream: &str,
@@ -136,10 +138,11 @@ pub async fn start(
     }
     let now = OffsetDateTime::now_utc();
     let session_id = framelog_core::new_id("ses").to_string();
-    let mut created = None;
+    let (mut created, mut replaced) = (None, None);
     let r = st
         .streams
         .update(stream, |r| {
+            (created, replaced) = (None, None);
             if r.deleted {
                 return Ok::<_, ApiError>(false);
             }
@@ -152,6 +155,7 @@ pub async fn start(
             {
                 return Err(ApiError::forbidden("no authorised publish opened this connection"));
             }
+            replaced = close(r);
             let s = LiveSession {
                 session_id: session_id.clone(),
                 server: from.server,
@@ -161,6 +165,7 @@ pub async fn start(
                 app: from.app.clone(),
                 started_at: now,
                 generation: r.generation,
+                last_seen: None,
             };
             created = Some(s.clone());
             r.session = Some(s);
@@ -169,6 +174,9 @@ pub async fn start(
         })
         .await?;
     let (Some(r), Some(s)) = (r, created) else { return Ok(None) };
+    if let Some(old) = replaced {
+        publish_ended(st, &r, &old, old.last_sight(), "replaced by a new session").await?;
+    }
     let data = LiveData::Started {
         session_id: s.session_id.clone(),
         server: s.server,
@@ -179,6 +187,36 @@ pub async fn start(
     st.publish(&r, data, Some(&s.session_id)).await?;
     tracing::info!(tenant = %r.tenant, stream = %r.stream_id, session = %s.session_id, "stream live");
     Ok(Some(r))
+}
+
+/// Takes the open session out of `r`, remembering it as the last one (its recording may still
+/// arrive after the end).
+pub(crate) fn close(r: &mut StreamRecord) -> Option<LiveSession> {
+    let s = r.session.take()?;
+    r.last_session = Some(s.session_id.clone());
+    r.last_connection =
+        Some(EndedConnection { server: s.server, connection_id: s.connection_id.clone() });
+    Some(s)
+}
+
+/// Publishes `ended` for `s`, billed from its start to `until`. The id is deterministic per
+/// session, so whoever ends it (hook, reaper, replacement, on any replica) writes it once.
+pub(crate) async fn publish_ended(
+    st: &LiveState,
+    r: &StreamRecord,
+    s: &LiveSession,
+    until: OffsetDateTime,
+    reason: &str,
+) -> Result<f64, ApiError> {
+    let duration = (until - s.started_at).as_seconds_f64().max(0.0);
+    let data = LiveData::Ended {
+        session_id: s.session_id.clone(),
+        duration_secs: duration,
+        reason: reason.to_owned(),
+    };
+    st.publish(r, data, Some(&s.session_id)).await?;
+    tracing::info!(stream = %r.stream_id, session = %s.session_id, duration, reason, "stream ended");
+    Ok(duration)
 }
 
 /// Ends the stream's session if it is `connection_id`'s and publishes `ended` with its
@@ -199,44 +237,74 @@ pub async fn end(
     let mut ended = None;
     let r = st
         .streams
-        .update(stream, |r| match &r.session {
-            Some(s) if connection_id == s.connection_id => {
-                r.last_session = Some(s.session_id.clone());
-                r.last_connection = Some(EndedConnection {
-                    server: s.server,
-                    connection_id: s.connection_id.clone(),
-                });
-                ended = r.session.take();
-                Ok::<_, ApiError>(true)
+        .update(stream, |r| {
+            ended = None;
+            match &r.session {
+                Some(s) if connection_id == s.connection_id => {
+                    ended = close(r);
+                    Ok::<_, ApiError>(true)
+                }
+                _ => Ok(false),
             }
-            _ => Ok(false),
         })
         .await?;
     let (Some(r), Some(s)) = (r, ended) else { return Ok(None) };
-    let duration = (OffsetDateTime::now_utc() - s.started_at).as_seconds_f64().max(0.0);
-    let data = LiveData::Ended {
-        session_id: s.session_id.clone(),
-        duration_secs: duration,
-        reason: reason.to_owned(),
-    };
-    st.publish(&r, data, Some(&s.session_id)).await?;
-    tracing::info!(stream = %r.stream_id, session = %s.session_id, duration, "stream ended");
+    publish_ended(st, &r, &s, OffsetDateTime::now_utc(), reason).await?;
     Ok(Some(s))
 }
 
+/// Records that the media server reported `connection_id`'s session of `stream` live at
+/// `now` (`last_seen`), writing the record only when the sighting advanced by at least
+/// `--live-seen-every` seconds, so frequent reports stay cheap.
+pub async fn seen(
+    st: &LiveState,
+    stream: &str,
+    connection_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let every = time::Duration::seconds(st.settings.seen_every_secs as i64);
+    let due = |r: &StreamRecord| {
+        r.session
+            .as_ref()
+            .is_some_and(|s| s.connection_id == connection_id && now - s.last_sight() >= every)
+    };
+    if !st.streams.get_cached(stream).await?.as_ref().is_some_and(due) {
+        return Ok(());
+    }
+    st.streams
+        .update(stream, |r| {
+            if !due(r) {
+                return Ok::<_, ApiError>(false);
+            }
+            if let Some(s) = r.session.as_mut() {
+                s.last_seen = Some(now);
+            }
+            Ok(true)
+        })
+        .await?;
+    Ok(())
+}
+
 /// Whether an ongoing publish may continue: the stream exists and its key has not been
-/// rotated since the session started.
+/// rotated since the session started. Asked by nginx-rtmp's periodic `on_update`, so a `true`
+/// answer is also a sighting of the session ([`seen`]), which keeps the reaper away.
 pub async fn still_valid(
     st: &LiveState,
     stream: &str,
     connection_id: &str,
 ) -> Result<bool, ApiError> {
-    Ok(match st.streams.get(stream).await? {
+    let valid = match st.streams.get(stream).await? {
         Some((r, _)) if !r.deleted => match &r.session {
             Some(s) if s.connection_id == connection_id => s.generation == r.generation,
             // A connection we do not know about is not ours to keep.
             _ => false,
         },
         _ => false,
-    })
+    };
+    // A sighting that could not be written must not cut the publisher (a non-2xx answer to
+    // on_update does): the next report writes it.
+    if valid && let Err(e) = seen(st, stream, connection_id, OffsetDateTime::now_utc()).await {
+        tracing::warn!(stream, error = ?e, "live session sighting not recorded");
+    }
+    Ok(valid)
 }

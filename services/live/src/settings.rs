@@ -81,6 +81,18 @@ pub struct LiveSettings {
     /// Lifetime of viewer tokens in live playback URLs (seconds).
     #[arg(long = "live-viewer-token-ttl", env = "FRAMELOG_LIVE_VIEWER_TOKEN_TTL", default_value_t = 6 * 3600)]
     pub viewer_token_ttl_secs: i64,
+
+    /// End a live session its media server has not reported for this many seconds (it died
+    /// without `publish_done`), billed up to the last sight; 0 never reaps. nginx-rtmp reports
+    /// every `notify_update_timeout` (5 s in the shipped config) through `on_update`: keep this
+    /// well above that period (a few periods), or live sessions are ended between two reports.
+    #[arg(long = "live-reap-after", env = "FRAMELOG_LIVE_REAP_AFTER", default_value_t = 90)]
+    pub reap_after_secs: u64,
+
+    /// Write a session's `last_seen` to the stream record at most once per this many seconds
+    /// (each sighting in between costs no KV write; billing may lose up to this much).
+    #[arg(long = "live-seen-every", env = "FRAMELOG_LIVE_SEEN_EVERY", default_value_t = 10)]
+    pub seen_every_secs: u64,
 }
 
 impl Default for LiveSettings {
@@ -97,6 +109,8 @@ impl Default for LiveSettings {
             mediamtx_api_url: None,
             mediamtx_allow_actions: Vec::new(),
             viewer_token_ttl_secs: 6 * 3600,
+            reap_after_secs: 90,
+            seen_every_secs: 10,
         }
     }
 }
@@ -115,6 +129,8 @@ impl std::fmt::Debug for LiveSettings {
             .field("mediamtx_api_url", &self.mediamtx_api_url)
             .field("mediamtx_allow_actions", &self.mediamtx_allow_actions)
             .field("viewer_token_ttl_secs", &self.viewer_token_ttl_secs)
+            .field("reap_after_secs", &self.reap_after_secs)
+            .field("seen_every_secs", &self.seen_every_secs)
             .finish()
     }
 }

@@ -23,6 +23,17 @@ pub struct LiveSession {
     pub started_at: OffsetDateTime,
     /// The key generation the publisher authenticated with.
     pub generation: u32,
+    /// When its media server last reported it (nginx-rtmp `on_update`), written at most every
+    /// `--live-seen-every` seconds; the reaper ends a session not seen for too long.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
+}
+
+impl LiveSession {
+    /// The last time it was known to be live: its last sighting, or its start.
+    pub fn last_sight(&self) -> OffsetDateTime {
+        self.last_seen.map_or(self.started_at, |t| t.max(self.started_at))
+    }
 }
 
 /// A live stream.
@@ -148,6 +159,13 @@ impl StreamStore {
                 }
             }
         }
+    }
+
+    /// The locally known records that have an open session (the reaper's candidates; each is
+    /// checked again against KV before anything changes).
+    pub fn cached_live(&self) -> Vec<StreamRecord> {
+        let c = self.cache.read().expect("stream cache poisoned");
+        c.values().filter(|(r, _)| r.session.is_some()).map(|(r, _)| r.clone()).collect()
     }
 
     /// A record for authorisation: the local copy, or KV when this replica has not seen it yet.

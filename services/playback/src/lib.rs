@@ -19,13 +19,15 @@
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
 //!   [`limiter`]: beacons per address and sessions per address and window;
 //!   [`batcher`]: batched, deduplicated publishing of view events.
-//! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`.
+//! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`;
+//!   [`live_beacon`]: a live beacon's `presence` and its one view per live session.
 //! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
 //!
 //! Architecture invariants: a token is checked before any IO, with no IO; no request path
 //! reaches a file outside its video's (or stream's) directory; playback never rewrites a
-//! playlist; a view event's id is a function of (tenant, video, viewer, window) only; no file
-//! of a video with a tombstone is served.
+//! playlist; a view event's id is a function of (tenant, video, viewer, window) only (of
+//! (tenant, stream, viewer, live session) for a live view); no file of a video with a tombstone
+//! is served.
 
 pub mod batcher;
 pub mod cache;
@@ -36,6 +38,7 @@ pub mod error;
 pub mod flush;
 pub mod hls;
 pub mod limiter;
+pub mod live_beacon;
 pub mod mime;
 pub mod paths;
 pub mod public;

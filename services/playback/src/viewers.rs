@@ -1,12 +1,20 @@
-//! Live concurrent viewers, the same on every replica.
+//! Live concurrent viewers, the same on every replica, and the events of a live beacon.
 //!
-//! Players of a live stream send a heartbeat beacon at least once per view window; each becomes
-//! a `counted` event with `live: true` (deduplicated per viewer and window by JetStream). Every
-//! replica follows `vid.*.view.counted.*` in `VID_VIEW` with an ordered consumer (starting two
-//! windows back, so a replica that just started knows the current figure) and keeps, per stream,
-//! the distinct viewers of the current and the previous window. The figure answered is the larger
-//! of the two: the previous window is complete, the current one may already have more viewers.
-//! A viewer who leaves stops counting within two windows.
+//! Players of a live stream send a beacon at least once per view window; each becomes a
+//! `presence` event (deduplicated per viewer and window by JetStream), never a view. A live
+//! *view* is one `counted` event per (viewer, live session): its id is deterministic over
+//! both, and each replica sends it once per viewer while that viewer keeps beaconing (a repeat
+//! after a pause, or from another replica, has the same id: JetStream drops it within its
+//! duplicate window and the projection's seen-ids after). The session is the one live-auth
+//! keeps in the stream record (KV, read at most every few seconds per stream); while no session
+//! is live, beacons only count presence.
+//!
+//! Every replica follows `vid.*.view.presence.*` (and the `counted` events with `live: true`
+//! that older replicas wrote for each window) in `VID_VIEW` with an ordered consumer (starting
+//! two windows back, so a replica that just started knows the current figure) and keeps, per
+//! stream, the distinct viewers of the current and the previous window. The figure answered is
+//! the larger of the two: the previous window is complete, the current one may already have
+//! more viewers. A viewer who leaves stops counting within two windows.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,11 +29,12 @@ use framelog_core::error::extract::{Json, Path, Query};
 use framelog_core::nats::STREAM_VIEW;
 use framelog_core::signing::verify_playback_token;
 use framelog_core::tenants::Tenant;
-use framelog_events::{AggregateId, Event, EventData, ViewData};
+use framelog_events::{AggregateId, Event, EventData, Kind, TenantId, ViewData};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::state::PlaybackState;
 
@@ -42,11 +51,20 @@ struct StreamWindows {
     previous: WindowSet,
 }
 
+/// How long a stream's live session, read from KV, is used before it is read again.
+const SESSION_TTL: Duration = Duration::from_secs(5);
+
+/// (tenant, stream) → its live session id (if any) and when it was read.
+type SessionCache = HashMap<(String, String), (Option<String>, std::time::Instant)>;
+
 /// The live audience of every stream, per replica; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct LiveViewers {
     window: i64,
     streams: Arc<Mutex<HashMap<(String, String), StreamWindows>>>,
+    sessions: Arc<Mutex<SessionCache>>,
+    /// Ids of the session views this replica sent → the last window their viewer beaconed in.
+    counted: Arc<Mutex<HashMap<Uuid, i64>>>,
 }
 
 /// What `GET /v1/live/{stream_id}/viewers` answers.
@@ -67,7 +85,12 @@ pub struct ViewerCount {
 impl LiveViewers {
     /// An empty audience with `window`-second windows.
     pub fn new(window: i64) -> LiveViewers {
-        LiveViewers { window: window.max(1), streams: Arc::default() }
+        LiveViewers {
+            window: window.max(1),
+            streams: Arc::default(),
+            sessions: Arc::default(),
+            counted: Arc::default(),
+        }
     }
 
     /// The window containing unix time `t`.
@@ -116,13 +139,60 @@ impl LiveViewers {
         }
     }
 
-    /// Forgets streams nobody watched in the last two windows.
+    /// Forgets streams nobody watched in the last two windows (and their viewers' sent views).
     pub fn prune(&self, now: i64) {
         let oldest = self.window_of(now) - self.window;
         self.streams
             .lock()
             .expect("live viewers poisoned")
             .retain(|_, s| s.current.start >= oldest);
+        self.counted.lock().expect("live viewers poisoned").retain(|_, w| *w >= oldest);
+        self.sessions
+            .lock()
+            .expect("live viewers poisoned")
+            .retain(|_, (_, at)| at.elapsed() < SESSION_TTL);
+    }
+
+    /// The live session of `stream` (live-auth's stream record in KV), cached for a few
+    /// seconds; `None` when none is live, the record is another tenant's, or KV is unreachable.
+    pub async fn session_of(
+        &self,
+        js: &jetstream::Context,
+        tenant: &str,
+        stream: &str,
+    ) -> Option<String> {
+        let k = (tenant.to_owned(), stream.to_owned());
+        if let Some((s, at)) = self.sessions.lock().expect("live viewers poisoned").get(&k)
+            && at.elapsed() < SESSION_TTL
+        {
+            return s.clone();
+        }
+        let kv = js.get_key_value(framelog_core::nats::KV_STREAM_KEYS).await.ok()?;
+        let rec: serde_json::Value = match kv.get(format!("s.{stream}")).await {
+            Ok(Some(v)) => serde_json::from_slice(&v).unwrap_or_default(),
+            Ok(None) => serde_json::Value::Null,
+            Err(e) => {
+                tracing::debug!(error = %e, "stream record unreadable");
+                return None;
+            }
+        };
+        let session = (rec["tenant"] == tenant && rec["deleted"] != true)
+            .then(|| rec["session"]["session_id"].as_str().map(str::to_owned))
+            .flatten();
+        let now = std::time::Instant::now();
+        self.sessions.lock().expect("live viewers poisoned").insert(k, (session.clone(), now));
+        session
+    }
+
+    /// Whether this replica should send the session view `id` now (not sent while its viewer
+    /// kept beaconing); marks it sent in `window`.
+    pub(crate) fn first_count(&self, id: Uuid, window: i64) -> bool {
+        self.counted.lock().expect("live viewers poisoned").insert(id, window).is_none()
+    }
+
+    /// Forgets that `id` was sent (it could not be queued).
+    pub(crate) fn uncount(&self, id: Uuid) {
+        self.counted.lock().expect("live viewers poisoned").remove(&id);
     }
 
     /// Follows live `counted` events in `VID_VIEW` until `shutdown`, reconnecting after errors.
@@ -148,7 +218,10 @@ impl LiveViewers {
         let from = OffsetDateTime::now_utc() - Duration::from_secs(2 * self.window as u64);
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: "vid.*.view.counted.*".into(),
+                filter_subjects: vec![
+                    "vid.*.view.presence.*".into(),
+                    "vid.*.view.counted.*".into(),
+                ],
                 deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time: from },
                 ..Default::default()
             })
@@ -170,10 +243,25 @@ impl LiveViewers {
 
     fn apply(&self, payload: &[u8]) {
         let Ok(ev) = Event::from_json(payload) else { return };
-        if let EventData::View(ViewData::Counted { viewer, window, live: true }) = &ev.data {
-            self.record(ev.tenant.as_str(), ev.subject.as_str(), *window, viewer);
+        match &ev.data {
+            EventData::View(ViewData::Presence { viewer, window, .. }) => {
+                self.record(ev.tenant.as_str(), ev.subject.as_str(), *window, viewer);
+            }
+            // Written once per window by replicas from before `presence`; a session view
+            // (its id is not the window's) is no presence.
+            EventData::View(ViewData::Counted { viewer, window, live: true })
+                if ev.id == legacy_live_id(&ev.tenant, &ev.subject, viewer, *window) =>
+            {
+                self.record(ev.tenant.as_str(), ev.subject.as_str(), *window, viewer);
+            }
+            _ => {}
         }
     }
+}
+
+/// The id older replicas gave a live `counted` event of one window.
+fn legacy_live_id(tenant: &TenantId, stream: &AggregateId, viewer: &str, window: i64) -> Uuid {
+    Event::deterministic_id(tenant, stream, Kind::View, "counted", &format!("{viewer}/{window}"))
 }
 
 /// Query of `GET /v1/live/{stream_id}/viewers`.

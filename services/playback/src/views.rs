@@ -5,10 +5,11 @@
 //! viewer, window) whose id is deterministic, so any number of beacons of one viewer in one
 //! window, on any replica, are stored once.
 //!
-//! - `start` counts a view (VOD or live); a reload within the window counts once.
-//! - `heartbeat` with `live: true` keeps a live viewer counted in each window (the source of
-//!   concurrent viewers); a VOD heartbeat is accepted and counts nothing more, so a long watch
-//!   is one view.
+//! - `start` counts a VOD view; a reload within the window counts once. A VOD heartbeat is
+//!   accepted and counts nothing more, so a long watch is one view.
+//! - Every beacon with `live: true` (start or heartbeat) is a `presence` in its window (the
+//!   source of concurrent viewers, never a view), and the viewer's first beacon in a live
+//!   session is its one view of that session (see [`crate::viewers`]).
 //!
 //! Durability: the answer is `202 Accepted` as soon as the event is queued for the batch
 //! publisher, before JetStream's ack. A beacon is a measurement the player does not act on;
@@ -103,6 +104,17 @@ pub async fn beacon(
     let window = now.unix_timestamp().div_euclid(st.window) * st.window;
     st.limiter.admit_session(addr, &session, window).map_err(|r| refused(&st, r))?;
     let viewer = viewer_id(&st.platform.secret, ip, &session);
+    if b.live {
+        // Presence per window, and one view per live session (see `viewers`).
+        let live = crate::live_beacon::live_beacon(&st, &tenant, &video, &viewer, now).await;
+        for event in &live.events {
+            if let Err(e) = enqueue(&st, event) {
+                live.not_queued(&st);
+                return Err(e);
+            }
+        }
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
     let id = Event::deterministic_id(
         &tenant,
         &video,
@@ -110,12 +122,18 @@ pub async fn beacon(
         "counted",
         &format!("{viewer}/{window}"),
     );
-    let data = ViewData::Counted { viewer, window, live: b.live };
+    let data = ViewData::Counted { viewer, window, live: false };
     let event = Event::new(id, now, crate::SOURCE, tenant, video, data);
-    match st.beacons.try_send(Outgoing::of(&event)) {
+    enqueue(&st, &event)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Queues `event` for the batch publisher: 503 when the queue is full.
+fn enqueue(st: &PlaybackState, event: &Event) -> Result<(), ApiError> {
+    match st.beacons.try_send(Outgoing::of(event)) {
         Ok(()) => {
             st.stats.accepted.inc();
-            Ok(StatusCode::ACCEPTED.into_response())
+            Ok(())
         }
         Err(TrySendError::Full(_)) => {
             st.stats.rejected.inc();

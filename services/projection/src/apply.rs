@@ -33,10 +33,14 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
             {
                 ov.put_json(View::Streams, k, &s);
             }
-            if let Some((session, usage)) = billing::session_usage(event) {
+            if let Some(session) = billing::session_of(event) {
                 let k = key(tenant, &[b"l", agg, session.as_bytes()]);
-                if ov.get(View::Usage, &k)?.is_none() {
-                    ov.put_json(View::Usage, k, &usage);
+                let old: Option<billing::SessionUsage> = ov.get_json(View::Usage, &k)?;
+                let new = billing::apply_session(old.clone(), event);
+                if new != old
+                    && let Some(u) = new
+                {
+                    ov.put_json(View::Usage, k, &u);
                 }
             }
         }
@@ -51,6 +55,8 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
             ov.increment(View::ViewDays, key(tenant, &[agg, day.as_bytes()]))?;
             ov.increment(View::TenantDays, key(tenant, &[day.as_bytes()]))?;
         }
+        // Presence feeds concurrent viewers (playback), never a view.
+        EventData::View(ViewData::Presence { .. }) => {}
         EventData::View(ViewData::EgressMetered { .. }) => {
             if let Some(e) = billing::egress_usage(event) {
                 let period = sortable_i64(e.period_start.unix_timestamp());
