@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nats;
 pub mod platform;
 pub mod probe;
+pub mod readiness;
 pub mod redact;
 pub mod secret;
 pub mod service;
