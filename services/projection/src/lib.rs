@@ -12,6 +12,7 @@
 //! - [`cursor`]: whether a stored sequence still fits its stream (purged, recreated).
 //! - [`readiness`]: a projector stopped before an unreadable message says so (`/readyz`, gauge).
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
+//! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes.
 //! - [`pricing`]: the optional price table.
@@ -29,6 +30,7 @@ pub mod projector;
 pub mod readiness;
 pub mod rebuild;
 pub mod settings;
+pub mod skip;
 pub mod store;
 
 use std::sync::Arc;
@@ -43,6 +45,7 @@ pub use pricing::PriceTable;
 pub use projector::{Outcome, Projector};
 pub use rebuild::{RebuildReport, rebuild};
 pub use settings::ProjectionSettings;
+pub use skip::{SkipError, SkipReport, skip};
 pub use store::Store;
 
 /// A projection that is set up but not running: its two projectors and the API state. Tests
