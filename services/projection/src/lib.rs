@@ -11,6 +11,7 @@
 //!   `process_next` step and a thin `run` loop; one per stream.
 //! - [`cursor`]: whether a stored sequence still fits its stream (purged, recreated).
 //! - [`readiness`]: a projector stopped before an unreadable message says so (`/readyz`, gauge).
+//! - [`read_past`]: after an upgrade, events an older build read past that this one reads.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
@@ -27,6 +28,7 @@ pub mod cursor;
 pub mod error;
 pub mod pricing;
 pub mod projector;
+pub mod read_past;
 pub mod readiness;
 pub mod rebuild;
 pub mod settings;
@@ -77,6 +79,8 @@ pub async fn build(
     let views = Projector::bind(&p.js, store.clone(), STREAM_VIEW, settings.batch)
         .await?
         .with_health(p.readiness.clone(), &gauges);
+    vid.check_read_past().await?;
+    views.check_read_past().await?;
     let api = ApiState {
         store: store.clone(),
         tenants: p.tenants.clone(),

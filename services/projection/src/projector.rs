@@ -11,7 +11,8 @@
 //! Never skip, never double (see [`crate::cursor`] and [`crate::readiness`]):
 //! - at bind, the stored sequence is checked against the stream (purged, aged out, recreated):
 //!   a mismatch is refused with the remedy, `framelog projection rebuild`;
-//! - an event of a phase or type this build does not know is read past (folds ignore it);
+//! - an event of a phase or type this build does not know is read past (folds ignore it) and
+//!   noted, so a later build that knows it says the views lack it ([`crate::read_past`]);
 //! - a message no build can read (corrupt JSON, a newer schema version) stops the projector at
 //!   its sequence: what came before is applied, nothing after it, `/readyz` says why, until an
 //!   upgrade reads it or the operator skips it (`framelog projection skip`).
@@ -29,6 +30,7 @@ use tracing::instrument;
 use crate::apply::apply_event;
 use crate::cursor::{self, StreamState};
 use crate::error::ProjectionError;
+use crate::read_past::Understood;
 use crate::readiness::{Health, Stop, StopGauges};
 use crate::store::{Overlay, Store};
 
@@ -119,6 +121,24 @@ impl Projector {
     pub fn with_health(mut self, readiness: Readiness, gauges: &StopGauges) -> Self {
         self.health = Health::new(self.stream, readiness, gauges);
         self
+    }
+
+    /// Looks for events an older build read past that this one understands
+    /// ([`crate::read_past`]); reports them as a readiness problem naming the remedy.
+    pub async fn check_read_past(&self) -> Result<Option<Understood>, ProjectionError> {
+        let understood = crate::read_past::check(&self.js, &self.store, self.stream).await?;
+        if let Some(u) = understood {
+            tracing::error!(
+                stream = self.stream,
+                count = u.count,
+                first = u.first,
+                "events an older build read past are understood now: the views lack them; run `framelog projection rebuild`"
+            );
+            self.health.read_past_understood(u);
+        } else {
+            self.health.read_past_clear();
+        }
+        Ok(understood)
     }
 
     /// The last applied stream sequence.
@@ -214,12 +234,14 @@ impl Projector {
                     if e.is_unknown() {
                         tracing::warn!(stream = self.stream, seq, subject = %msg.subject,
                             "event of a phase this build does not know read past");
+                        self.store.note_read_past(self.stream, seq)?;
                     }
                     batch.events.push((seq, e));
                 }
                 Ok(Decoded::Unknown(u)) => {
                     tracing::warn!(stream = self.stream, seq, event_type = %u.event_type,
                         "event of a type this build does not know read past");
+                    self.store.note_read_past(self.stream, seq)?;
                 }
                 Err(_) if self.store.is_skipped(self.stream, seq)? => {
                     tracing::warn!(

@@ -75,6 +75,24 @@ impl Health {
         self.readiness.set(&self.component(), m.to_string());
     }
 
+    /// Events an older build read past are understood by this one: the views lack them until
+    /// a rebuild. Not cleared by moving on.
+    pub fn read_past_understood(&self, u: crate::read_past::Understood) {
+        self.readiness.set(
+            &format!("{} (read past)", self.component()),
+            format!(
+                "{} events of {} that an older build read past (the first at sequence {}) are \
+                 understood by this one: the views lack them; run `framelog projection rebuild`",
+                u.count, self.stream, u.first
+            ),
+        );
+    }
+
+    /// No read-past event is understood (any more).
+    pub fn read_past_clear(&self) {
+        self.readiness.clear(&format!("{} (read past)", self.component()));
+    }
+
     /// Moving again.
     pub fn running(&self) {
         self.stopped_at.set(0);

@@ -96,11 +96,15 @@ async fn replay(
         }
         match Event::decode(&msg.payload) {
             Ok(Decoded::Event(e)) => {
+                if e.is_unknown() {
+                    store.note_read_past(stream, seq)?;
+                }
                 apply_event(&mut ov, &e)?;
                 events += 1;
             }
             Ok(Decoded::Unknown(u)) => {
-                tracing::warn!(stream, seq, event_type = %u.event_type, "unknown type read past")
+                tracing::warn!(stream, seq, event_type = %u.event_type, "unknown type read past");
+                store.note_read_past(stream, seq)?;
             }
             Err(_) if store.is_skipped(stream, seq)? => {
                 tracing::warn!(stream, seq, "unreadable message skipped (operator)")

@@ -14,7 +14,7 @@
 //! | `proj_view_days` | tenant, video, day | u64 BE |
 //! | `proj_tenant_days` | tenant, day | u64 BE |
 //! | `proj_view_ids` | tenant, event id (16 bytes) | empty (views counted once per id) |
-//! | `proj_meta` | `seq/<stream>`, `created/<stream>`, `skip/<stream>/<seq>`, `replica` | u64 BE, unix ns (i128 BE), empty, id (not part of the digest) |
+//! | `proj_meta` | `seq/<stream>`, `created/<stream>`, `skip/<stream>/<seq>`, `unknown/<stream>/<seq>`, `replica` | u64 BE, unix ns (i128 BE), empty, empty, id (not part of the digest) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,6 +97,10 @@ fn seq_key(stream: &str) -> Vec<u8> {
 
 fn created_key(stream: &str) -> Vec<u8> {
     format!("created/{stream}").into_bytes()
+}
+
+fn read_past_prefix(stream: &str) -> Vec<u8> {
+    format!("unknown/{stream}/").into_bytes()
 }
 
 fn skip_key(stream: &str, seq: u64) -> Vec<u8> {
@@ -182,6 +186,30 @@ impl Store {
         Ok(self.meta.contains_key(skip_key(stream, seq))?)
     }
 
+    /// Notes that the event at `seq` of `stream` was read past as unknown (a newer writer's
+    /// phase or type), so a later build that knows it can tell the views lack it. Written
+    /// before the commit that passes it.
+    pub fn note_read_past(&self, stream: &str, seq: u64) -> Result<(), ProjectionError> {
+        let mut k = read_past_prefix(stream);
+        k.extend_from_slice(&seq.to_be_bytes());
+        self.meta.insert(k, Vec::<u8>::new())?;
+        Ok(())
+    }
+
+    /// The sequences of `stream` read past as unknown, in order.
+    pub fn read_past(&self, stream: &str) -> Result<Vec<u64>, ProjectionError> {
+        let prefix = read_past_prefix(stream);
+        self.meta.scan_prefix(&prefix).keys().map(|k| Ok(be_u64(&k?[prefix.len()..]))).collect()
+    }
+
+    /// Forgets a read-past note (its message is gone from the stream).
+    pub fn forget_read_past(&self, stream: &str, seq: u64) -> Result<(), ProjectionError> {
+        let mut k = read_past_prefix(stream);
+        k.extend_from_slice(&seq.to_be_bytes());
+        self.meta.remove(k)?;
+        Ok(())
+    }
+
     /// This store's replica id (generated on first use). Not a consumer name: projectors use
     /// ordered (ephemeral) consumers, so a copied store shares nothing with its original.
     pub fn replica_id(&self) -> Result<String, ProjectionError> {
@@ -197,8 +225,8 @@ impl Store {
             .unwrap_or(id))
     }
 
-    /// Empties every view, the applied sequences and stream creation times (keeps the replica
-    /// id and the operator's skips).
+    /// Empties every view, the applied sequences, stream creation times and read-past notes
+    /// (keeps the replica id and the operator's skips).
     pub fn clear(&self) -> Result<(), ProjectionError> {
         for t in self.trees.iter() {
             t.clear()?;
@@ -206,6 +234,9 @@ impl Store {
         for s in [framelog_core::nats::STREAM_VID, framelog_core::nats::STREAM_VIEW] {
             self.meta.remove(seq_key(s))?;
             self.meta.remove(created_key(s))?;
+            for k in self.meta.scan_prefix(read_past_prefix(s)).keys() {
+                self.meta.remove(k?)?;
+            }
         }
         Ok(())
     }

@@ -141,3 +141,42 @@ async fn fault_an_unreadable_message_stops_the_projection_at_its_sequence_until_
     let next = w.publish(&ev("acme", "vid_c", initiated("c"))).await;
     assert_eq!((drain(&mut p.vid).await, p.vid.applied()), (1, next));
 }
+
+#[tokio::test]
+async fn fault_events_an_older_build_read_past_are_reported_once_a_build_reads_them() {
+    let w = world().await;
+    let mut p = w.projection().await;
+    let known = w.publish(&ev("acme", "vid_a", initiated("a"))).await;
+    let phase = json!({"phase": "teleported"});
+    let unknown =
+        publish_raw(&w, "vid.acme.upload.teleported.vid_a", v2("VID_UPLOAD", "vid_a", phase)).await;
+    drain(&mut p.vid).await;
+    let store = Store::open(&w.platform.db).unwrap();
+    assert_eq!(store.read_past(STREAM_VID).unwrap(), vec![unknown], "read past, and noted");
+    drop(p);
+    let p = w.projection().await;
+    assert_eq!(readyz(&w).await.0, 200, "this build cannot read it either: nothing to report");
+    drop(p);
+
+    // An older build that did not know `initiated` would have noted it the same way; this
+    // build reads it, so the views lack an event: not ready, and the remedy is named.
+    store.note_read_past(STREAM_VID, known).unwrap();
+    let mut p = w.projection().await;
+    let (status, ready) = readyz(&w).await;
+    assert_eq!(status, 503, "{ready}");
+    let problem = ready["problems"]["projection VID (read past)"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains(&format!("sequence {known}")) && problem.contains("rebuild"),
+        "{ready}"
+    );
+    let next = w.publish(&ev("acme", "vid_b", initiated("b"))).await;
+    drain(&mut p.vid).await;
+    assert_eq!(p.vid.applied(), next, "it still follows the stream meanwhile");
+    assert_eq!(readyz(&w).await.0, 503, "moving on does not hide it");
+    drop(p);
+
+    rebuild(&w.platform, &w.platform.db).await.unwrap();
+    assert_eq!(store.read_past(STREAM_VID).unwrap(), vec![unknown]);
+    let _p = w.projection().await;
+    assert_eq!(readyz(&w).await.0, 200, "a rebuild applied it");
+}
