@@ -208,6 +208,9 @@ impl Serialize for Event {
 }
 
 /// What [`Event::decode`] read.
+// Short-lived (matched right after decoding), and nearly always the large variant: boxing it
+// would cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     /// An event of a known type (its phase may still be an `Unknown` one).
