@@ -111,3 +111,51 @@ async fn fault_an_unreadable_message_stops_the_projection_across_a_kill_until_sk
     .await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn fault_serve_refuses_to_resume_a_projection_on_a_purged_stream_and_names_the_remedy() {
+    let nats = NatsServer::start();
+    let (p, _dir) = platform(&nats).await;
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let args = ["--only", "projection", "--projection-admin-token", ADMIN, "--data-dir", &data_dir];
+    let applied = p.events.publish(&initiated("vid_a")).await.unwrap().sequence().unwrap();
+    let mut served = serve_in(&nats.url(), &args);
+    wait_for(&served.base, "applied", |code, _, seq| code == 200 && seq == applied).await;
+    served.child.kill().unwrap(); // SIGKILL
+    served.child.wait().unwrap();
+
+    p.events.publish(&initiated("vid_b")).await.unwrap(); // never applied
+    p.js.get_stream("VID").await.unwrap().purge().await.unwrap();
+    let first = p.events.publish(&initiated("vid_c")).await.unwrap().sequence().unwrap();
+
+    let mut child = framelog()
+        .args(["serve", "--listen", "127.0.0.1:0", "--nats-url", &nats.url()])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("serve resumed the projection on a purged stream: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!("stored sequence {applied}"))
+            && stderr.contains(&format!("starts at {first}"))
+            && stderr.contains("framelog projection rebuild"),
+        "{stderr}"
+    );
+}
