@@ -5,6 +5,7 @@
 //! `framelog projection rebuild`, instead of serving views that silently differ from a rebuild.
 
 use async_nats::jetstream;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use framelog_events::{Decoded, Event};
 
 use crate::error::ProjectionError;
@@ -38,7 +39,7 @@ pub async fn check(
     for seq in notes.into_iter().take(MAX_CHECKED) {
         let msg = match stream.get_raw_message(seq).await {
             Ok(m) => m,
-            Err(e) if e.to_string().to_lowercase().contains("not found") => {
+            Err(e) if matches!(e.kind(), RawMessageErrorKind::NoMessageFound) => {
                 store.forget_read_past(stream_name, seq)?;
                 continue;
             }

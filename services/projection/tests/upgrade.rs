@@ -177,6 +177,13 @@ async fn fault_events_an_older_build_read_past_are_reported_once_a_build_reads_t
 
     rebuild(&w.platform, &w.platform.db).await.unwrap();
     assert_eq!(store.read_past(STREAM_VID).unwrap(), vec![unknown]);
-    let _p = w.projection().await;
+    let p = w.projection().await;
     assert_eq!(readyz(&w).await.0, 200, "a rebuild applied it");
+    drop(p);
+
+    // A note whose message is gone from the stream is forgotten.
+    store.note_read_past(STREAM_VID, 9_999).unwrap();
+    let _p = w.projection().await;
+    assert_eq!(readyz(&w).await.0, 200);
+    assert_eq!(store.read_past(STREAM_VID).unwrap(), vec![unknown]);
 }
