@@ -122,7 +122,10 @@ async fn fault_serve_refuses_to_resume_a_projection_on_a_purged_stream_and_names
     let applied = p.events.publish(&initiated("vid_a")).await.unwrap().sequence().unwrap();
     let mut served = serve_in(&nats.url(), &args);
     wait_for(&served.base, "applied", |code, _, seq| code == 200 && seq == applied).await;
-    served.child.kill().unwrap(); // SIGKILL
+    // SIGTERM: a graceful stop flushes the store, so `applied` is durable (a SIGKILL could land
+    // between the commit and the flush, leaving nothing applied: then any stream fits).
+    let pid = served.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     served.child.wait().unwrap();
 
     p.events.publish(&initiated("vid_b")).await.unwrap(); // never applied

@@ -50,7 +50,8 @@ pub fn check(
     now: StreamState,
 ) -> Result<(), CursorMismatch> {
     if stored == 0 {
-        return Ok(()); // nothing applied yet: any stream, from its start
+        // Nothing applied yet: any stream, from its first stored event, as a rebuild reads it.
+        return Ok(());
     }
     if stored > now.last_seq {
         return Err(CursorMismatch::Behind {
