@@ -1,6 +1,8 @@
 //! The `data` of each event type. Every enum is tagged by `phase` (a past-tense fact) and
 //! serialises to the shape its JSON Schema in `schemas/` describes. Readers ignore unknown fields
 //! (a newer writer may add optional ones); removing or retyping a field needs a new version.
+//! Each enum has an `Unknown` variant that a phase this build does not know decodes to, so an
+//! old reader meeting a newer writer's phase reads past it instead of failing (rolling upgrades).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -90,6 +92,10 @@ pub enum UploadData {
     Expired { upload_id: String, idle_secs: u64 },
     /// The owner deleted the video; its media are removed.
     Deleted {},
+    /// A phase this build does not know (written by a newer version). Folds leave every
+    /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
+    #[serde(other)]
+    Unknown,
 }
 
 /// One rendition of the ladder, as produced.
@@ -154,6 +160,10 @@ pub enum TranscodeData {
     Failed { reason: String, permanent: bool, attempt: u32 },
     /// The last attempt failed; the job is parked.
     DeadLettered { reason: String, attempts: u32 },
+    /// A phase this build does not know (written by a newer version). Folds leave every
+    /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
+    #[serde(other)]
+    Unknown,
 }
 
 /// `VID_READY`: a video is fully published. Aggregate: the video id.
@@ -162,6 +172,10 @@ pub enum TranscodeData {
 pub enum ReadyData {
     /// Every rendition, the poster and the storyboard are in place.
     Published { renditions: Vec<String>, duration_secs: f64, poster: String, storyboard: String },
+    /// A phase this build does not know (written by a newer version). Folds leave every
+    /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
+    #[serde(other)]
+    Unknown,
 }
 
 /// Which media server reported a live fact.
@@ -227,6 +241,10 @@ pub enum LiveData {
         video_id: AggregateId,
         source_key: String,
     },
+    /// A phase this build does not know (written by a newer version). Folds leave every
+    /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
+    #[serde(other)]
+    Unknown,
 }
 
 /// `VID_VIEW`: views and egress usage. Aggregate: the video or stream id (views) or the
@@ -265,6 +283,10 @@ pub enum ViewData {
         bytes: u64,
         requests: u64,
     },
+    /// A phase this build does not know (written by a newer version). Folds leave every
+    /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
+    #[serde(other)]
+    Unknown,
 }
 
 /// A `data` enum: knows its phase token without serialising.
@@ -282,6 +304,7 @@ impl Phased for UploadData {
             UploadData::Aborted { .. } => "aborted",
             UploadData::Expired { .. } => "expired",
             UploadData::Deleted {} => "deleted",
+            UploadData::Unknown => "unknown",
         }
     }
 }
@@ -296,6 +319,7 @@ impl Phased for TranscodeData {
             TranscodeData::Completed { .. } => "completed",
             TranscodeData::Failed { .. } => "failed",
             TranscodeData::DeadLettered { .. } => "dead_lettered",
+            TranscodeData::Unknown => "unknown",
         }
     }
 }
@@ -304,6 +328,7 @@ impl Phased for ReadyData {
     fn phase(&self) -> &'static str {
         match self {
             ReadyData::Published { .. } => "published",
+            ReadyData::Unknown => "unknown",
         }
     }
 }
@@ -319,6 +344,7 @@ impl Phased for LiveData {
             LiveData::Started { .. } => "started",
             LiveData::Ended { .. } => "ended",
             LiveData::RecordingReady { .. } => "recording_ready",
+            LiveData::Unknown => "unknown",
         }
     }
 }
@@ -329,6 +355,7 @@ impl Phased for ViewData {
             ViewData::Counted { .. } => "counted",
             ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
+            ViewData::Unknown => "unknown",
         }
     }
 }

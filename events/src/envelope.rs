@@ -155,10 +155,29 @@ impl Event {
         serde_json::to_vec(self).expect("an event always serialises")
     }
 
-    /// Parses structured-mode JSON, upcasting older schema versions.
+    /// Parses structured-mode JSON, upcasting older schema versions. An event of a type this
+    /// build does not know is an error here ([`DecodeError::UnknownType`]); readers that must
+    /// read past it use [`Event::decode`].
     pub fn from_json(bytes: &[u8]) -> Result<Event, DecodeError> {
+        match Event::decode(bytes)? {
+            Decoded::Event(e) => Ok(e),
+            Decoded::Unknown(u) => Err(DecodeError::UnknownType(u.event_type)),
+        }
+    }
+
+    /// Parses structured-mode JSON like [`Event::from_json`], but an event of a type this build
+    /// does not know (a newer writer's) is [`Decoded::Unknown`], not an error. A known type with
+    /// a phase this build does not know is an [`Event`] whose data is that type's `Unknown`.
+    /// What stays an error is what no build of this major version could read: bytes that are
+    /// not an envelope, a bad `data` for a known phase, a newer schema version of a known type.
+    pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let wire: WireEvent<'_> = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
-        wire.into_event()
+        wire.into_decoded()
+    }
+
+    /// Whether this build does not know the event's phase (`Unknown` data): folds ignore it.
+    pub fn is_unknown(&self) -> bool {
+        self.data.phase() == "unknown"
     }
 }
 
@@ -186,6 +205,31 @@ impl Serialize for Event {
         self.data.to_value_ser::<S>(&mut m)?;
         m.end()
     }
+}
+
+/// What [`Event::decode`] read.
+// Short-lived (matched right after decoding), and nearly always the large variant: boxing it
+// would cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// An event of a known type (its phase may still be an `Unknown` one).
+    Event(Event),
+    /// An event of a type this build does not know, kept as read.
+    Unknown(UnknownEvent),
+}
+
+/// The envelope of an event whose type this build does not know (a newer writer's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownEvent {
+    pub id: Uuid,
+    /// Its CloudEvents `type`.
+    pub event_type: String,
+    pub tenant: TenantId,
+    pub subject: AggregateId,
+    pub time: OffsetDateTime,
+    /// Its `data`, as JSON text.
+    pub data: String,
 }
 
 /// Why bytes are not a readable event.
@@ -226,12 +270,20 @@ struct WireEvent<'a> {
 }
 
 impl WireEvent<'_> {
-    fn into_event(self) -> Result<Event, DecodeError> {
+    fn into_decoded(self) -> Result<Decoded, DecodeError> {
         if self.specversion != "1.0" {
             return Err(DecodeError::SpecVersion(self.specversion));
         }
-        let kind = Kind::from_event_type(&self.event_type)
-            .ok_or_else(|| DecodeError::UnknownType(self.event_type.clone()))?;
+        let Some(kind) = Kind::from_event_type(&self.event_type) else {
+            return Ok(Decoded::Unknown(UnknownEvent {
+                id: self.id,
+                event_type: self.event_type,
+                tenant: self.tenant,
+                subject: self.subject,
+                time: self.time.to_offset(time::UtcOffset::UTC),
+                data: self.data.get().to_owned(),
+            }));
+        };
         let version = match &self.dataschema {
             None => 1,
             Some(s) => {
@@ -243,7 +295,7 @@ impl WireEvent<'_> {
         }
         let data = upcast::decode_data(kind, version, self.data.get())
             .map_err(|source| DecodeError::Data { event_type: kind.event_type(), source })?;
-        Ok(Event {
+        Ok(Decoded::Event(Event {
             id: self.id,
             source: self.source,
             subject: self.subject,
@@ -252,7 +304,7 @@ impl WireEvent<'_> {
             correlation_id: self.correlationid,
             causation_id: self.causationid,
             data,
-        })
+        }))
     }
 }
 
@@ -262,3 +314,7 @@ fn parse_dataschema(s: &str, kind: Kind) -> Option<u32> {
     (t == kind.event_type()).then_some(())?;
     v.parse().ok()
 }
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod decode_tests;

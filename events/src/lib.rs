@@ -24,7 +24,7 @@ pub use data::{
     AudioRendition, LiveData, MediaServer, Phased, Probe, ReadyData, Rendition, SourceKind,
     TranscodeData, UploadData, UploadProtocol, ViewData,
 };
-pub use envelope::{DecodeError, Event, EventData};
+pub use envelope::{DecodeError, Decoded, Event, EventData, UnknownEvent};
 pub use id::{AggregateId, IdError, TenantId};
 pub use kind::Kind;
 pub use subject::{Subject, SubjectError};

@@ -107,6 +107,8 @@ fn phase_of(data: &EventData) -> &'static str {
             UploadData::Aborted { .. } => "aborted",
             UploadData::Expired { .. } => "expired",
             UploadData::Deleted {} => "deleted",
+            // Read-only: what a newer writer's phase decodes to; never written, no schema.
+            UploadData::Unknown => "unknown",
         },
         EventData::Transcode(d) => match d {
             TranscodeData::Requested { .. } => "requested",
@@ -116,9 +118,13 @@ fn phase_of(data: &EventData) -> &'static str {
             TranscodeData::Completed { .. } => "completed",
             TranscodeData::Failed { .. } => "failed",
             TranscodeData::DeadLettered { .. } => "dead_lettered",
+            // Read-only: what a newer writer's phase decodes to; never written, no schema.
+            TranscodeData::Unknown => "unknown",
         },
         EventData::Ready(d) => match d {
             ReadyData::Published { .. } => "published",
+            // Read-only: what a newer writer's phase decodes to; never written, no schema.
+            ReadyData::Unknown => "unknown",
         },
         EventData::Live(d) => match d {
             LiveData::StreamCreated { .. } => "stream_created",
@@ -129,11 +135,15 @@ fn phase_of(data: &EventData) -> &'static str {
             LiveData::Started { .. } => "started",
             LiveData::Ended { .. } => "ended",
             LiveData::RecordingReady { .. } => "recording_ready",
+            // Read-only: what a newer writer's phase decodes to; never written, no schema.
+            LiveData::Unknown => "unknown",
         },
         EventData::View(d) => match d {
             ViewData::Counted { .. } => "counted",
             ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
+            // Read-only: what a newer writer's phase decodes to; never written, no schema.
+            ViewData::Unknown => "unknown",
         },
     }
 }

@@ -8,6 +8,7 @@ use framelog_core::eventlog::Published;
 use framelog_core::nats::STREAM_VID;
 use framelog_events::{AggregateId, Event, Kind, TenantId, UploadData};
 use framelog_tests::{NatsServer, platform};
+use futures::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -149,15 +150,27 @@ async fn a_consumer_receives_decoded_events_and_redelivers_a_nak() {
 }
 
 #[tokio::test]
-async fn an_undecodable_message_is_terminated_and_skipped() {
+async fn fault_an_unreadable_message_is_handed_back_not_terminated_and_the_next_one_delivered() {
     let nats = NatsServer::start();
     let (p, _dir) = platform(&nats).await;
     p.js.publish("vid.acme.upload.aborted.v1", "not json".into()).await.unwrap().await.unwrap();
     let id = Uuid::now_v7();
     p.events.publish(&aborted("vid_ok", id)).await.unwrap();
-    let spec = ConsumerSpec::new(STREAM_VID, "poison", vec!["vid.>".into()]);
+    let mut spec = ConsumerSpec::new(STREAM_VID, "poison", vec!["vid.>".into()]);
+    spec.unreadable_delay = Duration::from_millis(200);
     let mut c = EventConsumer::bind(&p.js, spec).await.unwrap();
     let d = c.next(Duration::from_secs(5)).await.unwrap().expect("the good event");
     assert_eq!(d.event.id, id);
     assert_eq!(d.stream_sequence, 2);
+    d.ack().await.unwrap();
+    drop(c);
+    // Not terminated: a newer consumer on the same durable gets it again.
+    let stream = p.js.get_stream(STREAM_VID).await.unwrap();
+    let raw: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("poison").await.unwrap();
+    let mut batch =
+        raw.fetch().max_messages(1).expires(Duration::from_secs(3)).messages().await.unwrap();
+    let m = batch.next().await.expect("the unreadable message is redelivered").unwrap();
+    assert_eq!(m.info().unwrap().stream_sequence, 1);
+    assert!(m.info().unwrap().delivered >= 2);
 }

@@ -199,7 +199,12 @@ impl VideoEntry {
 
 /// Whether an event is about a video (and so belongs to this fold).
 pub fn concerns(event: &Event) -> bool {
-    matches!(event.data, EventData::Upload(_) | EventData::Transcode(_) | EventData::Ready(_))
+    // A phase this build does not know (a newer writer's) changes nothing.
+    !event.is_unknown()
+        && matches!(
+            event.data,
+            EventData::Upload(_) | EventData::Transcode(_) | EventData::Ready(_)
+        )
 }
 
 /// Folds one event into the entry of its video (`event.subject`). Events of other kinds, and
@@ -253,7 +258,7 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
             e.storyboard_key = Some(storyboard.clone());
             e.advance(Status::Ready);
         }
-        EventData::Live(_) | EventData::View(_) => {}
+        EventData::Ready(ReadyData::Unknown) | EventData::Live(_) | EventData::View(_) => {}
     }
 }
 
@@ -293,6 +298,7 @@ fn apply_upload(e: &mut VideoEntry, u: &UploadData) {
         }
         UploadData::Aborted { .. } | UploadData::Expired { .. } => e.advance(Status::Abandoned),
         UploadData::Deleted {} => e.advance(Status::Deleted),
+        UploadData::Unknown => {}
     }
 }
 
@@ -336,6 +342,7 @@ fn apply_transcode(e: &mut VideoEntry, t: &TranscodeData) {
         TranscodeData::DeadLettered { reason, attempts } => {
             e.record_failure(*attempts, reason, true)
         }
+        TranscodeData::Unknown => {}
     }
 }
 

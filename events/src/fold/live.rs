@@ -135,6 +135,9 @@ pub fn apply(entry: Option<StreamEntry>, event: &Event) -> Option<StreamEntry> {
     let EventData::Live(data) = &event.data else {
         return entry;
     };
+    if event.is_unknown() {
+        return entry; // a phase this build does not know (a newer writer's) changes nothing
+    }
     let mut e = entry.unwrap_or_else(|| StreamEntry::new(event));
     e.created_at = e.created_at.min(event.time);
     e.updated_at = e.updated_at.max(event.time);
@@ -164,6 +167,7 @@ pub fn apply(entry: Option<StreamEntry>, event: &Event) -> Option<StreamEntry> {
         LiveData::RecordingReady { session_id, video_id, .. } => {
             e.session(session_id).recording_video_id = Some(video_id.clone());
         }
+        LiveData::Unknown => {}
     }
     e.trim_sessions();
     Some(e)

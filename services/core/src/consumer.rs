@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
-use framelog_events::Event;
+use framelog_events::{Decoded, Event};
 use futures::StreamExt;
 
 use crate::telemetry;
@@ -27,6 +27,9 @@ pub struct ConsumerSpec {
     /// Unacked messages in flight across all replicas.
     pub max_ack_pending: i64,
     pub deliver_policy: DeliverPolicy,
+    /// How long a message this build cannot read (corrupt, or a newer writer's type or version)
+    /// is handed back before it is delivered again, maybe to a newer replica. Never terminated.
+    pub unreadable_delay: Duration,
 }
 
 impl ConsumerSpec {
@@ -41,6 +44,7 @@ impl ConsumerSpec {
             backoff: Vec::new(),
             max_ack_pending: 1000,
             deliver_policy: DeliverPolicy::All,
+            unreadable_delay: Duration::from_secs(30),
         }
     }
 
@@ -102,7 +106,9 @@ impl EventConsumer {
     }
 
     /// The next decodable event, waiting at most `wait`. `Ok(None)` when nothing arrived.
-    /// A message that is not a valid event is terminated (never redelivered) and logged.
+    /// A message this build cannot read (not a valid event, or a newer writer's type or schema
+    /// version) is logged and handed back with a delay (`unreadable_delay`), never terminated:
+    /// a newer replica, or this one once upgraded, takes it.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, ConsumeError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -116,8 +122,8 @@ impl EventConsumer {
                 Ok(i) => (i.stream_sequence, i.delivered),
                 Err(e) => return Err(ConsumeError::Receive(format!("bad message metadata: {e}"))),
             };
-            match Event::from_json(&item.payload) {
-                Ok(event) => {
+            match Event::decode(&item.payload) {
+                Ok(Decoded::Event(event)) => {
                     let span = tracing::info_span!(
                         "consume",
                         consumer = %self.spec.durable,
@@ -134,10 +140,15 @@ impl EventConsumer {
                         message: item,
                     }));
                 }
+                Ok(Decoded::Unknown(u)) => {
+                    tracing::warn!(subject = %item.subject, seq = stream_sequence,
+                        event_type = %u.event_type, "event of an unknown type handed back");
+                    let _ = item.ack_with(AckKind::Nak(Some(self.spec.unreadable_delay))).await;
+                }
                 Err(e) => {
                     tracing::error!(subject = %item.subject, seq = stream_sequence, error = %e,
-                        "undecodable message terminated");
-                    let _ = item.ack_with(AckKind::Term).await;
+                        "unreadable message handed back");
+                    let _ = item.ack_with(AckKind::Nak(Some(self.spec.unreadable_delay))).await;
                 }
             }
         }

@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (NATS connected and the streams present) and
+//! `/healthz` (the process answers), `/readyz` (NATS connected, the streams present and no
+//! problem reported in [`Readiness`]) and
 //! `/metrics` (Prometheus text).
 
 use async_nats::connection::State as ConnState;
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use crate::metrics::Metrics;
 use crate::nats;
+use crate::readiness::Readiness;
 
 /// State of the health routes.
 #[derive(Clone, Debug)]
@@ -18,6 +20,8 @@ pub struct HealthState {
     pub nats: async_nats::Client,
     pub js: async_nats::jetstream::Context,
     pub metrics: Metrics,
+    /// Problems the services reported: any makes the process not ready.
+    pub readiness: Readiness,
 }
 
 /// The health and metrics routes.
@@ -36,9 +40,12 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(s): State<HealthState>) -> Response {
     let connected = s.nats.connection_state() == ConnState::Connected;
     let streams = connected && nats::topology_present(&s.js).await;
-    let body = json!({"status": if streams { "ready" } else { "not_ready" },
-                      "nats_connected": connected, "streams_present": streams});
-    let code = if streams { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let problems = s.readiness.problems();
+    let ready = streams && problems.is_empty();
+    let body = json!({"status": if ready { "ready" } else { "not_ready" },
+                      "nats_connected": connected, "streams_present": streams,
+                      "problems": problems});
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body)).into_response()
 }
 

@@ -31,6 +31,7 @@ pub mod nats;
 pub mod nats_auth;
 pub mod platform;
 pub mod probe;
+pub mod readiness;
 pub mod redact;
 pub mod secret;
 pub mod serve;

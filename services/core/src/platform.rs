@@ -8,6 +8,7 @@ use async_nats::jetstream;
 use crate::eventlog::EventLog;
 use crate::metrics::Metrics;
 use crate::nats::{self, NatsSetupError};
+use crate::readiness::Readiness;
 use crate::secret::Secret;
 use crate::settings::CommonSettings;
 use crate::tenants::{TenantError, TenantStore};
@@ -39,6 +40,8 @@ pub struct Platform {
     pub db: sled::Db,
     pub secret: Secret,
     pub metrics: Metrics,
+    /// Problems that make `/readyz` answer 503 (reported by the services).
+    pub readiness: Readiness,
 }
 
 impl Platform {
@@ -82,6 +85,7 @@ impl Platform {
             db,
             secret,
             metrics: Metrics::new(),
+            readiness: Readiness::default(),
         })
     }
 }

@@ -35,7 +35,7 @@ pub enum Command {
     Secret(crate::secret::SecretCommand),
 }
 
-/// `framelog projection ...`. Both open the local sled store, so the server using that data
+/// `framelog projection ...`. Each opens the local sled store, so the server using that data
 /// dir must be stopped (or point --data-dir at another directory).
 #[derive(Debug, Subcommand)]
 pub enum ProjectionCommand {
@@ -51,6 +51,18 @@ pub enum ProjectionCommand {
     Digest {
         #[command(flatten)]
         common: CommonSettings,
+    },
+    /// Read past one message the projection cannot read and stopped before (`/readyz` and the
+    /// logs name it). The message is lost for the views; a readable one is never skipped.
+    Skip {
+        #[command(flatten)]
+        common: CommonSettings,
+        /// The stream: VID or VID_VIEW.
+        #[arg(long, default_value = "VID")]
+        stream: String,
+        /// The sequence of the unreadable message.
+        #[arg(long)]
+        seq: u64,
     },
 }
 

@@ -1,4 +1,4 @@
-//! `framelog projection rebuild|digest`.
+//! `framelog projection rebuild|digest|skip`.
 
 use std::time::Duration;
 
@@ -37,6 +37,19 @@ pub async fn run(cmd: ProjectionCommand) -> anyhow::Result<()> {
                 );
                 println!("{}", report.digest);
             }
+            Ok(())
+        }
+        ProjectionCommand::Skip { common, stream, seq } => {
+            let platform =
+                Platform::start(common.clone(), "framelog-skip", Duration::from_secs(10))
+                    .await
+                    .map_err(|e| locked_hint(e, &common))?;
+            let r = framelog_projection::skip(&platform, &stream, seq).await?;
+            println!(
+                "the projection will read past message {} of {} ({}) at its next start \
+                 (applied up to {})",
+                r.seq, r.stream, r.reason, r.applied
+            );
             Ok(())
         }
         ProjectionCommand::Digest { common } => {

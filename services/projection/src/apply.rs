@@ -10,6 +10,9 @@ use crate::store::{Overlay, View, key};
 
 /// Folds `event` into every view it concerns.
 pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), ProjectionError> {
+    if event.is_unknown() {
+        return Ok(()); // a phase this build does not know (a newer writer's) changes no view
+    }
     let tenant = event.tenant.as_str();
     let agg = event.subject.as_str().as_bytes();
     match &event.data {
@@ -66,6 +69,7 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
                 }
             }
         }
+        EventData::View(ViewData::Unknown) => {}
     }
     Ok(())
 }

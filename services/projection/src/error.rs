@@ -1,6 +1,7 @@
 //! [`ProjectionError`]: what can go wrong while projecting, rebuilding or starting.
 
-/// A projection failure (infrastructure, not a bad event: bad events are skipped and logged).
+/// A projection failure: infrastructure, a cursor that no longer fits its stream, or (while
+/// rebuilding) a message no build can read.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("sled: {0}")]
@@ -9,6 +10,15 @@ pub enum ProjectionError {
     Corrupt { tree: &'static str, message: String },
     #[error("JetStream {what}: {message}")]
     JetStream { what: &'static str, message: String },
+    #[error("{0}")]
+    Cursor(#[from] crate::cursor::CursorMismatch),
+    #[error(
+        "message {seq} of {stream} is unreadable ({reason}); the projection stops there rather \
+         than skip it: upgrade Framelog if a newer version wrote it, or, once you have decided \
+         to lose it, stop the projection and run `framelog projection skip --stream {stream} \
+         --seq {seq}`"
+    )]
+    Unreadable { stream: &'static str, seq: u64, reason: String },
     #[error("reading the price table {path}: {message}")]
     PriceTable { path: String, message: String },
 }

@@ -7,9 +7,13 @@
 //! - [`store`]: the `proj_*` trees, their key layout, the write [`store::Overlay`] committed in
 //!   one transaction with the stream sequence, and the digest.
 //! - [`apply`]: one event into every view it concerns.
-//! - [`projector`]: [`Projector`], a durable consumer with a `process_next` step and a thin
-//!   `run` loop; one per stream.
+//! - [`projector`]: [`Projector`], an ordered consumer (sled is the cursor) with a
+//!   `process_next` step and a thin `run` loop; one per stream.
+//! - [`cursor`]: whether a stored sequence still fits its stream (purged, recreated).
+//! - [`readiness`]: a projector stopped before an unreadable message says so (`/readyz`, gauge).
+//! - [`read_past`]: after an upgrade, events an older build read past that this one reads.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
+//! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
 //!   `api::quota`: open live feeds per tenant.
@@ -21,11 +25,15 @@
 
 pub mod api;
 pub mod apply;
+pub mod cursor;
 pub mod error;
 pub mod pricing;
 pub mod projector;
+pub mod read_past;
+pub mod readiness;
 pub mod rebuild;
 pub mod settings;
+pub mod skip;
 pub mod store;
 
 use std::sync::Arc;
@@ -40,6 +48,7 @@ pub use pricing::PriceTable;
 pub use projector::{Outcome, Projector};
 pub use rebuild::{RebuildReport, rebuild};
 pub use settings::ProjectionSettings;
+pub use skip::{SkipError, SkipReport, skip};
 pub use store::Store;
 
 /// A projection that is set up but not running: its two projectors and the API state. Tests
@@ -54,7 +63,8 @@ pub struct Projection {
     pub api: ApiState,
 }
 
-/// Opens the views in the platform's sled database and binds both durable consumers.
+/// Opens the views in the platform's sled database and binds both consumers; refuses a stored
+/// sequence that no longer fits its stream ([`ProjectionError::Cursor`]).
 #[instrument(skip_all, err)]
 pub async fn build(
     ctx: &ServiceContext,
@@ -63,8 +73,15 @@ pub async fn build(
     let p = &ctx.platform;
     let store = Store::open(&p.db)?;
     let prices = settings.price_table.as_deref().map(PriceTable::load).transpose()?.map(Arc::new);
-    let vid = Projector::bind(&p.js, store.clone(), STREAM_VID, settings.batch).await?;
-    let views = Projector::bind(&p.js, store.clone(), STREAM_VIEW, settings.batch).await?;
+    let gauges = readiness::register(&p.metrics);
+    let vid = Projector::bind(&p.js, store.clone(), STREAM_VID, settings.batch)
+        .await?
+        .with_health(p.readiness.clone(), &gauges);
+    let views = Projector::bind(&p.js, store.clone(), STREAM_VIEW, settings.batch)
+        .await?
+        .with_health(p.readiness.clone(), &gauges);
+    vid.check_read_past().await?;
+    views.check_read_past().await?;
     let feeds = api::quota::FeedSlots::new(settings.sse_max_per_tenant);
     let api = ApiState {
         store: store.clone(),

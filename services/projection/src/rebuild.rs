@@ -1,13 +1,15 @@
 //! Rebuilding every view from sequence 1 of `VID` and `VID_VIEW` into a fresh store, with an
 //! ordered (ephemeral, ack-less) consumer, committing large chunks. The same [`apply_event`]
-//! as the incremental path, so a rebuilt store has the same digest.
+//! as the incremental path, so a rebuilt store has the same digest. Like the incremental path,
+//! a rebuild reads past events of unknown phases and types and stops at a message no build can
+//! read (unless the operator skipped it), so it never silently differs.
 
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use framelog_core::Platform;
 use framelog_core::nats::{STREAM_VID, STREAM_VIEW};
-use framelog_events::Event;
+use framelog_events::{Decoded, Event};
 use futures::StreamExt;
 use serde::Serialize;
 use tracing::instrument;
@@ -64,8 +66,9 @@ async fn replay(
 ) -> Result<(u64, u64), ProjectionError> {
     let mut s =
         platform.js.get_stream(stream).await.map_err(|e| ProjectionError::js("get stream", e))?;
-    let last =
-        s.info().await.map_err(|e| ProjectionError::js("stream info", e))?.state.last_sequence;
+    let info = s.info().await.map_err(|e| ProjectionError::js("stream info", e))?;
+    store.set_stream_created(stream, info.created)?;
+    let last = info.state.last_sequence;
     if last == 0 {
         return Ok((0, 0));
     }
@@ -91,12 +94,27 @@ async fn replay(
         if seq > last {
             break; // published after the rebuild began: the incremental projector takes it
         }
-        match Event::from_json(&msg.payload) {
-            Ok(e) => {
+        match Event::decode(&msg.payload) {
+            Ok(Decoded::Event(e)) => {
+                if e.is_unknown() {
+                    store.note_read_past(stream, seq)?;
+                }
                 apply_event(&mut ov, &e)?;
                 events += 1;
             }
-            Err(e) => tracing::error!(stream, seq, error = %e, "undecodable message skipped"),
+            Ok(Decoded::Unknown(u)) => {
+                tracing::warn!(stream, seq, event_type = %u.event_type, "unknown type read past");
+                store.note_read_past(stream, seq)?;
+            }
+            Err(_) if store.is_skipped(stream, seq)? => {
+                tracing::warn!(stream, seq, "unreadable message skipped (operator)")
+            }
+            Err(e) => {
+                // Keep what came before it, so a restarted projection resumes right there.
+                ov.commit(stream, seq - 1)?;
+                store.flush().await?;
+                return Err(ProjectionError::Unreadable { stream, seq, reason: e.to_string() });
+            }
         }
         in_chunk += 1;
         if in_chunk >= REBUILD_CHUNK {

@@ -14,7 +14,7 @@
 //! | `proj_view_days` | tenant, video, day | u64 BE |
 //! | `proj_tenant_days` | tenant, day | u64 BE |
 //! | `proj_view_ids` | tenant, event id (16 bytes) | empty (views counted once per id) |
-//! | `proj_meta` | `seq/<stream>`, `replica` | u64 BE, id (not part of the digest) |
+//! | `proj_meta` | `seq/<stream>`, `created/<stream>`, `skip/<stream>/<seq>`, `unknown/<stream>/<seq>`, `replica` | u64 BE, unix ns (i128 BE), empty, empty, id (not part of the digest) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -95,6 +95,20 @@ fn seq_key(stream: &str) -> Vec<u8> {
     format!("seq/{stream}").into_bytes()
 }
 
+fn created_key(stream: &str) -> Vec<u8> {
+    format!("created/{stream}").into_bytes()
+}
+
+fn read_past_prefix(stream: &str) -> Vec<u8> {
+    format!("unknown/{stream}/").into_bytes()
+}
+
+fn skip_key(stream: &str, seq: u64) -> Vec<u8> {
+    let mut k = format!("skip/{stream}/").into_bytes();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
 /// The projection's trees in one sled database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -131,7 +145,73 @@ impl Store {
         Ok(self.meta.get(seq_key(stream))?.map(|v| be_u64(&v)).unwrap_or(0))
     }
 
-    /// This store's replica id (generated on first use): names its durable consumers.
+    /// When the stream the views were read from was created (`None`: not recorded yet).
+    pub fn stream_created(
+        &self,
+        stream: &str,
+    ) -> Result<Option<time::OffsetDateTime>, ProjectionError> {
+        let Some(v) = self.meta.get(created_key(stream))? else {
+            return Ok(None);
+        };
+        let nanos = <[u8; 16]>::try_from(v.as_ref()).map(i128::from_be_bytes).map_err(|_| {
+            ProjectionError::Corrupt {
+                tree: META_TREE,
+                message: "a bad stream creation time".into(),
+            }
+        })?;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .map(Some)
+            .map_err(|e| ProjectionError::Corrupt { tree: META_TREE, message: e.to_string() })
+    }
+
+    /// Records when the stream the views are read from was created.
+    pub fn set_stream_created(
+        &self,
+        stream: &str,
+        created: time::OffsetDateTime,
+    ) -> Result<(), ProjectionError> {
+        self.meta.insert(created_key(stream), &created.unix_timestamp_nanos().to_be_bytes())?;
+        Ok(())
+    }
+
+    /// An operator's decision (`framelog projection skip`) to read past the unreadable message
+    /// at `seq` of `stream`. Only an unreadable message is ever skipped for it.
+    pub fn mark_skip(&self, stream: &str, seq: u64) -> Result<(), ProjectionError> {
+        self.meta.insert(skip_key(stream, seq), Vec::<u8>::new())?;
+        Ok(())
+    }
+
+    /// Whether the operator decided to skip the unreadable message at `seq` of `stream`.
+    pub fn is_skipped(&self, stream: &str, seq: u64) -> Result<bool, ProjectionError> {
+        Ok(self.meta.contains_key(skip_key(stream, seq))?)
+    }
+
+    /// Notes that the event at `seq` of `stream` was read past as unknown (a newer writer's
+    /// phase or type), so a later build that knows it can tell the views lack it. Written
+    /// before the commit that passes it.
+    pub fn note_read_past(&self, stream: &str, seq: u64) -> Result<(), ProjectionError> {
+        let mut k = read_past_prefix(stream);
+        k.extend_from_slice(&seq.to_be_bytes());
+        self.meta.insert(k, Vec::<u8>::new())?;
+        Ok(())
+    }
+
+    /// The sequences of `stream` read past as unknown, in order.
+    pub fn read_past(&self, stream: &str) -> Result<Vec<u64>, ProjectionError> {
+        let prefix = read_past_prefix(stream);
+        self.meta.scan_prefix(&prefix).keys().map(|k| Ok(be_u64(&k?[prefix.len()..]))).collect()
+    }
+
+    /// Forgets a read-past note (its message is gone from the stream).
+    pub fn forget_read_past(&self, stream: &str, seq: u64) -> Result<(), ProjectionError> {
+        let mut k = read_past_prefix(stream);
+        k.extend_from_slice(&seq.to_be_bytes());
+        self.meta.remove(k)?;
+        Ok(())
+    }
+
+    /// This store's replica id (generated on first use). Not a consumer name: projectors use
+    /// ordered (ephemeral) consumers, so a copied store shares nothing with its original.
     pub fn replica_id(&self) -> Result<String, ProjectionError> {
         if let Some(v) = self.meta.get("replica")? {
             return Ok(String::from_utf8_lossy(&v).into_owned());
@@ -145,13 +225,18 @@ impl Store {
             .unwrap_or(id))
     }
 
-    /// Empties every view and the applied sequences (keeps the replica id).
+    /// Empties every view, the applied sequences, stream creation times and read-past notes
+    /// (keeps the replica id and the operator's skips).
     pub fn clear(&self) -> Result<(), ProjectionError> {
         for t in self.trees.iter() {
             t.clear()?;
         }
         for s in [framelog_core::nats::STREAM_VID, framelog_core::nats::STREAM_VIEW] {
             self.meta.remove(seq_key(s))?;
+            self.meta.remove(created_key(s))?;
+            for k in self.meta.scan_prefix(read_past_prefix(s)).keys() {
+                self.meta.remove(k?)?;
+            }
         }
         Ok(())
     }

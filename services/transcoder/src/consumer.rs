@@ -13,7 +13,7 @@ use async_nats::jetstream::{self, AckKind};
 use framelog_core::consumer::{ConsumeError, ConsumerSpec};
 use framelog_core::nats::STREAM_VID;
 use framelog_core::telemetry;
-use framelog_events::{Event, Kind, Subject};
+use framelog_events::{Decoded, Event, Kind, Subject};
 use futures::StreamExt;
 
 use crate::settings::TranscoderSettings;
@@ -59,6 +59,7 @@ fn pull_config(spec: &ConsumerSpec) -> pull::Config {
 pub struct JobConsumer {
     consumer: PullConsumer,
     durable: String,
+    unreadable_delay: Duration,
 }
 
 impl std::fmt::Debug for JobConsumer {
@@ -78,11 +79,16 @@ impl JobConsumer {
         let stream = js.get_stream(spec.stream).await.map_err(|e| bind_err(e.to_string()))?;
         let consumer: PullConsumer =
             stream.create_consumer(pull_config(spec)).await.map_err(|e| bind_err(e.to_string()))?;
-        Ok(JobConsumer { consumer, durable: spec.durable.clone() })
+        Ok(JobConsumer {
+            consumer,
+            durable: spec.durable.clone(),
+            unreadable_delay: spec.unreadable_delay,
+        })
     }
 
-    /// Asks for one job, waiting at most `wait`. `Ok(None)`: none arrived. A message that is not
-    /// a valid event is terminated (never redelivered) and logged.
+    /// Asks for one job, waiting at most `wait`. `Ok(None)`: none arrived. A message this build
+    /// cannot read (corrupt, or a newer writer's schema version or type) is logged and handed
+    /// back with the spec's `unreadable_delay`, never terminated: a newer worker can take it.
     pub async fn next(&self, wait: Duration) -> Result<Option<JobMessage>, ConsumeError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -107,8 +113,8 @@ impl JobConsumer {
                 Ok(i) => (i.stream_sequence, i.delivered),
                 Err(e) => return Err(ConsumeError::Receive(format!("bad message metadata: {e}"))),
             };
-            match Event::from_json(&message.payload) {
-                Ok(event) => {
+            match Event::decode(&message.payload) {
+                Ok(Decoded::Event(event)) => {
                     let span = tracing::info_span!(
                         "transcode_job",
                         consumer = %self.durable,
@@ -125,10 +131,14 @@ impl JobConsumer {
                         message,
                     }));
                 }
-                Err(e) => {
-                    tracing::error!(subject = %message.subject, seq = stream_sequence, error = %e,
-                        "undecodable job terminated");
-                    let _ = message.ack_with(AckKind::Term).await;
+                unreadable => {
+                    let why = match unreadable {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "an event type this build does not know".to_owned(),
+                    };
+                    tracing::error!(subject = %message.subject, seq = stream_sequence, error = %why,
+                        "unreadable job handed back for a newer worker");
+                    let _ = message.ack_with(AckKind::Nak(Some(self.unreadable_delay))).await;
                 }
             }
         }

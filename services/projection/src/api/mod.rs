@@ -5,7 +5,9 @@
 //! sequence a write answered with); it waits until the projection has applied N, at most the
 //! `read_wait` setting, and otherwise answers **504 `projection_lagging`** with `Retry-After: 1`
 //! (never a silently stale view). Every answer carries `X-Projection-Seq`, the applied `VID`
-//! sequence it was read at.
+//! sequence it was read at: taken **before** the handler reads the views (and raised after a
+//! read-your-writes wait, still before the read), so the body holds at least every event up to
+//! it. Taken after the read, it could claim events the read never saw.
 
 mod admin;
 mod billing;
@@ -15,12 +17,14 @@ mod streams;
 mod videos;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_nats::jetstream;
 use axum::Router;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
 use framelog_core::ApiError;
@@ -81,12 +85,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/stats", get(billing::stats))
         .route("/v1/events", get(events::feed))
         .route("/v1/admin/projection/digest", get(admin::digest))
-        .layer(axum::middleware::map_response_with_state(state.clone(), stamp_seq))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), stamp_seq))
         .with_state(state)
 }
 
-async fn stamp_seq(State(s): State<ApiState>, mut res: Response) -> Response {
-    let seq = *s.applied.borrow();
+/// The applied `VID` sequence a request reads at: set before the handler runs, raised by
+/// [`Consistent`] after its wait (before the handler reads), stamped on the answer.
+#[derive(Clone, Debug)]
+struct ReadAt(Arc<AtomicU64>);
+
+async fn stamp_seq(State(s): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let read_at = ReadAt(Arc::new(AtomicU64::new(*s.applied.borrow())));
+    req.extensions_mut().insert(read_at.clone());
+    let mut res = next.run(req).await;
+    let seq = read_at.0.load(Ordering::SeqCst);
     res.headers_mut()
         .insert(HeaderName::from_static(PROJECTION_SEQ_HEADER), HeaderValue::from(seq));
     res
@@ -123,6 +135,9 @@ impl FromRequestParts<ApiState> for Consistent {
         }
         if let Some(n) = want {
             wait_applied(s, n).await?;
+            if let Some(ReadAt(at)) = parts.extensions.get::<ReadAt>() {
+                at.fetch_max(*s.applied.borrow(), Ordering::SeqCst);
+            }
         }
         Ok(Consistent)
     }

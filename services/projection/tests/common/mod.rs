@@ -65,13 +65,26 @@ pub async fn serve(p: &Projection) -> TestApp {
     TestApp::serve(framelog_projection::router(p.api.clone())).await
 }
 
-/// Steps until nothing arrives for 300 ms; returns the events applied.
+/// Steps until nothing arrives for 300 ms; returns the events applied. Panics if the projector
+/// stops before an unreadable message (see [`drain_to_stop`]).
 pub async fn drain(p: &mut Projector) -> usize {
     let mut n = 0;
     loop {
         match p.process_next(Duration::from_millis(300)).await.unwrap() {
             Outcome::Applied { events, .. } => n += events,
             Outcome::Idle => return n,
+            Outcome::Stopped(stop) => panic!("the projector stopped: {stop:?}"),
+        }
+    }
+}
+
+/// Steps until idle or stopped; returns the stop, if any.
+pub async fn drain_to_stop(p: &mut Projector) -> Option<framelog_projection::readiness::Stop> {
+    loop {
+        match p.process_next(Duration::from_millis(300)).await.unwrap() {
+            Outcome::Applied { .. } => {}
+            Outcome::Idle => return None,
+            Outcome::Stopped(stop) => return Some(stop),
         }
     }
 }
