@@ -34,6 +34,11 @@
 //! - [`worker`]: [`Worker`] and its one step [`Worker::process_next`] → [`Outcome`]; ack, nak,
 //!   term, dead-lettering, the concurrency semaphore, in-progress acks.
 //! - [`consumer`]: the durable consumer, pulled one message at a time.
+//! - [`lease`]: the job record per video in KV (request, attempts, lease) and the pure
+//!   decision of a worker receiving a job; [`attempts`]: one attempt under its lease
+//!   (keep-alive with renewal, fencing, settling).
+//! - [`deadletter`]: `dead_lettered` from the server's max-deliveries advisories, kept in the
+//!   `VID_ADVISORY` stream and drained by a durable consumer.
 //! - [`job`]: one job from source to `VID_READY`.
 //! - [`profile`]: the ladder and profile selection (pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
@@ -54,6 +59,7 @@
 //! store, its events are acked by NATS (or durable in the outbox) and the marker is written; a
 //! redelivery of a completed request finds the marker and is acked without work.
 
+pub mod attempts;
 pub mod codecs;
 pub mod command;
 pub mod consumer;
@@ -66,6 +72,7 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod job;
+pub mod lease;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
@@ -139,7 +146,7 @@ pub async fn start(
     let worker = Worker::new(ctx, settings, encoder, name).await?;
     let dead_letters = deadletter::spawn(ctx).await.map_err(|e| {
         TranscoderError::Consumer(ConsumeError::Receive(format!(
-            "subscribing to max-deliveries advisories: {e}"
+            "consuming max-deliveries advisories: {e}"
         )))
     })?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
