@@ -39,6 +39,8 @@
 //!   (keep-alive with renewal, fencing, settling).
 //! - [`deadletter`]: `dead_lettered` from the server's max-deliveries advisories, kept in the
 //!   `VID_ADVISORY` stream and drained by a durable consumer.
+//! - [`sweeper`]: one replica at a time finds videos stuck in processing (job message lost)
+//!   and requests them again or dead-letters them.
 //! - [`job`]: one job from source to `VID_READY`.
 //! - [`profile`]: the ladder and profile selection (pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
@@ -80,6 +82,7 @@ pub mod profile;
 pub mod progress;
 pub mod settings;
 pub mod storyboard;
+pub mod sweeper;
 pub mod worker;
 
 use std::time::Duration;
@@ -143,6 +146,9 @@ pub async fn start(
     settings.validate()?;
     let encoder = choose_encoder(&settings).await?;
     let name = settings.worker_name.clone().unwrap_or_else(default_worker_name);
+    let sweeper = sweeper::spawn(ctx, &settings, &name).await.map_err(|e| {
+        TranscoderError::Consumer(ConsumeError::Receive(format!("starting the sweeper: {e}")))
+    })?;
     let worker = Worker::new(ctx, settings, encoder, name).await?;
     let dead_letters = deadletter::spawn(ctx).await.map_err(|e| {
         TranscoderError::Consumer(ConsumeError::Receive(format!(
@@ -150,9 +156,13 @@ pub async fn start(
         )))
     })?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("transcoder", axum::Router::new())
+    let mut handle = ServiceHandle::new("transcoder", axum::Router::new())
         .with_task(task)
-        .with_task(dead_letters))
+        .with_task(dead_letters);
+    if let Some(sweeper) = sweeper {
+        handle = handle.with_task(sweeper);
+    }
+    Ok(handle)
 }
 
 /// The thin loop around [`Worker::process_next`].
