@@ -4,7 +4,8 @@
 //! Every keep-alive tick sends an in-progress ack and renews the lease with a compare-and-set
 //! on the revision this worker last wrote. A renewal that loses (another worker took the
 //! expired lease over) fences the job; so does a lease that could not be renewed and would run
-//! out before the next tick (the worker stops before anyone may take over). A fenced job is
+//! out before the next tick (the worker stops before anyone may take over: the lease lasts
+//! 2.5 ticks, so a worker that missed one renewal stops half a tick before its lease ends). A fenced job is
 //! dropped where it is: its ffmpeg processes are killed (kill on drop), nothing more is
 //! published and its message is neither acked nor naked (it belongs to the new holder now).
 
@@ -94,7 +95,7 @@ pub async fn take(
     shared: &Shared,
 ) -> Result<(Decision, Option<Held>), LeaseError> {
     let key = lease::key(msg.event.tenant.as_str(), msg.event.subject.as_str());
-    let ttl = shared.settings.ack_wait();
+    let ttl = shared.settings.lease_ttl();
     let max = u32::try_from(shared.settings.max_deliver).unwrap_or(u32::MAX);
     for _ in 0..5 {
         let (current, revision) = leases.read(&key).await?;
@@ -145,7 +146,7 @@ async fn keep_alive<F: Future>(
                         Err(e) => tracing::warn!(error = %e, "renewing the job's lease failed"),
                     }
                 }
-                if expires.saturating_duration_since(Instant::now()) < every.mul_f64(1.5) {
+                if expires.saturating_duration_since(Instant::now()) < every {
                     tracing::warn!("the job's lease could not be renewed in time: fenced");
                     return None;
                 }

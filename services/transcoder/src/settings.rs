@@ -206,6 +206,12 @@ impl TranscoderSettings {
         (self.ack_wait() / 3).max(Duration::from_millis(200))
     }
 
+    /// How long a job's lease lasts after each renewal: half a keep-alive interval less than
+    /// the ack wait, so a silent worker's lease has ended when the server redelivers its job.
+    pub fn lease_ttl(&self) -> Duration {
+        self.ack_wait().saturating_sub(self.keep_alive_interval() / 2)
+    }
+
     /// Redelivery delay after a transient failure of `attempt` (1-based): doubling, at most 10 min.
     pub fn retry_delay(&self, attempt: u32) -> Duration {
         let factor = 1u64 << attempt.saturating_sub(1).min(16);
@@ -340,6 +346,7 @@ mod tests {
         let secs: Vec<u64> = s.backoff().iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [60, 120, 240]);
         assert_eq!(s.keep_alive_interval(), Duration::from_secs(20));
+        assert_eq!(s.lease_ttl(), Duration::from_secs(50), "ends before the server redelivers");
     }
 
     #[test]

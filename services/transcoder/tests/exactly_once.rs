@@ -10,6 +10,7 @@ use common::{env, run_to_end};
 use framelog_core::nats::STREAM_ADVISORY;
 use framelog_events::Kind;
 use framelog_tests::media::VideoSpec;
+use framelog_transcoder::lease::{self, Holder, Leases};
 use framelog_transcoder::{Outcome, TranscoderSettings, Worker};
 use time::OffsetDateTime;
 
@@ -164,4 +165,40 @@ async fn fault_every_worker_down_when_the_last_delivery_fails_is_dead_lettered_o
     for t in handle.tasks {
         let _ = t.await;
     }
+}
+
+#[tokio::test]
+async fn fault_a_worker_whose_lease_was_taken_over_stops_at_its_next_renewal() {
+    let env = env().await;
+    let settings = TranscoderSettings { ack_wait_secs: 3, ..TranscoderSettings::for_test() };
+    env.request("vtaken", &VideoSpec::new(1280, 720, 8.0).fps(15)).await;
+    let mut a = env.worker(settings, "worker-a").await;
+    assert_eq!(take(&mut a).await, 1);
+    wait_for("ffmpeg started", 60, async || !common::ffmpeg_pids("acme-vtaken-").is_empty()).await;
+    // Another worker (its clock ahead, say) took the lease over while A's keep-alive works.
+    let leases = Leases::open(&env.ctx.platform.js, 1).await.unwrap();
+    let intruder = Holder {
+        worker: "worker-z".into(),
+        token: "z".into(),
+        expires_at_ms: lease::now_ms() + 60_000,
+    };
+    let taken = leases
+        .modify(&lease::key("acme", "vtaken"), |r| {
+            Some(lease::Record { holder: Some(intruder.clone()), ..r.clone() })
+        })
+        .await
+        .unwrap();
+    assert!(taken.is_some());
+    let ended = tokio::time::timeout(Duration::from_secs(10), run_to_end(&mut a)).await.unwrap();
+    assert!(matches!(ended, Outcome::Fenced { .. }), "{ended:?}");
+    wait_for("the fenced ffmpeg is killed", 10, async || {
+        common::ffmpeg_pids("acme-vtaken-").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(env.events("vtaken", Kind::Transcode, "completed").await.is_empty());
+    assert!(env.events("vtaken", Kind::Transcode, "failed").await.is_empty());
+    assert!(env.events("vtaken", Kind::Ready, "published").await.is_empty());
+    let (record, _) = leases.read(&lease::key("acme", "vtaken")).await.unwrap();
+    assert_eq!(record.unwrap().holder.unwrap().worker, "worker-z", "A wrote nothing after");
 }
