@@ -62,7 +62,7 @@ pub enum Decision {
     Take { attempt: u32, record: Record },
     /// Another worker holds a live lease: hand the job back for `delay` (not an attempt).
     Busy { holder: String, delay: Duration },
-    /// Settled already: ack without work.
+    /// Settled already, or superseded by a newer request of the video: ack without work.
     Settled,
     /// Every attempt was used (the last one's worker died or it failed): dead-letter it.
     OutOfAttempts { attempts: u32 },
@@ -99,8 +99,12 @@ pub fn decide(
         let left = Duration::from_millis(h.expires_at_ms - now_ms);
         return Decision::Busy { holder: h.worker.clone(), delay: left + Duration::from_secs(1) };
     }
-    if cur.request_seq != seq {
-        // Another request of the video (newer, or an old one come back): its own count.
+    if seq < cur.request_seq {
+        // A newer request of the video exists: this one is superseded.
+        return Decision::Settled;
+    }
+    if seq > cur.request_seq {
+        // A newer request: its own count.
         return Decision::Take { attempt: 1, record: fresh };
     }
     if cur.done {
@@ -332,6 +336,8 @@ mod tests {
         assert_eq!(done.renewed("a-0", 1, TTL), None, "settled: nothing to renew");
         let (attempt, r) = taken(take(Some(&done), 12, "b", 1));
         assert_eq!((attempt, r.request_seq, r.done), (1, 12, false));
+        // The old request come back (a lost ack) is superseded by the newer one.
+        assert_eq!(take(Some(&r.failed("b-1").unwrap()), 7, "c", 2), Decision::Settled);
     }
 
     #[test]
