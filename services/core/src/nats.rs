@@ -17,6 +17,11 @@ pub const STREAM_VID: &str = "VID";
 pub const STREAM_VIEW: &str = "VID_VIEW";
 /// Last-value progress of long work (`vidp.>`).
 pub const STREAM_PROGRESS: &str = "VID_PROGRESS";
+/// The server's max-deliveries advisories about `VID` consumers, kept so one emitted while no
+/// transcoder listens is handled when one comes back (a durable consumer drains it).
+pub const STREAM_ADVISORY: &str = "VID_ADVISORY";
+/// Default size limit of `VID_ADVISORY` (advisories are small and rare).
+pub const ADVISORY_MAX_BYTES: i64 = 64 * 1024 * 1024;
 
 /// KV bucket: tenant id -> tenant record.
 pub const KV_TENANTS: &str = "framelog_tenants";
@@ -195,6 +200,18 @@ pub fn stream_configs(replicas: usize) -> Vec<stream::Config> {
             discard: stream::DiscardPolicy::Old,
             num_replicas: replicas,
             allow_direct: true,
+            ..Default::default()
+        },
+        stream::Config {
+            name: STREAM_ADVISORY.into(),
+            description: Some("Max-deliveries advisories of VID consumers (dead letters)".into()),
+            subjects: vec![format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM_VID}.>")],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            max_bytes: ADVISORY_MAX_BYTES,
+            discard: stream::DiscardPolicy::Old,
+            num_replicas: replicas,
             ..Default::default()
         },
     ]

@@ -1,19 +1,26 @@
 //! Dead letters for jobs whose worker never settled their last delivery.
 //!
-//! A worker that fails a job on its last attempt writes `dead_lettered` itself
-//! ([`crate::worker`]). A worker that dies on its last attempt (SIGKILL, OOM, a lost machine)
-//! writes nothing: the server only notices when the ack wait runs out, drops the message and
-//! publishes a max-deliveries advisory on `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.VID.
-//! transcoder`. Every transcoder listens in one queue group, reads the request back from the
-//! stream by its sequence and writes the `dead_lettered` event the dead worker could not. The
-//! event has the same deterministic id as the worker's own, so a repeat is dropped by the
-//! server; a video whose completion marker names this request (done, but the ack was lost) is
-//! not dead-lettered.
+//! Attempts are counted by the application ([`crate::lease`]): a worker that receives a job
+//! whose attempts are used up dead-letters it without running it, and a worker that fails a job
+//! on its last attempt writes `dead_lettered` itself ([`crate::worker`]). The server's own
+//! `max_deliver` is only a backstop (attempts + hand-back and requeue budgets, see
+//! [`crate::settings::TranscoderSettings::server_max_deliver`]); when it is reached the server
+//! drops the message and publishes a max-deliveries advisory on
+//! `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.VID.transcoder`. That is a core NATS message, so
+//! the `VID_ADVISORY` stream captures it, and a durable consumer every transcoder shares
+//! ([`DURABLE_ADVISORIES`]) drains it: an advisory emitted while every worker is down is
+//! handled when one comes back. The handler reads the request back from `VID` by its sequence
+//! and writes the `dead_lettered` event the dead worker could not. The event has the same
+//! deterministic id as the worker's own, so a repeat is dropped by the server; a request whose
+//! job record is settled, or whose completion marker names it (done, but the ack was lost), is
+//! not dead-lettered; one whose lease is still live is retried later (its worker may finish).
 
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, AckKind};
 use framelog_core::media::hls_prefix;
-use framelog_core::nats::STREAM_VID;
+use framelog_core::nats::{STREAM_ADVISORY, STREAM_VID};
 use framelog_core::service::ServiceContext;
 use framelog_events::{Event, EventData, TranscodeData};
 use futures::StreamExt;
@@ -23,10 +30,11 @@ use tokio::task::JoinHandle;
 use crate::consumer::DURABLE;
 use crate::emit::Emitter;
 use crate::job::TMP_DIR;
+use crate::lease::{self, KV_LEASES, Leases};
 use crate::outputs::read_marker;
 
-/// Queue group: one transcoder handles each advisory.
-const QUEUE: &str = "framelog-transcoder-dead-letters";
+/// The durable consumer of `VID_ADVISORY` every transcoder shares.
+pub const DURABLE_ADVISORIES: &str = "transcoder-dead-letters";
 
 /// The advisory subject for the transcoder's consumer.
 pub fn advisory_subject() -> String {
@@ -50,28 +58,63 @@ pub fn reason(deliveries: u64) -> String {
     )
 }
 
-/// Subscribes now (so no advisory published after this returns is missed) and handles
-/// advisories until `ctx.shutdown`.
-pub async fn spawn(ctx: &ServiceContext) -> Result<JoinHandle<()>, async_nats::SubscribeError> {
-    let mut sub = ctx.platform.nats.queue_subscribe(advisory_subject(), QUEUE.into()).await?;
+/// Binds the durable advisory consumer now (advisories stored before, even with every worker
+/// down, are delivered) and handles advisories until `ctx.shutdown`.
+pub async fn spawn(ctx: &ServiceContext) -> Result<JoinHandle<()>, String> {
+    let consumer = bind(&ctx.platform.js).await?;
+    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
     let ctx = ctx.clone();
     Ok(tokio::spawn(async move {
         loop {
             let msg = tokio::select! {
                 _ = ctx.shutdown.cancelled() => break,
-                m = sub.next() => match m { Some(m) => m, None => break },
-            };
-            match serde_json::from_slice::<MaxDeliveries>(&msg.payload) {
-                Ok(a) => {
-                    if let Err(e) = handle(&ctx, &a).await {
-                        tracing::error!(seq = a.stream_seq, error = %e,
-                            "a job out of attempts could not be dead-lettered");
+                m = messages.next() => match m {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "reading max-deliveries advisories failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
                     }
+                    None => break,
+                },
+            };
+            let settle = match serde_json::from_slice::<MaxDeliveries>(&msg.payload) {
+                Ok(a) => match handle(&ctx, &a).await {
+                    Ok(_) => AckKind::Ack,
+                    Err(e) => {
+                        tracing::warn!(seq = a.stream_seq, error = %e,
+                            "a job out of deliveries is not dead-lettered yet; retrying later");
+                        AckKind::Nak(Some(Duration::from_secs(2)))
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable max-deliveries advisory");
+                    AckKind::Term
                 }
-                Err(e) => tracing::warn!(error = %e, "unreadable max-deliveries advisory"),
+            };
+            if let Err(e) = msg.ack_with(settle).await {
+                tracing::warn!(error = %e, "settling an advisory failed; it will come back");
             }
         }
     }))
+}
+
+/// The durable consumer of the transcoder's advisories (created if missing).
+pub async fn bind(js: &jetstream::Context) -> Result<PullConsumer, String> {
+    let stream = js.get_stream(STREAM_ADVISORY).await.map_err(|e| e.to_string())?;
+    stream
+        .get_or_create_consumer(
+            DURABLE_ADVISORIES,
+            pull::Config {
+                durable_name: Some(DURABLE_ADVISORIES.into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                filter_subject: advisory_subject(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("binding {DURABLE_ADVISORIES}: {e}"))
 }
 
 /// Writes `dead_lettered` for the request at `a.stream_seq`, unless its job completed.
@@ -86,6 +129,24 @@ pub async fn handle(ctx: &ServiceContext, a: &MaxDeliveries) -> Result<bool, Str
     if !matches!(request.data, EventData::Transcode(TranscodeData::Requested { .. })) {
         return Ok(false);
     }
+    let key = lease::key(request.tenant.as_str(), request.subject.as_str());
+    let leases = match ctx.platform.js.get_key_value(KV_LEASES).await {
+        Ok(kv) => Some(Leases::from_store(kv)),
+        Err(_) => None, // no job was ever taken here: nothing to check
+    };
+    let record = match &leases {
+        Some(l) => l.read(&key).await.map_err(|e| e.to_string())?.0,
+        None => None,
+    };
+    let record = record.filter(|r| r.request_seq == a.stream_seq);
+    if let Some(r) = &record {
+        if r.done {
+            return Ok(false);
+        }
+        if let Some(h) = r.holder.as_ref().filter(|h| h.live(lease::now_ms())) {
+            return Err(format!("worker {} still holds the job", h.worker));
+        }
+    }
     let prefix = hls_prefix(request.tenant.as_str(), request.subject.as_str());
     let tmp_root = ctx.platform.settings.data_dir.join(TMP_DIR);
     tokio::fs::create_dir_all(&tmp_root).await.map_err(|e| e.to_string())?;
@@ -96,8 +157,11 @@ pub async fn handle(ctx: &ServiceContext, a: &MaxDeliveries) -> Result<bool, Str
         tracing::info!(video = %request.subject, "out of attempts but complete; not dead-lettered");
         return Ok(false);
     }
-    let attempts = u32::try_from(a.deliveries).unwrap_or(u32::MAX);
-    let dead = TranscodeData::DeadLettered { reason: reason(a.deliveries), attempts };
+    let attempts = match &record {
+        Some(r) => r.attempts,
+        None => u32::try_from(a.deliveries).unwrap_or(u32::MAX),
+    };
+    let dead = TranscodeData::DeadLettered { reason: reason(u64::from(attempts)), attempts };
     let emit = Emitter::new(ctx.platform.events.clone(), request);
     // The outbox keeps it if NATS went away meanwhile; a short wait is enough otherwise.
     tokio::time::timeout(Duration::from_secs(30), emit.emit(dead, ""))
@@ -106,6 +170,12 @@ pub async fn handle(ctx: &ServiceContext, a: &MaxDeliveries) -> Result<bool, Str
         .map_err(|e| e.to_string())?;
     tracing::warn!(video = %emit.video(), tenant = %emit.tenant(), attempts,
         "a job ran out of attempts with its worker gone: dead-lettered");
+    if let (Some(l), Some(_)) = (&leases, &record) {
+        let settled = l.modify(&key, |r| (r.request_seq == a.stream_seq).then(|| r.settled()));
+        if let Err(e) = settled.await {
+            tracing::warn!(error = %e, "the dead-lettered job's record was not settled");
+        }
+    }
     Ok(true)
 }
 

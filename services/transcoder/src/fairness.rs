@@ -11,12 +11,12 @@
 //! delays the handed-back job of the tenant over its cap, while another tenant uses the slot.
 //!
 //! A hand-back is a delivery, and deliveries are what JetStream counts against `max_deliver`.
-//! Letting hand-backs use up attempts would dead-letter healthy jobs of a busy tenant, so they
-//! are counted apart, per request, in the `framelog_transcode_handbacks` KV bucket (shared by
-//! every worker, surviving restarts): real attempts = deliveries − hand-backs. The server's
-//! `max_deliver` is attempts + the hand-back budget; a job out of budget runs even over its
-//! tenant's cap (fairness yields to progress), and a delivery past its last real attempt (its
-//! worker died on it) is dead-lettered without running, as the max-deliveries advisory would.
+//! Attempts are counted by the application instead ([`crate::lease`]: a hand-back never takes
+//! the job's lease, so it is no attempt). Hand-backs still have a budget, counted per request
+//! in the `framelog_transcode_handbacks` KV bucket (shared by every worker, surviving
+//! restarts): a job out of budget runs even over its tenant's cap (fairness yields to
+//! progress), and the server's `max_deliver` leaves room for it (see
+//! [`TranscoderSettings::server_max_deliver`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,12 +33,10 @@ pub const KV_HANDBACKS: &str = "framelog_transcode_handbacks";
 /// What to do with a delivered job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Run it as attempt `attempt` (1-based, hand-backs not counted).
-    Run { attempt: u32 },
+    /// Run it (if its lease can be taken).
+    Run,
     /// Its tenant is at its cap: hand it back for `delay`.
     HandBack { delay: Duration },
-    /// Every attempt was used and the last one never settled (its worker died).
-    OutOfAttempts { attempts: u32 },
 }
 
 /// Decides for a job at its `delivered`th delivery, `handbacks` of them hand-backs, while its
@@ -50,15 +48,10 @@ pub fn admit(
     running: usize,
     queued: bool,
 ) -> Admission {
-    let attempts_before = (delivered.max(1) - 1 - handbacks.max(0)).max(0);
-    let as_u32 = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-    if attempts_before >= s.max_deliver {
-        return Admission::OutOfAttempts { attempts: as_u32(attempts_before) };
-    }
     if running >= s.tenant_cap() && queued && handbacks < s.max_handbacks {
         return Admission::HandBack { delay: s.handback_delay(delivered) };
     }
-    Admission::Run { attempt: as_u32(attempts_before + 1) }
+    Admission::Run
 }
 
 /// Jobs running per tenant on this worker.
@@ -159,32 +152,27 @@ mod tests {
     }
 
     #[test]
-    fn a_tenant_at_its_cap_is_handed_back_without_using_an_attempt() {
+    fn a_tenant_at_its_cap_is_handed_back_while_other_work_waits() {
         let s = settings();
-        assert_eq!(admit(&s, 1, 0, 0, true), Admission::Run { attempt: 1 });
+        assert_eq!(admit(&s, 1, 0, 0, true), Admission::Run);
         let back = Admission::HandBack { delay: Duration::from_secs(5) };
         assert_eq!(admit(&s, 1, 0, 1, true), back);
-        // Handed back 9 times, then run: still its first attempt.
-        assert_eq!(admit(&s, 10, 9, 0, true), Admission::Run { attempt: 1 });
-        // One real attempt failed and was retried, with hand-backs between.
-        assert_eq!(admit(&s, 5, 3, 0, true), Admission::Run { attempt: 2 });
+        assert_eq!(
+            admit(&s, 3, 2, 1, true),
+            Admission::HandBack { delay: Duration::from_secs(15) }
+        );
+        // Many deliveries are no reason to stop: attempts are the lease's business.
+        assert_eq!(admit(&s, 10, 9, 0, true), Admission::Run);
     }
 
     #[test]
     fn with_nothing_else_queued_a_tenant_runs_over_its_cap() {
-        assert_eq!(admit(&settings(), 1, 0, 1, false), Admission::Run { attempt: 1 });
+        assert_eq!(admit(&settings(), 1, 0, 1, false), Admission::Run);
     }
 
     #[test]
-    fn a_job_out_of_hand_backs_runs_over_the_cap_and_attempts_still_end() {
-        let s = settings();
-        let spent = admit(&s, 51, 50, 1, true);
-        assert_eq!(spent, Admission::Run { attempt: 1 }, "budget spent: runs");
-        // Four real attempts, the last one never settled (worker killed): dead letter.
-        assert_eq!(admit(&s, 5, 0, 0, true), Admission::OutOfAttempts { attempts: 4 });
-        assert_eq!(admit(&s, 25, 20, 1, true), Admission::OutOfAttempts { attempts: 4 });
-        let one = TranscoderSettings { max_deliver: 1, ..settings() };
-        assert_eq!(admit(&one, 2, 0, 0, false), Admission::OutOfAttempts { attempts: 1 });
+    fn a_job_out_of_hand_backs_runs_over_the_cap() {
+        assert_eq!(admit(&settings(), 51, 50, 1, true), Admission::Run, "budget spent: runs");
     }
 
     #[test]

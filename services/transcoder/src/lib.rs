@@ -34,6 +34,13 @@
 //! - [`worker`]: [`Worker`] and its one step [`Worker::process_next`] → [`Outcome`]; ack, nak,
 //!   term, dead-lettering, the concurrency semaphore, in-progress acks.
 //! - [`consumer`]: the durable consumer, pulled one message at a time.
+//! - [`lease`]: the job record per video in KV (request, attempts, lease) and the pure
+//!   decision of a worker receiving a job; [`attempts`]: one attempt under its lease
+//!   (keep-alive with renewal, fencing, settling).
+//! - [`deadletter`]: `dead_lettered` from the server's max-deliveries advisories, kept in the
+//!   `VID_ADVISORY` stream and drained by a durable consumer.
+//! - [`sweeper`]: one replica at a time finds videos stuck in processing (job message lost)
+//!   and requests them again or dead-letters them.
 //! - [`job`]: one job from source to `VID_READY`.
 //! - [`profile`]: the ladder and profile selection (pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
@@ -54,6 +61,7 @@
 //! store, its events are acked by NATS (or durable in the outbox) and the marker is written; a
 //! redelivery of a completed request finds the marker and is acked without work.
 
+pub mod attempts;
 pub mod codecs;
 pub mod command;
 pub mod consumer;
@@ -66,6 +74,7 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod job;
+pub mod lease;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
@@ -73,6 +82,7 @@ pub mod profile;
 pub mod progress;
 pub mod settings;
 pub mod storyboard;
+pub mod sweeper;
 pub mod worker;
 
 use std::time::Duration;
@@ -136,16 +146,23 @@ pub async fn start(
     settings.validate()?;
     let encoder = choose_encoder(&settings).await?;
     let name = settings.worker_name.clone().unwrap_or_else(default_worker_name);
+    let sweeper = sweeper::spawn(ctx, &settings, &name).await.map_err(|e| {
+        TranscoderError::Consumer(ConsumeError::Receive(format!("starting the sweeper: {e}")))
+    })?;
     let worker = Worker::new(ctx, settings, encoder, name).await?;
     let dead_letters = deadletter::spawn(ctx).await.map_err(|e| {
         TranscoderError::Consumer(ConsumeError::Receive(format!(
-            "subscribing to max-deliveries advisories: {e}"
+            "consuming max-deliveries advisories: {e}"
         )))
     })?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("transcoder", axum::Router::new())
+    let mut handle = ServiceHandle::new("transcoder", axum::Router::new())
         .with_task(task)
-        .with_task(dead_letters))
+        .with_task(dead_letters);
+    if let Some(sweeper) = sweeper {
+        handle = handle.with_task(sweeper);
+    }
+    Ok(handle)
 }
 
 /// The thin loop around [`Worker::process_next`].

@@ -31,7 +31,8 @@ pub struct TranscoderSettings {
     )]
     pub x264_preset: String,
 
-    /// Deliveries of a job before it is dead-lettered.
+    /// Attempts of a job before it is dead-lettered: failures and attempts whose worker died,
+    /// counted by the transcoder (graceful hand-backs on shutdown do not count).
     #[arg(
         long = "transcode-max-deliver",
         env = "FRAMELOG_TRANSCODE_MAX_DELIVER",
@@ -125,6 +126,34 @@ pub struct TranscoderSettings {
         default_value_t = 50
     )]
     pub max_handbacks: i64,
+
+    // ---- Exactly once (issue #14) ----
+    /// Deliveries of a job beyond its attempts and hand-backs that the server allows before it
+    /// drops the job (a backstop: graceful shutdowns and waits for another worker's live lease
+    /// are deliveries too). A job dropped there is dead-lettered from the server's advisory.
+    #[arg(
+        long = "transcode-max-requeues",
+        env = "FRAMELOG_TRANSCODE_MAX_REQUEUES",
+        default_value_t = 100
+    )]
+    pub max_requeues: i64,
+
+    /// Seconds between sweeps for videos stuck in processing (0: no sweeper on this replica).
+    #[arg(
+        long = "transcode-sweep-interval-secs",
+        env = "FRAMELOG_TRANSCODE_SWEEP_INTERVAL_SECS",
+        default_value_t = 300
+    )]
+    pub sweep_interval_secs: u64,
+
+    /// A video whose latest transcode fact is older than this many seconds, with no live lease
+    /// and no job pending, is stuck: the sweeper requests it again or dead-letters it.
+    #[arg(
+        long = "transcode-stuck-after-secs",
+        env = "FRAMELOG_TRANSCODE_STUCK_AFTER_SECS",
+        default_value_t = 3600
+    )]
+    pub stuck_after_secs: u64,
 }
 
 impl Default for TranscoderSettings {
@@ -146,6 +175,9 @@ impl Default for TranscoderSettings {
             tenant_cap: None,
             handback_delay_secs: 5,
             max_handbacks: 50,
+            max_requeues: 100,
+            sweep_interval_secs: 300,
+            stuck_after_secs: 3600,
         }
     }
 }
@@ -172,6 +204,12 @@ impl TranscoderSettings {
     /// In-progress acks are sent this often (a third of the ack wait).
     pub fn keep_alive_interval(&self) -> Duration {
         (self.ack_wait() / 3).max(Duration::from_millis(200))
+    }
+
+    /// How long a job's lease lasts after each renewal: half a keep-alive interval less than
+    /// the ack wait, so a silent worker's lease has ended when the server redelivers its job.
+    pub fn lease_ttl(&self) -> Duration {
+        self.ack_wait().saturating_sub(self.keep_alive_interval() / 2)
     }
 
     /// Redelivery delay after a transient failure of `attempt` (1-based): doubling, at most 10 min.
@@ -214,9 +252,24 @@ impl TranscoderSettings {
         Duration::from_secs(self.handback_delay_secs.saturating_mul(n).min(60))
     }
 
-    /// The consumer's `max_deliver`: every attempt plus every hand-back.
+    /// The consumer's `max_deliver`: every attempt, every fairness hand-back and the requeue
+    /// budget. The transcoder decides dead letters from its own attempt count well before it;
+    /// the server's limit only ends jobs whose deliveries could not be accounted (the job
+    /// records unreachable), and its advisory is kept in `VID_ADVISORY`.
     pub fn server_max_deliver(&self) -> i64 {
-        self.max_deliver.saturating_add(self.max_handbacks.max(0))
+        self.max_deliver
+            .saturating_add(self.max_handbacks.max(0))
+            .saturating_add(self.max_requeues.max(0))
+    }
+
+    /// How often the sweeper looks for stuck videos (`None`: never).
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        (self.sweep_interval_secs > 0).then(|| Duration::from_secs(self.sweep_interval_secs))
+    }
+
+    /// How old a video's latest transcode fact must be for the sweeper to call it stuck.
+    pub fn stuck_after(&self) -> Duration {
+        Duration::from_secs(self.stuck_after_secs)
     }
 
     /// Checks values clap cannot.
@@ -241,6 +294,9 @@ impl TranscoderSettings {
         }
         if self.tenant_cap == Some(0) {
             return bad("--transcode-tenant-cap must be at least 1".into());
+        }
+        if self.max_requeues < 0 {
+            return bad("--transcode-max-requeues must be ≥ 0".into());
         }
         if self.max_handbacks < 0 {
             return bad("--transcode-max-handbacks must be ≥ 0".into());
@@ -290,6 +346,7 @@ mod tests {
         let secs: Vec<u64> = s.backoff().iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [60, 120, 240]);
         assert_eq!(s.keep_alive_interval(), Duration::from_secs(20));
+        assert_eq!(s.lease_ttl(), Duration::from_secs(50), "ends before the server redelivers");
     }
 
     #[test]
@@ -326,7 +383,7 @@ mod tests {
         assert_eq!((cap(1, None), cap(2, None), cap(4, None)), (1, 1, 3));
         assert_eq!((cap(4, Some(2)), cap(2, Some(5))), (2, 2));
         let s = TranscoderSettings::default();
-        assert_eq!(s.server_max_deliver(), 54);
+        assert_eq!(s.server_max_deliver(), 154);
         assert_eq!(s.handback_delay(1), Duration::from_secs(5));
         assert_eq!(s.handback_delay(3), Duration::from_secs(15));
         assert_eq!(s.handback_delay(40), Duration::from_secs(60));

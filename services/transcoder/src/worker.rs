@@ -2,34 +2,32 @@
 //! runs each as a task that keeps its message alive with in-progress acks, and settles the
 //! message: ack when outputs and events are durable, term on a permanent failure, nak with
 //! back-off on a transient one (dead-lettered after the last attempt), nak at once on shutdown.
-//! Before a job runs, [`crate::fairness`] decides: run it (as which attempt, hand-backs not
-//! counted), hand it back because its tenant is at its cap while other work waits, or
-//! dead-letter it because its last attempt's worker died.
+//! Before a job runs, [`crate::fairness`] decides whether its tenant is at its cap while other
+//! work waits (hand it back), then [`crate::lease`] whether this worker takes it: as which
+//! attempt (only failures and silent deaths count), not at all while another worker holds a
+//! live lease, or dead-lettered because its attempts are used up. [`crate::attempts`] runs it.
 //! [`Worker::process_next`] is the one step; the service loop and the tests drive it.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use framelog_core::service::ServiceContext;
 use framelog_core::tombstones::{KV_TOMBSTONES, Tombstones};
-use framelog_events::{AggregateId, EventData, TranscodeData};
+use framelog_events::AggregateId;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::attempts::{self, KeepAlive};
 use crate::consumer::{DURABLE, JobConsumer, JobMessage, job_spec};
 use crate::deadletter::{self, MaxDeliveries};
-use crate::emit::Emitter;
 use crate::encoder::Encoder;
-use crate::error::{JobError, TranscoderError};
+use crate::error::TranscoderError;
 use crate::fairness::{Admission, HandBacks, TenantSlots, admit};
-use crate::job::{Done, Shared, TMP_DIR, transcode};
+use crate::job::{Shared, TMP_DIR};
+use crate::lease::{Decision, Leases};
 use crate::settings::TranscoderSettings;
-
-/// Longest failure reason put in an event.
-const MAX_REASON: usize = 1000;
 
 /// What one step observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +51,14 @@ pub enum Outcome {
     Deleted { video: AggregateId },
     /// The attempt failed; `permanent` and `dead_lettered` jobs are not retried.
     Failed { video: AggregateId, reason: String, permanent: bool, dead_lettered: bool },
-    /// Shutdown: ffmpeg was stopped and the job naked for another worker.
+    /// Shutdown: ffmpeg was stopped, the attempt given back and the job naked for another
+    /// worker.
     HandedBack { video: AggregateId },
-    /// Its tenant already runs its cap on this worker: handed back for `delay`, not run.
+    /// The job's lease was taken over by another worker (this one's keep-alives were lost):
+    /// its ffmpeg was killed, nothing more was published and the message left alone.
+    Fenced { video: AggregateId },
+    /// Its tenant already runs its cap on this worker, or another worker holds the job's live
+    /// lease: handed back for `delay`, not run, no attempt used.
     Deferred { video: AggregateId, delay: Duration },
     /// The message was not a transcode request; terminated.
     Rejected { video: AggregateId },
@@ -86,6 +89,8 @@ pub struct Worker {
     permits: Arc<Semaphore>,
     tenants: TenantSlots,
     handbacks: HandBacks,
+    leases: Leases,
+    keep_alive: KeepAlive,
     running: JoinSet<Outcome>,
     cancel: CancellationToken,
     poll: Duration,
@@ -108,14 +113,17 @@ impl Worker {
         let tombstones = Tombstones::open(&ctx.platform.js).await.map_err(|e| {
             TranscoderError::Io { path: KV_TOMBSTONES.into(), source: std::io::Error::other(e) }
         })?;
-        let handbacks =
-            HandBacks::open(&ctx.platform.js, ctx.platform.settings.replicas).await.map_err(
-                |m| TranscoderError::Consumer(framelog_core::consumer::ConsumeError::Receive(m)),
-            )?;
+        let kv_err =
+            |m| TranscoderError::Consumer(framelog_core::consumer::ConsumeError::Receive(m));
+        let replicas = ctx.platform.settings.replicas;
+        let handbacks = HandBacks::open(&ctx.platform.js, replicas).await.map_err(kv_err)?;
+        let leases = Leases::open(&ctx.platform.js, replicas).await.map_err(kv_err)?;
         Ok(Worker {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
             tenants: TenantSlots::default(),
             handbacks,
+            leases,
+            keep_alive: KeepAlive::default(),
             shared: Arc::new(Shared {
                 ctx: ctx.clone(),
                 settings,
@@ -141,6 +149,11 @@ impl Worker {
         &self.shared.worker
     }
 
+    /// The switch pausing this worker's keep-alives (fault tests).
+    pub fn keep_alive(&self) -> KeepAlive {
+        self.keep_alive.clone()
+    }
+
     /// Jobs running now.
     pub fn running(&self) -> usize {
         self.running.len()
@@ -164,21 +177,40 @@ impl Worker {
             Err(e) => return Outcome::ConsumerError(e.to_string()),
         };
         let video = msg.event.subject.clone();
-        let (attempt, handed_back) = match self.admit(&msg).await {
-            Ok((Admission::Run { attempt }, n)) => (attempt, n > 0),
+        let handed_back = match self.admit(&msg).await {
+            Ok((Admission::Run, n)) => n > 0,
             Ok((Admission::HandBack { delay }, _)) => return Outcome::Deferred { video, delay },
-            Ok((Admission::OutOfAttempts { attempts }, _)) => {
-                return self.dead_letter(msg, attempts).await;
-            }
             Err(outcome) => return outcome,
         };
+        let (held, attempt) =
+            match attempts::take(&self.leases, &msg, &self.shared.worker, &self.shared).await {
+                Ok((Decision::Take { attempt, .. }, Some(held))) => (held, attempt),
+                Ok((Decision::Busy { holder, delay }, _)) => {
+                    tracing::info!(%holder, ?delay, "another worker holds the job: handed back");
+                    let _ = msg.nak(Some(delay)).await;
+                    return Outcome::Deferred { video, delay };
+                }
+                Ok((Decision::OutOfAttempts { attempts }, _)) => {
+                    return self.dead_letter(msg, attempts).await;
+                }
+                Ok((Decision::Settled, _)) | Ok((Decision::Take { .. }, None)) => {
+                    let _ = msg.ack().await;
+                    self.handbacks.forget(msg.stream_sequence).await;
+                    return Outcome::AlreadyComplete { video };
+                }
+                Err(e) => {
+                    // Unknown attempts could be used-up ones: try again later.
+                    let _ = msg.nak(Some(Duration::from_secs(1))).await;
+                    return Outcome::ConsumerError(format!("taking the job's lease: {e}"));
+                }
+            };
         let slot = self.tenants.take(&msg.event.tenant);
         let (shared, cancel, span) = (self.shared.clone(), self.cancel.clone(), msg.span.clone());
-        let handbacks = self.handbacks.clone();
+        let (handbacks, switch) = (self.handbacks.clone(), self.keep_alive.clone());
         self.running.spawn(
             async move {
                 let seq = msg.stream_sequence;
-                let outcome = handle(&shared, msg, attempt, &cancel).await;
+                let outcome = attempts::handle(&shared, msg, held, attempt, &cancel, &switch).await;
                 drop(slot);
                 drop(permit);
                 if handed_back && settled(&outcome) {
@@ -215,8 +247,7 @@ impl Worker {
         if let Admission::HandBack { delay } = decision {
             if let Err(e) = self.handbacks.record(seq, handbacks + 1).await {
                 tracing::warn!(error = %e, "hand-back not recorded; running the job over the cap");
-                let attempt = (msg.delivered - handbacks).clamp(1, i64::from(u32::MAX)) as u32;
-                return Ok((Admission::Run { attempt }, handbacks));
+                return Ok((Admission::Run, handbacks));
             }
             tracing::debug!(tenant = %msg.event.tenant, running, ?delay, "tenant at its cap: handed back");
             if let Err(e) = msg.nak(Some(delay)).await {
@@ -226,7 +257,7 @@ impl Worker {
         Ok((decision, handbacks))
     }
 
-    /// A delivery after the last attempt, whose worker died without settling it: dead-lettered
+    /// A delivery after the last attempt (whose worker died without settling it): dead-lettered
     /// (unless complete) and terminated without running.
     async fn dead_letter(&self, msg: JobMessage, attempts: u32) -> Outcome {
         let video = msg.event.subject.clone();
@@ -252,7 +283,8 @@ impl Worker {
         }
     }
 
-    /// Stops every running job (ffmpeg killed, message naked) and reports how each ended.
+    /// Stops every running job (ffmpeg killed, attempt given back, message naked) and reports
+    /// how each ended.
     pub async fn shutdown(mut self) -> Vec<Outcome> {
         self.cancel.cancel();
         let mut out = Vec::new();
@@ -277,108 +309,4 @@ fn settled(o: &Outcome) -> bool {
 
 fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
     r.unwrap_or_else(|e| Outcome::Crashed(e.to_string()))
-}
-
-/// Runs `work`, sending an in-progress ack every `every` until it ends.
-async fn with_keep_alive<F: Future>(msg: &JobMessage, every: Duration, work: F) -> F::Output {
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = tick.tick() => {
-                if let Err(e) = msg.in_progress().await {
-                    tracing::warn!(error = %e, "in-progress ack failed");
-                }
-            }
-        }
-    }
-}
-
-fn truncate(s: String, max: usize) -> String {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// Runs attempt `attempt` of one job and settles its message.
-async fn handle(
-    shared: &Shared,
-    msg: JobMessage,
-    attempt: u32,
-    cancel: &CancellationToken,
-) -> Outcome {
-    let video = msg.event.subject.clone();
-    let EventData::Transcode(TranscodeData::Requested { source_key, .. }) = &msg.event.data else {
-        tracing::error!(event = %msg.event.id, "not a transcode request; terminated");
-        let _ = msg.term().await;
-        return Outcome::Rejected { video };
-    };
-    let emit = Emitter::new(shared.ctx.platform.events.clone(), msg.event.clone());
-    let work = transcode(shared, &emit, source_key, attempt, cancel);
-    let result = with_keep_alive(&msg, shared.settings.keep_alive_interval(), work).await;
-    let settle = |r: Result<(), framelog_core::consumer::ConsumeError>, what: &str| {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "{what} failed; the job will be redelivered");
-        }
-    };
-    match result {
-        Ok(Done::AlreadyComplete) => {
-            tracing::info!("video already complete for this request; acked without work");
-            settle(msg.ack().await, "ack");
-            Outcome::AlreadyComplete { video }
-        }
-        Ok(Done::Deleted) => {
-            settle(msg.ack().await, "ack");
-            Outcome::Deleted { video }
-        }
-        Ok(Done::Completed(r)) => {
-            settle(msg.ack().await, "ack");
-            tracing::info!(
-                wall = r.wall.as_secs_f64(),
-                cpu = r.cpu_seconds,
-                playable = r.time_to_playable.as_secs_f64(),
-                "transcode completed"
-            );
-            Outcome::Completed {
-                video,
-                renditions: r.renditions.into_iter().map(|r| r.name).collect(),
-                cpu_seconds: r.cpu_seconds,
-                wall: r.wall,
-                time_to_playable: r.time_to_playable,
-            }
-        }
-        Err(JobError::Cancelled) => {
-            settle(msg.nak(None).await, "nak");
-            Outcome::HandedBack { video }
-        }
-        Err(e) => {
-            let permanent = e.is_permanent();
-            let reason = truncate(e.to_string(), MAX_REASON);
-            let last = !permanent && i64::from(attempt) >= shared.settings.max_deliver;
-            tracing::error!(error = %reason, permanent, last, "transcode attempt failed");
-            let failed = TranscodeData::Failed { reason: reason.clone(), permanent, attempt };
-            if let Err(e) = emit.emit(failed, &attempt.to_string()).await {
-                tracing::error!(error = %e, "the failed event was not published");
-            }
-            if last {
-                let dead =
-                    TranscodeData::DeadLettered { reason: reason.clone(), attempts: attempt };
-                if let Err(e) = emit.emit(dead, "").await {
-                    tracing::error!(error = %e, "the dead_lettered event was not published");
-                }
-            }
-            if permanent || last {
-                settle(msg.term().await, "term");
-            } else {
-                settle(msg.nak(Some(shared.settings.retry_delay(attempt))).await, "nak");
-            }
-            Outcome::Failed { video, reason, permanent, dead_lettered: last }
-        }
-    }
 }
