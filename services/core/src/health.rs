@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (NATS connected and the streams present) and
-//! `/metrics` (Prometheus text).
+//! `/healthz` (the process answers), `/readyz` (NATS connected and the streams present; the
+//! outbox's size, oldest age and refused entries as details) and `/metrics` (Prometheus text).
 
 use async_nats::connection::State as ConnState;
 use axum::Router;
@@ -18,6 +18,8 @@ pub struct HealthState {
     pub nats: async_nats::Client,
     pub js: async_nats::jetstream::Context,
     pub metrics: Metrics,
+    /// The process's event log, for the outbox details of `/readyz`.
+    pub events: Option<crate::eventlog::EventLog>,
 }
 
 /// The health and metrics routes.
@@ -36,8 +38,25 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(s): State<HealthState>) -> Response {
     let connected = s.nats.connection_state() == ConnState::Connected;
     let streams = connected && nats::topology_present(&s.js).await;
-    let body = json!({"status": if streams { "ready" } else { "not_ready" },
+    let mut body = json!({"status": if streams { "ready" } else { "not_ready" },
                       "nats_connected": connected, "streams_present": streams});
+    // A refused entry needs an operator but does not make the replica unready: it no longer
+    // blocks anything (see `outbox.rs`).
+    if let Some(ev) = &s.events {
+        let refused: Vec<_> = ev
+            .refused_entries()
+            .into_iter()
+            .rev()
+            .take(10)
+            .map(|r| json!({"subject": r.subject, "event_id": r.msg_id, "reason": r.reason}))
+            .collect();
+        body["outbox"] = json!({
+            "size": ev.outbox_len(),
+            "oldest_age_secs": ev.outbox_oldest_age().map(|d| d.as_secs_f64()),
+            "refused": ev.refused_len(),
+            "last_refused": refused,
+        });
+    }
     let code = if streams { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body)).into_response()
 }

@@ -58,6 +58,7 @@ pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
         nats: platform.nats.clone(),
         js: platform.js.clone(),
         metrics: platform.metrics.clone(),
+        events: Some(platform.events.clone()),
     });
     Router::new()
         .merge(health)
