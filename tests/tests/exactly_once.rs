@@ -148,6 +148,17 @@ async fn fault_an_outbox_entry_no_stream_takes_is_set_aside_and_the_events_behin
     let metrics = p.metrics.render();
     assert!(metrics.contains("framelog_outbox_refused_total 1"), "{metrics}");
     assert!(metrics.contains("framelog_outbox_size 0"), "{metrics}");
+    let health = framelog_core::health::router(framelog_core::health::HealthState {
+        nats: p.nats.clone(),
+        js: p.js.clone(),
+        metrics: p.metrics.clone(),
+        events: Some(p.events.clone()),
+    });
+    let app = framelog_tests::TestApp::serve(health).await;
+    let ready: serde_json::Value = app.get("/readyz", None).await.json().await.unwrap();
+    assert_eq!(ready["outbox"]["refused"], 1, "{ready}");
+    assert_eq!(ready["outbox"]["size"], 0, "{ready}");
+    assert_eq!(ready["outbox"]["last_refused"][0]["subject"], "vid.acme.view.counted.vid_v");
 
     // Published directly, the same event is refused at once rather than queued behind.
     let direct = p.events.publish(&view).await;
