@@ -49,15 +49,6 @@ async fn count(js: &async_nats::jetstream::Context, stream: &str, subject: &str)
     n
 }
 
-async fn drained(p: &framelog_core::Platform) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while p.events.outbox_len() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the outbox never drained");
-        let _ = p.events.drain_outbox().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn fault_a_one_shot_fact_resent_from_the_outbox_after_the_duplicate_window_is_stored_once() {
     let nats = NatsServer::start();
