@@ -8,6 +8,7 @@
 //! - [`subject`]: `vid.<tenant>.<kind>.<phase>.<id>` building and parsing, filters, progress subjects.
 //! - [`data`]: the `data` of each type, tagged by `phase`.
 //! - [`envelope`]: [`Event`], its JSON form and deterministic ids.
+//! - [`once`]: which facts are stored at most once per subject, forever.
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, NATS, sled
 //! or axum). Time and ids are passed in, so everything here is deterministic and unit-testable.
@@ -17,6 +18,7 @@ pub mod envelope;
 pub mod fold;
 pub mod id;
 pub mod kind;
+pub mod once;
 pub mod subject;
 mod upcast;
 

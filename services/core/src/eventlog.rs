@@ -5,23 +5,30 @@
 //! awaits the server's ack. When NATS is unreachable (or anything is already waiting in the
 //! outbox, so that order is kept) the event is appended to a sled tree and flushed to disk
 //! before `publish` returns [`Published::Queued`]; a background task drains the outbox in order
-//! when NATS returns. The server's duplicate window drops a repeat of an id (a publish whose ack
-//! was lost and that is sent again from the outbox), so each event is stored once.
+//! when NATS returns (see [`crate::outbox`]). The server's duplicate window drops a repeat of an
+//! id (a publish whose ack was lost and that is sent again from the outbox); a one-shot fact
+//! ([`framelog_events::once::once_per_subject`]) is also published with an expected last subject
+//! sequence of 0, so a repeat after the window is refused and reported as a duplicate: each such
+//! fact is stored once, forever. Failures are classified by the server's error code
+//! ([`crate::publish_class`]): a refusal is returned (or, for an outbox entry, set aside in
+//! `outbox_refused`) instead of blocking everything behind it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::connection::State;
+use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use bytes::Bytes;
 use framelog_events::Event;
+use framelog_events::once::once_per_subject;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::outbox::OutboxMetrics;
+use crate::publish_class::{Class, classify, failure};
 use crate::telemetry::{self, TRACEPARENT, TRACESTATE};
 
 /// Name of the sled tree holding events waiting for NATS.
@@ -67,14 +74,25 @@ pub enum EventLogError {
 
 /// One event ready to send (also the outbox's stored form).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Outgoing {
-    subject: String,
-    msg_id: String,
+pub(crate) struct Outgoing {
+    pub(crate) subject: String,
+    pub(crate) msg_id: String,
     payload: String,
     #[serde(default)]
     traceparent: Option<String>,
     #[serde(default)]
     tracestate: Option<String>,
+    /// A one-shot fact: sent with an expected last subject sequence of 0.
+    #[serde(default)]
+    pub(crate) once: bool,
+    /// When it entered the outbox, unix milliseconds (outbox age).
+    #[serde(default)]
+    pub(crate) queued_at_ms: Option<u64>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    let now = time::OffsetDateTime::now_utc();
+    u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 impl Outgoing {
@@ -86,6 +104,8 @@ impl Outgoing {
             payload: String::from_utf8(event.to_json()).expect("serde_json writes UTF-8"),
             traceparent,
             tracestate,
+            once: once_per_subject(&event.data),
+            queued_at_ms: None,
         }
     }
 
@@ -98,10 +118,11 @@ impl Outgoing {
             h.insert(TRACESTATE, ts.as_str());
         }
         // `.headers` replaces every header: it must come before `message_id` (STACK.md).
-        PublishMessage::build()
+        let m = PublishMessage::build()
             .payload(Bytes::from(self.payload.clone().into_bytes()))
             .headers(h)
-            .message_id(&self.msg_id)
+            .message_id(&self.msg_id);
+        if self.once { m.expected_last_subject_sequence(0) } else { m }
     }
 }
 
@@ -111,17 +132,20 @@ pub struct EventLog {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     client: async_nats::Client,
     js: jetstream::Context,
-    db: sled::Db,
-    outbox: sled::Tree,
-    refused: sled::Tree,
+    pub(crate) db: sled::Db,
+    pub(crate) outbox: sled::Tree,
+    pub(crate) refused: sled::Tree,
     /// Held while an outbox entry is added or the backlog flag cleared, so that "backlog is
     /// false" always implies "the outbox is empty".
-    enqueue_lock: Mutex<()>,
-    backlog: AtomicBool,
-    wake: Notify,
+    pub(crate) enqueue_lock: Mutex<()>,
+    pub(crate) backlog: AtomicBool,
+    pub(crate) wake: Notify,
+    /// The outbox head's key and how often JetStream refused it (refused after a few tries).
+    pub(crate) head_refusals: std::sync::Mutex<Option<(sled::IVec, u32)>>,
+    pub(crate) metrics: OutboxMetrics,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -153,15 +177,6 @@ pub fn is_store_full(err: &(dyn std::error::Error + 'static)) -> bool {
     jetstream_code(err).is_some_and(|c| STORE_FULL_CODES.contains(&c))
 }
 
-fn is_refusal(kind: PublishErrorKind) -> bool {
-    matches!(
-        kind,
-        PublishErrorKind::WrongLastMessageId
-            | PublishErrorKind::WrongLastSequence
-            | PublishErrorKind::MaxPayloadExceeded
-    )
-}
-
 impl EventLog {
     /// An event log over `client`, with its outbox in `db`.
     pub fn new(client: async_nats::Client, db: sled::Db) -> Result<EventLog, sled::Error> {
@@ -179,6 +194,8 @@ impl EventLog {
                 enqueue_lock: Mutex::new(()),
                 backlog,
                 wake: Notify::new(),
+                head_refusals: std::sync::Mutex::new(None),
+                metrics: OutboxMetrics::default(),
             }),
         })
     }
@@ -253,95 +270,103 @@ impl EventLog {
         }
     }
 
-    async fn send(&self, out: &Outgoing) -> Result<Published, SendError> {
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub(crate) async fn send(&self, out: &Outgoing) -> Result<Published, SendError> {
         let ack =
             async { self.inner.js.send_publish(out.subject.clone(), out.message()).await?.await }
                 .await;
-        match ack {
+        let e = match ack {
             Ok(ack) => {
-                Ok(Published::Stored { stream_sequence: ack.sequence, duplicate: ack.duplicate })
+                return Ok(Published::Stored {
+                    stream_sequence: ack.sequence,
+                    duplicate: ack.duplicate,
+                });
             }
-            Err(e) if is_store_full(&e) => Err(SendError::Full(e.to_string())),
-            Err(e) if is_refusal(e.kind()) => {
-                Err(SendError::Refused { kind: e.kind(), message: e.to_string() })
+            Err(e) => e,
+        };
+        let f = failure(&e);
+        match classify(&f, out.once) {
+            Class::Duplicate { sequence } => {
+                let stream_sequence = match sequence {
+                    Some(s) => s,
+                    None => self.last_sequence(&out.subject).await.unwrap_or(0),
+                };
+                tracing::debug!(subject = %out.subject, stream_sequence,
+                    "a one-shot fact was already stored");
+                Ok(Published::Stored { stream_sequence, duplicate: true })
             }
-            Err(e) => Err(SendError::Transport(e.to_string())),
+            Class::Refused { reason } => Err(SendError::Refused { kind: f.kind, message: reason }),
+            Class::NoStream if self.no_stream_takes(&out.subject).await => {
+                Err(SendError::Refused {
+                    kind: f.kind,
+                    message: format!("no stream takes the subject {}", out.subject),
+                })
+            }
+            Class::Full => Err(SendError::Full(f.message)),
+            Class::NoStream | Class::Transport => Err(SendError::Transport(f.message)),
         }
     }
 
+    /// Whether the server confirms that no stream takes `subject` (an answer, not a timeout).
+    async fn no_stream_takes(&self, subject: &str) -> bool {
+        matches!(self.inner.js.stream_by_subject(subject).await,
+            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound)
+    }
+
+    /// The stream sequence of the last message on `subject`.
+    async fn last_sequence(&self, subject: &str) -> Option<u64> {
+        let name = self.inner.js.stream_by_subject(subject).await.ok()?;
+        let stream = self.inner.js.get_stream_no_info(name).await.ok()?;
+        stream.get_last_raw_message_by_subject(subject).await.ok().map(|m| m.sequence)
+    }
+
     async fn enqueue(&self, out: &Outgoing) -> Result<(), EventLogError> {
-        let bytes = serde_json::to_vec(out)?;
+        self.enqueue_all(std::slice::from_ref(out)).await
+    }
+
+    /// Puts `outs` in the outbox in one atomic batch, in order, and fsyncs.
+    async fn enqueue_all(&self, outs: &[Outgoing]) -> Result<(), EventLogError> {
         {
             let _g = self.inner.enqueue_lock.lock().await;
-            let key = self.inner.db.generate_id()?.to_be_bytes();
-            self.inner.outbox.insert(key, bytes)?;
+            let mut batch = sled::Batch::default();
+            for out in outs {
+                let mut out = out.clone();
+                out.queued_at_ms = Some(now_ms());
+                let key = self.inner.db.generate_id()?.to_be_bytes();
+                batch.insert(&key, serde_json::to_vec(&out)?);
+            }
+            self.inner.outbox.apply_batch(batch)?;
             self.inner.backlog.store(true, Ordering::Release);
         }
         self.inner.db.flush_async().await?;
+        self.inner.metrics.refresh(&self.inner.outbox);
         self.inner.wake.notify_one();
         Ok(())
     }
 
-    /// Sends everything in the outbox, oldest first. Returns how many were sent; stops at the
-    /// first transport failure (the rest stays, in order).
-    pub async fn drain_outbox(&self) -> Result<usize, DrainError> {
-        let mut sent = 0;
-        loop {
-            let Some((key, value)) = self.inner.outbox.first()? else {
-                let _g = self.inner.enqueue_lock.lock().await;
-                if self.inner.outbox.is_empty() {
-                    self.inner.backlog.store(false, Ordering::Release);
-                    return Ok(sent);
-                }
-                continue;
-            };
-            let out: Outgoing = serde_json::from_slice(&value)?;
-            match self.send(&out).await {
-                Ok(_) => {}
-                Err(SendError::Refused { kind, message }) => {
-                    tracing::error!(subject = %out.subject, %kind, %message,
-                        "JetStream refused an outbox entry; moved to the outbox_refused tree");
-                    self.inner.refused.insert(&key, value.clone())?;
-                }
-                // No room yet: keep the entry (and everything after it) for a later attempt.
-                Err(SendError::Transport(e) | SendError::Full(e)) => {
-                    return Err(DrainError::Transport { sent, error: e });
-                }
-            }
-            self.inner.outbox.remove(&key)?;
-            sent += 1;
-        }
+    /// Queues `events` durably, all or none (one sled batch), to be sent in order by the
+    /// outbox task: for facts that must follow one another even across a crash.
+    pub async fn queue(&self, events: &[&Event]) -> Result<(), EventLogError> {
+        let outs: Vec<Outgoing> = events.iter().map(|e| Outgoing::from_event(e)).collect();
+        self.enqueue_all(&outs).await
     }
 
-    /// Drains the outbox whenever something is queued (and every second, to retry), until
-    /// `shutdown` is cancelled.
-    pub async fn run_outbox(self, shutdown: CancellationToken) {
-        let mut delay = Duration::from_millis(200);
-        loop {
-            if self.inner.backlog.load(Ordering::Acquire) {
-                match self.drain_outbox().await {
-                    Ok(n) => {
-                        if n > 0 {
-                            tracing::info!(sent = n, "outbox drained");
-                        }
-                        delay = Duration::from_millis(200);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "outbox not drained yet");
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
+    /// Whether the event `id` still waits in the outbox.
+    pub fn is_queued(&self, id: &uuid::Uuid) -> bool {
+        let id = id.to_string();
+        self.inner
+            .outbox
+            .iter()
+            .values()
+            .flatten()
+            .any(|v| serde_json::from_slice::<Outgoing>(&v).is_ok_and(|o| o.msg_id == id))
     }
 }
 
-enum SendError {
+pub(crate) enum SendError {
     Refused {
         kind: PublishErrorKind,
         message: String,
@@ -350,14 +375,4 @@ enum SendError {
     Full(String),
     Transport(String),
 }
-
-/// Why the outbox was not drained completely.
-#[derive(Debug, thiserror::Error)]
-pub enum DrainError {
-    #[error("NATS unreachable after sending {sent}: {error}")]
-    Transport { sent: usize, error: String },
-    #[error(transparent)]
-    Sled(#[from] sled::Error),
-    #[error(transparent)]
-    Corrupt(#[from] serde_json::Error),
-}
+pub use crate::outbox::DrainError;

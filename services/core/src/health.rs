@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (NATS connected, the streams present and no
-//! problem reported in [`Readiness`]) and
-//! `/metrics` (Prometheus text).
+//! problem reported in [`Readiness`]; the outbox's size, oldest age and refused entries as
+//! details) and `/metrics` (Prometheus text).
 
 use async_nats::connection::State as ConnState;
 use axum::Router;
@@ -22,6 +22,8 @@ pub struct HealthState {
     pub metrics: Metrics,
     /// Problems the services reported: any makes the process not ready.
     pub readiness: Readiness,
+    /// The process's event log, for the outbox details of `/readyz`.
+    pub events: Option<crate::eventlog::EventLog>,
 }
 
 /// The health and metrics routes.
@@ -42,9 +44,26 @@ async fn readyz(State(s): State<HealthState>) -> Response {
     let streams = connected && nats::topology_present(&s.js).await;
     let problems = s.readiness.problems();
     let ready = streams && problems.is_empty();
-    let body = json!({"status": if ready { "ready" } else { "not_ready" },
+    let mut body = json!({"status": if ready { "ready" } else { "not_ready" },
                       "nats_connected": connected, "streams_present": streams,
                       "problems": problems});
+    // A refused entry needs an operator but does not make the replica unready: it no longer
+    // blocks anything (see `outbox.rs`).
+    if let Some(ev) = &s.events {
+        let refused: Vec<_> = ev
+            .refused_entries()
+            .into_iter()
+            .rev()
+            .take(10)
+            .map(|r| json!({"subject": r.subject, "event_id": r.msg_id, "reason": r.reason}))
+            .collect();
+        body["outbox"] = json!({
+            "size": ev.outbox_len(),
+            "oldest_age_secs": ev.outbox_oldest_age().map(|d| d.as_secs_f64()),
+            "refused": ev.refused_len(),
+            "last_refused": refused,
+        });
+    }
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body)).into_response()
 }

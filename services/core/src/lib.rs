@@ -5,7 +5,10 @@
 //! - [`platform`]: [`Platform`], the handles a service is built from, started once per process.
 //! - [`nats`]: connecting (with retry and a server version check) and the JetStream topology.
 //! - [`nats_auth`]: NATS credentials (flags, 0600 password file, or the URL), URL redaction.
-//! - [`eventlog`]: publishing events with ack, dedup ids, trace context and the sled outbox.
+//! - [`eventlog`]: publishing events with ack, dedup ids, trace context and the sled outbox;
+//!   one-shot facts with an expected last subject sequence of 0 (stored once, forever).
+//! - [`outbox`]: draining the outbox in order; refused entries set aside with their reason;
+//!   its metrics. [`publish_class`]: what a publish error means, from the server's code.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
 //! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
@@ -29,8 +32,10 @@ pub mod media_nats;
 pub mod metrics;
 pub mod nats;
 pub mod nats_auth;
+pub mod outbox;
 pub mod platform;
 pub mod probe;
+pub mod publish_class;
 pub mod readiness;
 pub mod redact;
 pub mod secret;

@@ -318,6 +318,29 @@ fn reservation_refused(e: &jetstream::context::CreateStreamError) -> bool {
 /// JetStream's "no suitable peers for placement" error code.
 const NO_SUITABLE_PEERS: u64 = 10005;
 
+/// Sets the duplicate window of `VID` and `VID_VIEW` to `window` (`--nats-duplicate-window`)
+/// when it differs from the server's. Runs after [`ensure_topology`], which declares
+/// [`DUPLICATE_WINDOW`].
+pub async fn apply_duplicate_window(
+    js: &jetstream::Context,
+    window: Duration,
+) -> Result<(), NatsSetupError> {
+    for name in [STREAM_VID, STREAM_VIEW] {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| NatsSetupError::Topology {
+            what: format!("stream {name} (duplicate window)"),
+            source: e,
+        };
+        let info = js.get_stream(name).await.map_err(|e| err(Box::new(e)))?;
+        let mut cfg = info.cached_info().config.clone();
+        if cfg.duplicate_window == window {
+            continue;
+        }
+        cfg.duplicate_window = window;
+        js.update_stream(cfg).await.map_err(|e| err(Box::new(e)))?;
+    }
+    Ok(())
+}
+
 /// Whether every stream of the topology exists (readiness).
 pub async fn topology_present(js: &jetstream::Context) -> bool {
     for name in [STREAM_VID, STREAM_VIEW, STREAM_PROGRESS] {

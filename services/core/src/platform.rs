@@ -73,9 +73,12 @@ impl Platform {
                 .await?;
         let js = jetstream::new(client.clone());
         nats::ensure_topology_with(&js, settings.replicas, settings.view_stream_max_bytes).await?;
+        nats::apply_duplicate_window(&js, settings.nats_duplicate_window).await?;
         let tenants = TenantStore::open(&js).await?.with_client(client.clone());
         let events = EventLog::new(client.clone(), db.clone())
             .map_err(|source| StartError::Sled { path: db_path.display().to_string(), source })?;
+        let metrics = Metrics::new();
+        events.register_metrics(&metrics);
         Ok(Platform {
             settings,
             nats: client,
@@ -84,7 +87,7 @@ impl Platform {
             tenants,
             db,
             secret,
-            metrics: Metrics::new(),
+            metrics,
             readiness: Readiness::default(),
         })
     }

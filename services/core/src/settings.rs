@@ -2,6 +2,7 @@
 //! `FRAMELOG_*` environment fallbacks. Library code never reads the environment itself.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::nats_auth::{NatsAuthError, NatsCredentials, redact_url};
 
@@ -57,6 +58,37 @@ pub struct CommonSettings {
     /// Unset: the limit already on the server is kept (10 GiB for a new stream).
     #[arg(long = "view-stream-max-bytes", env = "FRAMELOG_VIEW_STREAM_MAX_BYTES")]
     pub view_stream_max_bytes: Option<u64>,
+
+    /// Window in which JetStream drops a repeated event id (`Nats-Msg-Id`) on the `VID` and
+    /// `VID_VIEW` streams: `120`, `90s`, `2m`, `1h`. One-shot facts stay unique after it too
+    /// (see `framelog_events::once`); tests shrink it to `1s` to show that.
+    #[arg(
+        long = "nats-duplicate-window",
+        env = "FRAMELOG_NATS_DUPLICATE_WINDOW",
+        default_value = "2m",
+        value_parser = parse_window
+    )]
+    pub nats_duplicate_window: Duration,
+}
+
+/// Parses a duration of whole seconds, minutes or hours (`120`, `90s`, `2m`, `1h`); at least 1 s.
+pub fn parse_window(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 2m or 90s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("unknown unit in {s:?}: use s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the duplicate window must be at least 1s".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl CommonSettings {
@@ -71,6 +103,7 @@ impl CommonSettings {
             log_format: LogFormat::Human,
             replicas: 1,
             view_stream_max_bytes: None,
+            nats_duplicate_window: crate::nats::DUPLICATE_WINDOW,
         }
     }
 
@@ -111,6 +144,7 @@ impl std::fmt::Debug for CommonSettings {
             .field("secret_file", &self.secret_file)
             .field("log_format", &self.log_format)
             .field("replicas", &self.replicas)
+            .field("nats_duplicate_window", &self.nats_duplicate_window)
             .finish()
     }
 }
@@ -118,6 +152,17 @@ impl std::fmt::Debug for CommonSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_windows_parse_in_seconds_minutes_or_hours() {
+        assert_eq!(parse_window("120"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_window("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_window("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_window("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_window("0s").is_err());
+        assert!(parse_window("5d").is_err());
+        assert!(parse_window("m").is_err());
+    }
 
     #[test]
     fn a_nats_user_without_a_password_file_is_refused_and_debug_hides_url_passwords() {

@@ -59,6 +59,7 @@ pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
         js: platform.js.clone(),
         metrics: platform.metrics.clone(),
         readiness: platform.readiness.clone(),
+        events: Some(platform.events.clone()),
     });
     Router::new()
         .merge(health)

@@ -13,7 +13,8 @@
 //! - [`files`]: part files (positional writes, fsync), hashing, file-name sanitising.
 //! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
-//! - [`gc`]: the idle-upload cleaner.
+//! - [`gc`]: the idle-upload cleaner. [`jobs`]: every `completed` upload gets its transcode
+//!   request (a durable consumer covering a crash between the two events).
 //! - [`quota`]: per-tenant open-upload and storage quotas at creation; [`usage`]: the
 //!   per-tenant index they read, kept in the sessions' transactions.
 //!
@@ -21,6 +22,7 @@
 
 pub mod files;
 pub mod gc;
+pub mod jobs;
 pub mod lifecycle;
 pub mod quota;
 pub mod rest;
@@ -57,5 +59,6 @@ pub async fn start(
 ) -> Result<ServiceHandle, session::StoreError> {
     let state = IngestState::new(ctx.platform.clone(), ctx.media.clone(), settings)?;
     let cleaner = tokio::spawn(gc::run(state.clone(), ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("ingest", router(state)).with_task(cleaner))
+    let requester = tokio::spawn(jobs::run(ctx.platform.events.clone(), ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("ingest", router(state)).with_task(cleaner).with_task(requester))
 }

@@ -7,8 +7,7 @@ use framelog_core::media::source_key;
 use framelog_core::media_limits;
 use framelog_core::probe::{self, ProbeError};
 use framelog_events::{
-    AggregateId, Event, EventData, Kind, Probe, SourceKind, TenantId, TranscodeData, UploadData,
-    UploadProtocol,
+    AggregateId, Event, EventData, Kind, Probe, SourceKind, TenantId, UploadData, UploadProtocol,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -264,13 +263,10 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         Kind::Upload,
     );
     st.platform.events.publish(&completed).await.map_err(publish_err)?;
-    let requested = event(
-        &s,
-        TranscodeData::Requested { source_key: key, probe: probe.clone() },
-        "requested",
-        Kind::Transcode,
-    )
-    .caused_by(&completed);
+    // Also published by the `jobs` reactor from `completed` (a crash here loses no job); both
+    // facts are one-shot, so a retried completion after the duplicate window stores neither
+    // twice.
+    let requested = crate::jobs::request_for(&completed).expect("a completed upload");
     let published = st.platform.events.publish(&requested).await.map_err(publish_err)?;
     let sequence = published.sequence();
     let (sha, pr) = (sha256.clone(), probe.clone());

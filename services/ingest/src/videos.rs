@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::media::{hls_prefix, source_key};
+use framelog_core::nats::STREAM_VID;
 use framelog_core::tenants::Tenant;
 use framelog_core::tombstones::{self, TombstoneError, Tombstones};
-use framelog_events::{AggregateId, Event, Kind, UploadData};
+use framelog_events::{AggregateId, Event, Kind, Subject, TenantId, UploadData};
 use time::OffsetDateTime;
 
 use crate::lifecycle::{SOURCE, publish_err, store_err};
@@ -27,16 +28,19 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let video = AggregateId::new(id).map_err(|_| ApiError::not_found("video"))?;
-    let s = st
-        .sessions
-        .by_video(&tenant, &video)
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::not_found("video"))?;
-    if s.state == SessionState::Open {
-        return Err(ApiError::conflict(
-            "upload_in_progress",
-            format!("the video is still uploading: DELETE /v1/videos/upload/{}", s.upload_id),
-        ));
+    match st.sessions.by_video(&tenant, &video).map_err(store_err)? {
+        Some(s) if s.state == SessionState::Open => {
+            return Err(ApiError::conflict(
+                "upload_in_progress",
+                format!("the video is still uploading: DELETE /v1/videos/upload/{}", s.upload_id),
+            ));
+        }
+        Some(_) => {}
+        // Uploaded through another ingest replica (sessions are local): the log says whether
+        // this tenant has such a video, not yet deleted.
+        None if in_log(&st, &tenant, &video, "completed").await?
+            && !in_log(&st, &tenant, &video, "deleted").await? => {}
+        None => return Err(ApiError::not_found("video")),
     }
     let ev = Event::new(
         Event::deterministic_id(&tenant, &video, Kind::Upload, "deleted", ""),
@@ -66,4 +70,30 @@ pub async fn delete(
     let body =
         serde_json::json!({"video_id": video, "deleted": true, "sequence": published.sequence()});
     Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// Whether `VID` holds `upload.<phase>` for `tenant`'s `video` (one get by subject).
+async fn in_log(
+    st: &IngestState,
+    tenant: &TenantId,
+    video: &AggregateId,
+    phase: &str,
+) -> Result<bool, ApiError> {
+    let subject = Subject::new(tenant.clone(), Kind::Upload, phase, video.clone()).to_string();
+    let stream = st
+        .platform
+        .js
+        .get_stream_no_info(STREAM_VID)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.kind()
+                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(ApiError::unavailable(e.to_string())),
+    }
 }

@@ -41,6 +41,7 @@ async fn readyz(w: &World) -> (u16, Value) {
         js: w.platform.js.clone(),
         metrics: w.platform.metrics.clone(),
         readiness: w.platform.readiness.clone(),
+        events: None,
     }))
     .await;
     let res = app.get("/readyz", None).await;

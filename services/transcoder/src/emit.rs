@@ -1,10 +1,20 @@
 //! Publishing a job's events: every event is caused by the request, and every event a
 //! redelivery could repeat has a deterministic id, so the server's duplicate window drops the
 //! repeat. A job's emitter carries its [`Deletion`]: nothing is emitted for a deleted video.
+//!
+//! A job's final facts (`completed`, `ready.published`) are one-shot and are [`settle`]d: the
+//! job returns only once they are stored in JetStream, not merely queued in this machine's
+//! outbox, so the job is never acked while its completion could still be lost with the
+//! machine.
+//!
+//! [`settle`]: Emitter::settle
 
-use framelog_core::eventlog::EventLog;
+use std::time::Duration;
+
+use framelog_core::eventlog::{EventLog, Published};
 use framelog_events::{AggregateId, Event, EventData, TenantId};
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::error::JobError;
@@ -81,6 +91,40 @@ impl Emitter {
             d.check().await?;
         }
         self.events.publish(&event).await?;
+        Ok(())
+    }
+
+    /// Publishes `events` (already built, e.g. read back from the completion marker) and waits
+    /// until every one of them is stored in JetStream: an event queued in the outbox is waited
+    /// for until the outbox has sent it, or until `cancel` ([`JobError::Cancelled`]: the job
+    /// is handed back, and whoever gets it re-emits the same events from the marker).
+    #[instrument(skip_all, fields(tenant = %self.request.tenant, video = %self.request.subject), err)]
+    pub async fn settle(
+        &self,
+        events: &[Event],
+        cancel: &CancellationToken,
+    ) -> Result<(), JobError> {
+        let mut queued = Vec::new();
+        for event in events {
+            if let Some(d) = &self.deletion {
+                d.check().await?;
+            }
+            if self.events.publish(event).await? == Published::Queued {
+                queued.push(event.id);
+            }
+        }
+        if !queued.is_empty() {
+            tracing::warn!(
+                waiting = queued.len(),
+                "the job's final events wait in the outbox; the job is not acked until they are stored"
+            );
+        }
+        while queued.iter().any(|id| self.events.is_queued(id)) {
+            tokio::select! {
+                () = cancel.cancelled() => return Err(JobError::Cancelled),
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
         Ok(())
     }
 }

@@ -144,6 +144,8 @@ async fn run(
     if let Some(m) = read_marker(media, &prefix, work.path()).await?
         && m.request_id == emit.request().id.to_string()
     {
+        // The job that wrote it may have died with its final events only in its outbox.
+        emit.settle(&m.final_events(), cancel).await?;
         return Ok(Done::AlreadyComplete);
     }
     let source = locate_source(shared, source_key, work.path()).await?;
@@ -203,6 +205,7 @@ async fn run(
     };
     let duration = probe.duration_secs;
     // Past it, the job's ffmpeg processes are killed and it fails for good.
+    let shutdown = cancel;
     let deadline = Deadline::arm(cancel, shared.settings.deadline(duration), started, duration);
     let cancel = deadline.token();
     let runner = Runner { shared, plan: &plan, reporter: &reporter, cancel, duration };
@@ -274,7 +277,7 @@ async fn run(
     let renditions: Vec<Rendition> = measured.into_iter().map(|m| m.rendition).collect();
     let wall = started.elapsed();
     let cpu_seconds = (cpu * 1000.0).round() / 1000.0;
-    emit.emit(
+    let completed = emit.event(
         TranscodeData::Completed {
             renditions: renditions.clone(),
             audio: audio.map(|a| a.audio),
@@ -284,9 +287,8 @@ async fn run(
             encoder: shared.encoder.codec.clone(),
         },
         "",
-    )
-    .await?;
-    emit.emit(
+    );
+    let ready = emit.event(
         ReadyData::Published {
             renditions: names(&profiles),
             duration_secs: duration,
@@ -294,16 +296,25 @@ async fn run(
             storyboard: format!("{prefix}/storyboard.vtt"),
         },
         "",
-    )
-    .await?;
+    );
+    let final_events = [completed, ready];
+    // The marker carries the final events and is written before they are sent: whoever gets
+    // this request again (after a crash, or this machine's loss with the events only in its
+    // outbox) re-emits them, and the job is acked only once they are stored.
     let marker = Marker {
         request_id: emit.request().id.to_string(),
         renditions: names(&profiles),
         completed_at: OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
+        final_events: final_events
+            .iter()
+            .map(|e| serde_json::from_slice(&e.to_json()).expect("an event is JSON"))
+            .collect(),
     };
+    deletion.check().await?;
     write_marker(media, &prefix, work.path(), &marker).await?;
+    emit.settle(&final_events, shutdown).await?;
     reporter.finish(Progress { percent: 100.0, eta_secs: Some(0.0), stage: "done" }).await;
     Ok(Done::Completed(Report {
         renditions,

@@ -171,7 +171,10 @@ pub async fn link_dir(src: &Path, dst: &Path) -> Result<(), JobError> {
     Ok(())
 }
 
-/// The completion marker: which request made the published outputs.
+/// The completion marker: which request made the published outputs, and the job's final
+/// events. It is written once every output is durable and before those events are published,
+/// so a redelivered job that finds it re-emits them (one-shot: stored once, whoever sends them)
+/// instead of doing nothing: a completion that only reached a lost machine's outbox is not lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Marker {
     /// Id of the `requested` event whose job completed.
@@ -179,6 +182,25 @@ pub struct Marker {
     pub renditions: Vec<String>,
     /// RFC 3339.
     pub completed_at: String,
+    /// The final events (`VID_TRANSCODE completed`, `VID_READY published`) as JSON, in order.
+    /// Absent in markers written before they were kept here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_events: Vec<serde_json::Value>,
+}
+
+impl Marker {
+    /// The final events, decoded (an undecodable one is skipped with a warning).
+    pub fn final_events(&self) -> Vec<framelog_events::Event> {
+        self.final_events
+            .iter()
+            .filter_map(|v| {
+                let bytes = serde_json::to_vec(v).ok()?;
+                framelog_events::Event::from_json(&bytes)
+                    .map_err(|e| tracing::warn!(error = %e, "undecodable event in the marker"))
+                    .ok()
+            })
+            .collect()
+    }
 }
 
 /// Reads the marker under `prefix`, if any (`scratch` holds a copy for non-local stores).
@@ -207,7 +229,7 @@ pub async fn read_marker(
     }
 }
 
-/// Writes the marker under `prefix` (after every output and event is durable).
+/// Writes the marker under `prefix` (after every output is durable, before the final events).
 #[instrument(skip_all, fields(prefix = %prefix), err)]
 pub async fn write_marker(
     media: &SharedMediaStore,
