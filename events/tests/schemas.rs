@@ -119,6 +119,7 @@ fn phase_of(data: &EventData) -> &'static str {
         },
         EventData::Ready(d) => match d {
             ReadyData::Published { .. } => "published",
+            ReadyData::MonthClosed(_) => "month_closed",
         },
         EventData::Live(d) => match d {
             LiveData::StreamCreated { .. } => "stream_created",
@@ -333,6 +334,16 @@ fn samples() -> Vec<Event> {
             }),
         )
         .caused_by(&transcoded),
+        ev(
+            &AggregateId::new("usage-2026-10").unwrap(),
+            EventData::Ready(ReadyData::MonthClosed(framelog_events::MonthTotals {
+                month: "2026-10".into(),
+                egress_bytes: 1 << 30,
+                egress_requests: 900,
+                views: 3,
+                views_by_video: [("vid_1".to_string(), 3)].into_iter().collect(),
+            })),
+        ),
         ev(
             &stream,
             live(LiveData::StreamCreated {

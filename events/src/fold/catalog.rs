@@ -200,6 +200,7 @@ impl VideoEntry {
 /// Whether an event is about a video (and so belongs to this fold).
 pub fn concerns(event: &Event) -> bool {
     matches!(event.data, EventData::Upload(_) | EventData::Transcode(_) | EventData::Ready(_))
+        && !matches!(event.data, EventData::Ready(ReadyData::MonthClosed(_)))
 }
 
 /// Folds one event into the entry of its video (`event.subject`). Events of other kinds, and
@@ -253,7 +254,7 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
             e.storyboard_key = Some(storyboard.clone());
             e.advance(Status::Ready);
         }
-        EventData::Live(_) | EventData::View(_) => {}
+        EventData::Ready(ReadyData::MonthClosed(_)) | EventData::Live(_) | EventData::View(_) => {}
     }
 }
 

@@ -10,6 +10,9 @@
 //! - [`projector`]: [`Projector`], a durable consumer with a `process_next` step and a thin
 //!   `run` loop; one per stream.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
+//! - [`rollup`]: month-close totals of `VID_VIEW` written to `VID` (`month_closed`), so bills
+//!   and view totals survive `VID_VIEW` aging out; [`closer`]: the task that closes months.
+//! - [`window`]: the view-id dedup set, windowed by event time and pruned as events advance.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
 //!   `api::quota`: open live feeds per tenant.
@@ -21,12 +24,15 @@
 
 pub mod api;
 pub mod apply;
+pub mod closer;
 pub mod error;
 pub mod pricing;
 pub mod projector;
 pub mod rebuild;
+pub mod rollup;
 pub mod settings;
 pub mod store;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -87,11 +93,24 @@ pub async fn start(
     ctx: &ServiceContext,
     settings: ProjectionSettings,
 ) -> Result<ServiceHandle, ProjectionError> {
-    let Projection { vid, views, api, .. } = build(ctx, settings).await?;
+    let grace = settings.month_close_grace_secs;
+    let Projection { store, vid, views, api } = build(ctx, settings).await?;
+    let views_applied = views.progress();
     let router = router(api);
-    Ok(ServiceHandle::new("projection", router)
+    let mut handle = ServiceHandle::new("projection", router)
         .with_task(tokio::spawn(vid.run(ctx.shutdown.clone())))
-        .with_task(tokio::spawn(views.run(ctx.shutdown.clone()))))
+        .with_task(tokio::spawn(views.run(ctx.shutdown.clone())));
+    if grace > 0 {
+        handle = handle.with_task(tokio::spawn(closer::run(
+            ctx.platform.js.clone(),
+            store,
+            views_applied,
+            std::time::Duration::from_secs(grace),
+            std::time::Duration::from_secs(600),
+            ctx.shutdown.clone(),
+        )));
+    }
+    Ok(handle)
 }
 
 /// The digest (sha256 hex) of every view in `db`: identical for a rebuilt and an incrementally

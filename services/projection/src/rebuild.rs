@@ -64,10 +64,15 @@ async fn replay(
 ) -> Result<(u64, u64), ProjectionError> {
     let mut s =
         platform.js.get_stream(stream).await.map_err(|e| ProjectionError::js("get stream", e))?;
-    let last =
-        s.info().await.map_err(|e| ProjectionError::js("stream info", e))?.state.last_sequence;
+    let state = s.info().await.map_err(|e| ProjectionError::js("stream info", e))?.state.clone();
+    let last = state.last_sequence;
     if last == 0 {
         return Ok((0, 0));
+    }
+    if state.messages == 0 {
+        // Everything aged out or was purged: nothing to apply, resume after it.
+        Overlay::new(store).commit(stream, last)?;
+        return Ok((0, last));
     }
     let consumer = s
         .create_consumer(pull::OrderedConfig {

@@ -52,7 +52,10 @@ pub async fn usage(
     let t = tenant.as_str();
     let videos: Vec<VideoUsage> = records(&s, key(t, &[b"v", b""]))?;
     let sessions: Vec<SessionUsage> = records(&s, key(t, &[b"l", b""]))?;
-    let egress: Vec<EgressUsage> = records(&s, key(t, &[b"e", b""]))?;
+    // Egress from the month's pre-aggregated meter (or its rollup once closed): O(1).
+    let (bytes, requests) = crate::rollup::month_egress(&s.store, t, month).map_err(internal)?;
+    let period_start = crate::rollup::month_end(month) - time::Duration::seconds(1);
+    let egress = [EgressUsage { period_start, bytes, requests }];
     let m = month_usage(month, &videos, &sessions, &egress);
     let amounts = s.prices.as_ref().map(|p| p.amounts(&m));
     Ok(Json(json!({
