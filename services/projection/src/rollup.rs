@@ -106,7 +106,7 @@ pub fn apply_closed(
     // Per-video totals: what the open month counted is replaced by the rollup.
     let mut counted: BTreeMap<String, u64> = BTreeMap::new();
     let prefix = key(tenant, &[b"m", month.to_string().as_bytes(), b"vv", b""]);
-    for k in ov.committed_keys(View::Meters, &prefix)? {
+    for k in ov.keys(View::Meters, &prefix)? {
         let video = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
         let n = ov.get(View::Meters, &k)?.map(|v| be_u64(&v)).unwrap_or(0);
         counted.insert(video, n);
@@ -129,7 +129,7 @@ pub fn apply_closed(
         ov.remove(View::Meters, meter_key(tenant, month, name));
     }
     // The month's egress dedup records are no longer needed: its events are ignored now.
-    for k in ov.committed_keys(View::Usage, &key(tenant, &[b"e", b""]))? {
+    for k in ov.keys(View::Usage, &key(tenant, &[b"e", b""]))? {
         let Some(v) = ov.get(View::Usage, &k)? else { continue };
         let e: EgressUsage = decode(View::Usage, &v)?;
         if Month::of(e.period_start) == month {
@@ -140,14 +140,14 @@ pub fn apply_closed(
     // cannot have them, and the incremental views must equal the rebuilt ones.
     let day_prefix = format!("{month}-");
     for view in [View::ViewDays, View::TenantDays] {
-        for k in ov.committed_keys(view, &crate::store::tenant_prefix(tenant))? {
+        for k in ov.keys(view, &crate::store::tenant_prefix(tenant))? {
             let last = k.rsplit(|b| *b == 0).next().unwrap_or_default();
             if last.starts_with(day_prefix.as_bytes()) {
                 ov.remove(view, k);
             }
         }
     }
-    for k in ov.committed_keys(View::ViewIds, &crate::store::tenant_prefix(tenant))? {
+    for k in ov.keys(View::ViewIds, &crate::store::tenant_prefix(tenant))? {
         let t = ov.get(View::ViewIds, &k)?.and_then(|v| v.as_slice().try_into().ok());
         let t = t.map(i64::from_be_bytes).and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
         if t.is_some_and(|t| month.contains(t)) {

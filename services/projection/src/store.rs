@@ -272,17 +272,21 @@ impl<'s> Overlay<'s> {
         Ok(())
     }
 
-    /// The committed keys of `view` under `prefix` (pending writes not included).
-    pub fn committed_keys(
-        &self,
-        view: View,
-        prefix: &[u8],
-    ) -> Result<Vec<Vec<u8>>, ProjectionError> {
-        let mut out = Vec::new();
+    /// The keys of `view` under `prefix` as this overlay sees them (pending writes included).
+    pub fn keys(&self, view: View, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ProjectionError> {
+        let mut out = std::collections::BTreeSet::new();
         for kv in self.store.tree(view).scan_prefix(prefix) {
-            out.push(kv?.0.to_vec());
+            out.insert(kv?.0.to_vec());
         }
-        Ok(out)
+        for ((v, k), w) in &self.writes {
+            if *v == view && k.starts_with(prefix) {
+                match w {
+                    Some(_) => out.insert(k.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// Writes everything and `seq` as the last applied sequence of `stream`, atomically.

@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use crate::error::ProjectionError;
 use crate::store::{Overlay, View};
 
-/// How long after its event time a view id may still repeat.
-pub const VIEW_ID_WINDOW: time::Duration = time::Duration::days(2);
+/// How long after its event time a view id may still repeat (the pure fold's window).
+pub const VIEW_ID_WINDOW: time::Duration = framelog_events::fold::DEDUP_WINDOW;
 
 /// The highest event time seen, unix seconds (in `proj_meters`; `~` is never in a tenant id).
 const HIGH_WATER: &[u8] = b"~view_ids_high_water";
@@ -45,9 +45,9 @@ pub fn remember_view_id(
     Ok(())
 }
 
-/// Drops the committed ids whose event time is before `cutoff` (unix seconds).
+/// Drops the ids whose event time is before `cutoff` (unix seconds).
 fn prune(ov: &mut Overlay<'_>, cutoff: i64) -> Result<(), ProjectionError> {
-    for k in ov.committed_keys(View::ViewIds, b"")? {
+    for k in ov.keys(View::ViewIds, b"")? {
         if ov.get(View::ViewIds, &k)?.is_some_and(|v| as_i64(&v) < cutoff) {
             ov.remove(View::ViewIds, k);
         }

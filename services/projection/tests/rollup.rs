@@ -38,16 +38,14 @@ async fn fault_a_rebuild_after_vid_view_is_purged_has_the_same_bill_and_view_tot
     {
         let e = ev_at("acme", video, at, view(&format!("viewer{i}")));
         w.publish(&e).await;
-        repeated.get_or_insert(e);
+        let first = repeated.get_or_insert(e);
+        if i == 3 {
+            // The first view stored again (a batch re-sent past the server's duplicate window,
+            // within the projection's dedup window of event time).
+            let subject = "vid.acme.view.counted.v1";
+            w.platform.js.publish(subject, first.to_json().into()).await.unwrap().await.unwrap();
+        }
     }
-    let again = repeated.unwrap();
-    w.platform
-        .js
-        .publish("vid.acme.view.counted.v1", again.to_json().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
     for (instance, at, bytes) in [("pb_1", oct, 1000), ("pb_2", oct, 500), ("pb_1", nov, 70)] {
         let e = ViewData::EgressMetered { period_start: at, period_secs: 60, bytes, requests: 2 };
         w.publish(&ev_at("acme", instance, at, e.clone())).await;
