@@ -7,7 +7,7 @@ use framelog_core::nats::STREAM_VIEW;
 use framelog_events::MonthTotals;
 use framelog_events::data::ViewData;
 use framelog_events::fold::Month;
-use framelog_projection::closer::{Closed, close_month};
+use framelog_projection::closer::{Closed, close_due, close_month};
 use framelog_projection::store::{View, be_u64, key};
 use framelog_projection::{Store, rebuild, rollup};
 use time::macros::datetime;
@@ -68,6 +68,8 @@ async fn fault_a_rebuild_after_vid_view_is_purged_has_the_same_bill_and_view_tot
     );
     drain(&mut p.vid).await;
     assert_eq!(bill(&p.store), before, "closing a month changes no total");
+    let egress_records = p.store.tree(View::Usage).scan_prefix(key("acme", &[b"e", b""])).count();
+    assert_eq!(egress_records, 1, "October's egress dedup records are dropped, November's kept");
     let open = rollup::open_totals(&p.store, "acme", october).unwrap();
     assert_eq!(
         open,
@@ -94,10 +96,16 @@ async fn fault_a_rebuild_after_vid_view_is_purged_has_the_same_bill_and_view_tot
         w2.publish(&ev_at("acme", video, at, view(video))).await;
     }
     drain(&mut p2.views).await;
-    for m in ["2026-10", "2026-11"] {
-        close_month(&w2.platform.js, &p2.store, &tenant("acme"), m.parse().unwrap()).await.unwrap();
-    }
+    // The closer closes both ended months (and only once the grace has passed).
+    let js = &w2.platform.js;
+    let applied = p2.views.applied();
+    let grace = time::Duration::hours(6);
+    let early = datetime!(2026-12-01 03:00 UTC);
+    assert_eq!(close_due(js, &p2.store, applied, early, grace).await.unwrap(), 1, "October only");
+    let later = datetime!(2026-12-01 07:00 UTC);
+    assert_eq!(close_due(js, &p2.store, applied, later, grace).await.unwrap(), 1, "November");
     drain(&mut p2.vid).await;
+    assert_eq!(close_due(js, &p2.store, applied, later, grace).await.unwrap(), 0, "nothing open");
     let before = bill(&p2.store);
     w2.platform.js.get_stream(STREAM_VIEW).await.unwrap().purge().await.unwrap();
     let (fresh2, _dir2) = w2.other_platform().await;
