@@ -102,7 +102,7 @@ pub fn diff_bucket(existing: &stream::Config, wanted: &kv::Config) -> Vec<Change
         let (old, new) = (existing.num_replicas.max(1), wanted.num_replicas.max(1));
         out.push(change(name, "num_replicas", old.to_string(), new.to_string(), false));
     }
-    let history = i64::from(wanted.history.max(1));
+    let history = wanted.history.max(1);
     if existing.max_messages_per_subject != history {
         let old = existing.max_messages_per_subject.to_string();
         out.push(change(name, "history", old, history.to_string(), false));
@@ -264,7 +264,7 @@ pub async fn apply(
         if !changes.is_empty() && !dry_run {
             let mut target = have.clone();
             target.num_replicas = cfg.num_replicas.max(1);
-            target.max_messages_per_subject = i64::from(cfg.history.max(1));
+            target.max_messages_per_subject = cfg.history.max(1);
             js.update_stream(&target)
                 .await
                 .map_err(|e| topology_error(format!("updating bucket {}", cfg.bucket), e))?;
