@@ -235,3 +235,34 @@ pub fn closable(
     out.dedup();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn m(s: &str) -> Month {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_month_ends_at_the_first_instant_of_the_next_and_december_rolls_the_year() {
+        assert_eq!(month_end(m("2026-10")), datetime!(2026-11-01 00:00 UTC));
+        assert_eq!(month_end(m("2026-12")), datetime!(2027-01-01 00:00 UTC));
+        assert!(!m("2026-10").contains(month_end(m("2026-10"))));
+    }
+
+    #[test]
+    fn given_the_same_tenant_and_month_when_closed_twice_then_the_event_id_is_the_same() {
+        let acme = TenantId::new("acme").unwrap();
+        let a = closing_event(&acme, m("2026-10"), MonthTotals::default());
+        let b = closing_event(&acme, m("2026-10"), MonthTotals { views: 9, ..Default::default() });
+        assert_eq!(a.id, b.id, "one fact per (tenant, month), whatever the totals");
+        assert_eq!(a.nats_subject().to_string(), "vid.acme.ready.month_closed.usage-2026-10");
+        let other = closing_event(&acme, m("2026-11"), MonthTotals::default());
+        let globex =
+            closing_event(&TenantId::new("globex").unwrap(), m("2026-10"), MonthTotals::default());
+        assert_ne!(a.id, other.id);
+        assert_ne!(a.id, globex.id);
+    }
+}
