@@ -108,3 +108,28 @@ async fn fault_a_process_started_with_one_replica_never_shrinks_the_cluster_and_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_start_adds_a_missing_subject_and_keeps_everything_else_of_an_existing_stream() {
+    let nats = framelog_tests::NatsServer::start();
+    let client = nats.client().await;
+    let js = async_nats::jetstream::new(client);
+    // An older VID without the live subject, with an operator's age limit and own subject.
+    let mut old = declared_streams(1, None).into_iter().find(|c| c.name == STREAM_VID).unwrap();
+    old.subjects.retain(|s| s != "vid.*.live.>");
+    old.subjects.push("ops.audit.>".into());
+    old.max_age = Duration::from_secs(3650 * 24 * 3600);
+    js.create_stream(old.clone()).await.unwrap();
+
+    let found =
+        topology::ensure(&js, declared_streams(1, None), kv_configs(1), true).await.unwrap();
+    let cfg = js.get_stream(STREAM_VID).await.unwrap().info().await.unwrap().config.clone();
+    assert!(cfg.subjects.contains(&"vid.*.live.>".to_string()), "{:?}", cfg.subjects);
+    assert!(cfg.subjects.contains(&"ops.audit.>".to_string()), "the operator's subject stays");
+    assert_eq!(cfg.max_age, old.max_age, "the operator's age limit stays");
+    assert!(found.iter().any(|c| c.stream == STREAM_VID && c.field == "max_age" && !c.additive));
+    // A second start finds only the kept difference.
+    let again =
+        topology::ensure(&js, declared_streams(1, None), kv_configs(1), true).await.unwrap();
+    assert!(again.iter().all(|c| !c.additive), "{again:?}");
+}
