@@ -6,6 +6,7 @@
 //! - [`live`]: one [`StreamEntry`] per live stream: name, key generation, sessions, live now.
 //! - [`billing`]: usage records (set once, so repeats count once) and monthly meters.
 //! - [`views`]: view counts per video, in total and per UTC day.
+//! - [`meters`]: monthly meters as running deltas of the usage records (bills without scans).
 //!
 //! Every fold is deterministic (the same events in the same order give the same state) and
 //! never panics on an event that does not fit the state (out of order, duplicate, unknown
@@ -15,6 +16,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod live;
+pub mod meters;
 pub mod views;
 
 #[cfg(any(test, feature = "testkit"))]

@@ -24,6 +24,7 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
             if new != old
                 && let Some(u) = new
             {
+                crate::meters::meter_video(ov, tenant, old.as_ref(), &u)?;
                 ov.put_json(View::Usage, k, &u);
             }
         }

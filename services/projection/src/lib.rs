@@ -12,6 +12,7 @@
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`rollup`]: month-close totals of `VID_VIEW` written to `VID` (`month_closed`), so bills
 //!   and view totals survive `VID_VIEW` aging out; [`closer`]: the task that closes months.
+//! - [`meters`]: monthly storage, upload and CPU meters as running deltas (bills without scans).
 //! - [`window`]: the view-id dedup set, windowed by event time and pruned as events advance.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
@@ -26,6 +27,7 @@ pub mod api;
 pub mod apply;
 pub mod closer;
 pub mod error;
+pub mod meters;
 pub mod pricing;
 pub mod projector;
 pub mod rebuild;
