@@ -56,3 +56,39 @@ pub fn report(changes: &[topology::Change], dry_run: bool) -> Vec<String> {
     });
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn topology_apply_parses_replicas_and_dry_run() {
+        let cli =
+            Cli::try_parse_from(["framelog", "topology", "apply", "--replicas", "3", "--dry-run"])
+                .unwrap();
+        let Command::Topology(TopologyCommand::Apply { common, dry_run }) = cli.command else {
+            panic!("not topology apply");
+        };
+        assert_eq!(common.replicas, 3);
+        assert!(dry_run);
+    }
+
+    #[test]
+    fn the_report_names_each_change_and_says_when_nothing_changed() {
+        let c = topology::Change {
+            stream: "VID".into(),
+            field: "num_replicas",
+            old: "1".into(),
+            new: "3".into(),
+            additive: false,
+        };
+        assert_eq!(
+            report(std::slice::from_ref(&c), true),
+            vec!["would change VID num_replicas: 1 -> 3", "1 change(s) (dry run: nothing changed)"]
+        );
+        assert_eq!(report(&[], false), vec!["topology already as declared"]);
+    }
+}
