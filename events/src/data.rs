@@ -166,16 +166,38 @@ pub enum TranscodeData {
     Unknown,
 }
 
-/// `VID_READY`: a video is fully published. Aggregate: the video id.
+/// `VID_READY`: a video is fully published (aggregate: the video id), or a tenant's month of
+/// `VID_VIEW` usage is final (`month_closed`, aggregate `usage-YYYY-MM`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum ReadyData {
     /// Every rendition, the poster and the storyboard are in place.
     Published { renditions: Vec<String>, duration_secs: f64, poster: String, storyboard: String },
+    /// The totals of one tenant's month from `VID_VIEW` (which ages out), kept in the domain
+    /// log so bills and view counts can be rebuilt after the views are gone. One-shot per
+    /// (tenant, month): deterministic id, expected last subject sequence 0. Readers take a
+    /// closed month from here and ignore that month's `VID_VIEW` events.
+    MonthClosed(MonthTotals),
     /// A phase this build does not know (written by a newer version). Folds leave every
     /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
     #[serde(other)]
     Unknown,
+}
+
+/// A month's `VID_VIEW` totals of one tenant (`ReadyData::MonthClosed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthTotals {
+    /// `YYYY-MM`, UTC.
+    pub month: String,
+    /// Egress bytes of periods starting in the month.
+    pub egress_bytes: u64,
+    /// Requests of those periods.
+    pub egress_requests: u64,
+    /// Views counted in the month.
+    pub views: u64,
+    /// Views by video (or live stream) id.
+    #[serde(default)]
+    pub views_by_video: std::collections::BTreeMap<String, u64>,
 }
 
 /// Which media server reported a live fact.
@@ -329,6 +351,7 @@ impl Phased for ReadyData {
         match self {
             ReadyData::Published { .. } => "published",
             ReadyData::Unknown => "unknown",
+            ReadyData::MonthClosed(_) => "month_closed",
         }
     }
 }

@@ -23,8 +23,8 @@ pub mod subject;
 mod upcast;
 
 pub use data::{
-    AudioRendition, LiveData, MediaServer, Phased, Probe, ReadyData, Rendition, SourceKind,
-    TranscodeData, UploadData, UploadProtocol, ViewData,
+    AudioRendition, LiveData, MediaServer, MonthTotals, Phased, Probe, ReadyData, Rendition,
+    SourceKind, TranscodeData, UploadData, UploadProtocol, ViewData,
 };
 pub use envelope::{DecodeError, Decoded, Event, EventData, UnknownEvent};
 pub use id::{AggregateId, IdError, TenantId};

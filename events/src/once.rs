@@ -38,6 +38,8 @@ pub fn once_per_subject(data: &EventData) -> bool {
             | TranscodeData::Unknown => false,
         },
         EventData::Ready(ReadyData::Published { .. }) => true,
+        // One month's totals per tenant (aggregate `usage-YYYY-MM`).
+        EventData::Ready(ReadyData::MonthClosed(_)) => true,
         EventData::Ready(ReadyData::Unknown) => false,
         EventData::Live(d) => match d {
             LiveData::StreamCreated { .. } | LiveData::StreamDeleted {} => true,

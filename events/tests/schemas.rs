@@ -123,6 +123,7 @@ fn phase_of(data: &EventData) -> &'static str {
         },
         EventData::Ready(d) => match d {
             ReadyData::Published { .. } => "published",
+            ReadyData::MonthClosed(_) => "month_closed",
             // Read-only: what a newer writer's phase decodes to; never written, no schema.
             ReadyData::Unknown => "unknown",
         },
@@ -344,6 +345,16 @@ fn samples() -> Vec<Event> {
             }),
         )
         .caused_by(&transcoded),
+        ev(
+            &AggregateId::new("usage-2026-10").unwrap(),
+            EventData::Ready(ReadyData::MonthClosed(framelog_events::MonthTotals {
+                month: "2026-10".into(),
+                egress_bytes: 1 << 30,
+                egress_requests: 900,
+                views: 3,
+                views_by_video: [("vid_1".to_string(), 3)].into_iter().collect(),
+            })),
+        ),
         ev(
             &stream,
             live(LiveData::StreamCreated {

@@ -199,12 +199,14 @@ impl VideoEntry {
 
 /// Whether an event is about a video (and so belongs to this fold).
 pub fn concerns(event: &Event) -> bool {
-    // A phase this build does not know (a newer writer's) changes nothing.
+    // A phase this build does not know (a newer writer's) changes nothing; month totals are
+    // not about a video.
     !event.is_unknown()
         && matches!(
             event.data,
             EventData::Upload(_) | EventData::Transcode(_) | EventData::Ready(_)
         )
+        && !matches!(event.data, EventData::Ready(ReadyData::MonthClosed(_)))
 }
 
 /// Folds one event into the entry of its video (`event.subject`). Events of other kinds, and
@@ -258,7 +260,9 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
             e.storyboard_key = Some(storyboard.clone());
             e.advance(Status::Ready);
         }
-        EventData::Ready(ReadyData::Unknown) | EventData::Live(_) | EventData::View(_) => {}
+        EventData::Ready(ReadyData::Unknown | ReadyData::MonthClosed(_))
+        | EventData::Live(_)
+        | EventData::View(_) => {}
     }
 }
 

@@ -218,10 +218,24 @@ impl EventLog {
     /// Publishes `event` and waits for the server's ack, or queues it durably in the outbox
     /// when NATS is unreachable. An error means the event was neither stored nor queued.
     pub async fn publish(&self, event: &Event) -> Result<Published, EventLogError> {
+        self.publish_outgoing(Outgoing::from_event(event), event).await
+    }
+
+    /// [`EventLog::publish`] of a one-shot fact that is deliberately said again (an operator's
+    /// or the sweeper's re-request): only its own id deduplicates it, not its subject.
+    pub async fn publish_again(&self, event: &Event) -> Result<Published, EventLogError> {
+        let out = Outgoing { once: false, ..Outgoing::from_event(event) };
+        self.publish_outgoing(out, event).await
+    }
+
+    async fn publish_outgoing(
+        &self,
+        out: Outgoing,
+        event: &Event,
+    ) -> Result<Published, EventLogError> {
         let span =
             tracing::info_span!("publish", subject = tracing::field::Empty, event_id = %event.id);
         async {
-            let out = Outgoing::from_event(event);
             tracing::Span::current().record("subject", out.subject.as_str());
             let connected = self.inner.client.connection_state() == State::Connected;
             if connected && !self.inner.backlog.load(Ordering::Acquire) {

@@ -46,6 +46,7 @@ pub mod signing;
 pub mod telemetry;
 pub mod tenants;
 pub mod tombstones;
+pub mod topology;
 
 pub use error::ApiError;
 pub use platform::Platform;

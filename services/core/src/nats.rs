@@ -41,7 +41,7 @@ pub const VIEW_MAX_BYTES: i64 = 10 * 1024 * 1024 * 1024;
 /// Default size limit of `VID_PROGRESS` (last values only; best effort).
 pub const PROGRESS_MAX_BYTES: i64 = 1024 * 1024 * 1024;
 /// Smallest size limit tried when the server cannot reserve a stream's default (a small store).
-const MIN_STREAM_MAX_BYTES: i64 = 1024 * 1024;
+pub(crate) const MIN_STREAM_MAX_BYTES: i64 = 1024 * 1024;
 
 /// Failure to reach or use NATS at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +237,11 @@ pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
     .collect()
 }
 
-/// Creates or updates every stream and bucket. Safe to run from every replica at every start.
+/// Creates every stream and bucket that is missing and leaves existing ones as they are
+/// (only a missing subject is added; any other difference is logged as a warning naming the
+/// field): a process never lowers replicas or reverts an operator's limits. Safe to run from
+/// every replica at every start. `framelog topology apply` changes existing ones
+/// ([`crate::topology::apply`]).
 pub async fn ensure_topology(
     js: &jetstream::Context,
     replicas: usize,
@@ -245,48 +249,39 @@ pub async fn ensure_topology(
     ensure_topology_with(js, replicas, None).await
 }
 
-/// [`ensure_topology`] with `VID_VIEW`'s size limit set to `view_max_bytes` when given
-/// (`--view-stream-max-bytes`); without it the server's current limit is kept, and a new or
-/// unlimited stream gets [`VIEW_MAX_BYTES`].
+/// The declared streams with `VID_VIEW`'s size limit set to `view_max_bytes` when given.
+pub fn declared_streams(replicas: usize, view_max_bytes: Option<u64>) -> Vec<stream::Config> {
+    let mut cfgs = stream_configs(replicas);
+    if let Some(b) = view_max_bytes
+        && let Some(cfg) = cfgs.iter_mut().find(|c| c.name == STREAM_VIEW)
+    {
+        cfg.max_bytes = i64::try_from(b).unwrap_or(i64::MAX).max(MIN_STREAM_MAX_BYTES);
+    }
+    cfgs
+}
+
+/// [`ensure_topology`] with `VID_VIEW`'s size limit for a new stream set to `view_max_bytes`
+/// when given (`--view-stream-max-bytes`; [`VIEW_MAX_BYTES`] otherwise). An existing stream
+/// keeps its limit (`framelog topology apply --view-stream-max-bytes` changes it).
 pub async fn ensure_topology_with(
     js: &jetstream::Context,
     replicas: usize,
     view_max_bytes: Option<u64>,
 ) -> Result<(), NatsSetupError> {
-    for mut cfg in stream_configs(replicas) {
-        let fixed = view_max_bytes.filter(|_| cfg.name == STREAM_VIEW);
-        if let Some(b) = fixed {
-            cfg.max_bytes = i64::try_from(b).unwrap_or(i64::MAX).max(MIN_STREAM_MAX_BYTES);
-        }
-        ensure_stream(js, cfg, fixed.is_none()).await?;
-    }
-    for cfg in kv_configs(replicas) {
-        let name = cfg.bucket.clone();
-        js.create_or_update_key_value(cfg).await.map_err(|e| NatsSetupError::Topology {
-            what: format!("KV bucket {name}"),
-            source: Box::new(e),
-        })?;
-    }
+    let streams = declared_streams(replicas, view_max_bytes);
+    crate::topology::ensure(js, streams, kv_configs(replicas), view_max_bytes.is_none()).await?;
     Ok(())
 }
 
-/// Creates or updates one stream. A size-limited stream keeps the limit an operator set on the
-/// server (when `keep_existing_limit`); when the server cannot reserve the limit (a store smaller than the default), the
-/// limit is halved until it fits, then dropped (with a warning) rather than refusing to start.
-async fn ensure_stream(
+/// Creates one missing stream. When the server cannot reserve its size limit (a store smaller
+/// than the default), the limit is halved until it fits, then dropped (with a warning) rather
+/// than refusing to start. A stream created meanwhile by another replica is fine.
+pub(crate) async fn ensure_stream_created(
     js: &jetstream::Context,
     mut cfg: stream::Config,
-    keep_existing_limit: bool,
 ) -> Result<(), NatsSetupError> {
-    if keep_existing_limit
-        && cfg.max_bytes > 0
-        && let Ok(existing) = js.get_stream(&cfg.name).await
-        && existing.cached_info().config.max_bytes > 0
-    {
-        cfg.max_bytes = existing.cached_info().config.max_bytes;
-    }
     loop {
-        match js.create_or_update_stream(cfg.clone()).await {
+        match js.get_or_create_stream(cfg.clone()).await {
             Ok(_) => return Ok(()),
             Err(e) if cfg.max_bytes > 0 && reservation_refused(&e) => {
                 let smaller =

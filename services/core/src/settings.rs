@@ -54,8 +54,9 @@ pub struct CommonSettings {
     #[arg(long, env = "FRAMELOG_REPLICAS", default_value_t = 1)]
     pub replicas: usize,
 
-    /// Size limit of the `VID_VIEW` stream in bytes (its oldest views are dropped beyond it).
-    /// Unset: the limit already on the server is kept (10 GiB for a new stream).
+    /// Size limit of the `VID_VIEW` stream in bytes (its oldest views are dropped beyond it),
+    /// for a new stream (10 GiB when unset). An existing stream keeps its limit at start;
+    /// `framelog topology apply --view-stream-max-bytes N` changes it.
     #[arg(long = "view-stream-max-bytes", env = "FRAMELOG_VIEW_STREAM_MAX_BYTES")]
     pub view_stream_max_bytes: Option<u64>,
 

@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage the master keys of the secret file (rotate, list).
     #[command(subcommand)]
     Secret(crate::secret::SecretCommand),
+    /// Change existing streams and buckets to the declared topology (a start never does).
+    #[command(subcommand)]
+    Topology(crate::topology::TopologyCommand),
 }
 
 /// `framelog projection ...`. Each opens the local sled store, so the server using that data

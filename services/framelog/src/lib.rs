@@ -9,6 +9,7 @@
 //! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
 //! - [`projection`]: `framelog projection rebuild|digest`.
 //! - [`web`]: the built web UI as the router's fallback (SPA), never over API paths.
+//! - [`topology`]: `framelog topology apply [--replicas N] [--dry-run]`.
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
@@ -17,5 +18,6 @@ pub mod projection;
 pub mod secret;
 pub mod serve;
 pub mod tenant;
+pub mod topology;
 pub mod upload;
 pub mod web;

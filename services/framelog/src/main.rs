@@ -27,6 +27,10 @@ async fn main() -> ExitCode {
             framelog::projection::run(cmd).await
         }
         Command::Secret(cmd) => framelog::secret::run(cmd),
+        Command::Topology(cmd) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            framelog::topology::run(cmd).await
+        }
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

@@ -3,7 +3,7 @@
 
 use framelog_events::data::ViewData;
 use framelog_events::fold::{self, StreamEntry, VideoEntry, billing, catalog, live, views};
-use framelog_events::{Event, EventData};
+use framelog_events::{Event, EventData, ReadyData};
 
 use crate::error::ProjectionError;
 use crate::store::{Overlay, View, key};
@@ -16,6 +16,9 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
     let tenant = event.tenant.as_str();
     let agg = event.subject.as_str().as_bytes();
     match &event.data {
+        EventData::Ready(ReadyData::MonthClosed(totals)) => {
+            crate::rollup::apply_closed(ov, tenant, totals)?;
+        }
         EventData::Upload(_) | EventData::Transcode(_) | EventData::Ready(_) => {
             apply_video(ov, event)?;
             let k = key(tenant, &[b"v", agg]);
@@ -24,6 +27,7 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
             if new != old
                 && let Some(u) = new
             {
+                crate::meters::meter_video(ov, tenant, old.as_ref(), &u)?;
                 ov.put_json(View::Usage, k, &u);
             }
         }
@@ -49,10 +53,10 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
         }
         EventData::View(ViewData::Counted { .. }) => {
             let id = key(tenant, &[event.id.as_bytes()]);
-            if ov.get(View::ViewIds, &id)?.is_some() {
+            if ov.get(View::ViewIds, &id)?.is_some() || !crate::rollup::count_view(ov, event)? {
                 return Ok(());
             }
-            ov.put(View::ViewIds, id, Vec::new());
+            crate::window::remember_view_id(ov, id, event.time)?;
             let day = views::day(event.time);
             ov.increment(View::Views, key(tenant, &[agg]))?;
             ov.increment(View::ViewDays, key(tenant, &[agg, day.as_bytes()]))?;
@@ -64,7 +68,9 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
             if let Some(e) = billing::egress_usage(event) {
                 let period = sortable_i64(e.period_start.unix_timestamp());
                 let k = key(tenant, &[b"e", agg, &period]);
-                if ov.get(View::Usage, &k)?.is_none() {
+                if ov.get(View::Usage, &k)?.is_none()
+                    && crate::rollup::meter_egress(ov, tenant, &e)?
+                {
                     ov.put_json(View::Usage, k, &e);
                 }
             }

@@ -14,6 +14,10 @@
 //! - [`read_past`]: after an upgrade, events an older build read past that this one reads.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
+//! - [`rollup`]: month-close totals of `VID_VIEW` written to `VID` (`month_closed`), so bills
+//!   and view totals survive `VID_VIEW` aging out; [`closer`]: the task that closes months.
+//! - [`meters`]: monthly storage, upload and CPU meters as running deltas (bills without scans).
+//! - [`window`]: the view-id dedup set, windowed by event time and pruned as events advance.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
 //!   `api::quota`: open live feeds per tenant.
@@ -25,16 +29,20 @@
 
 pub mod api;
 pub mod apply;
+pub mod closer;
 pub mod cursor;
 pub mod error;
+pub mod meters;
 pub mod pricing;
 pub mod projector;
 pub mod read_past;
 pub mod readiness;
 pub mod rebuild;
+pub mod rollup;
 pub mod settings;
 pub mod skip;
 pub mod store;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -104,11 +112,24 @@ pub async fn start(
     ctx: &ServiceContext,
     settings: ProjectionSettings,
 ) -> Result<ServiceHandle, ProjectionError> {
-    let Projection { vid, views, api, .. } = build(ctx, settings).await?;
+    let grace = settings.month_close_grace_secs;
+    let Projection { store, vid, views, api } = build(ctx, settings).await?;
+    let views_applied = views.progress();
     let router = router(api);
-    Ok(ServiceHandle::new("projection", router)
+    let mut handle = ServiceHandle::new("projection", router)
         .with_task(tokio::spawn(vid.run(ctx.shutdown.clone())))
-        .with_task(tokio::spawn(views.run(ctx.shutdown.clone()))))
+        .with_task(tokio::spawn(views.run(ctx.shutdown.clone())));
+    if grace > 0 {
+        handle = handle.with_task(tokio::spawn(closer::run(
+            ctx.platform.js.clone(),
+            store,
+            views_applied,
+            std::time::Duration::from_secs(grace),
+            std::time::Duration::from_secs(600),
+            ctx.shutdown.clone(),
+        )));
+    }
+    Ok(handle)
 }
 
 /// The digest (sha256 hex) of every view in `db`: identical for a rebuilt and an incrementally

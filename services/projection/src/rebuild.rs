@@ -68,9 +68,14 @@ async fn replay(
         platform.js.get_stream(stream).await.map_err(|e| ProjectionError::js("get stream", e))?;
     let info = s.info().await.map_err(|e| ProjectionError::js("stream info", e))?;
     store.set_stream_created(stream, info.created)?;
-    let last = info.state.last_sequence;
+    let (last, messages) = (info.state.last_sequence, info.state.messages);
     if last == 0 {
         return Ok((0, 0));
+    }
+    if messages == 0 {
+        // Everything aged out or was purged: nothing to apply, resume after it.
+        Overlay::new(store).commit(stream, last)?;
+        return Ok((0, last));
     }
     let consumer = s
         .create_consumer(pull::OrderedConfig {

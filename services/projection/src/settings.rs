@@ -52,6 +52,16 @@ pub struct ProjectionSettings {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+
+    /// How long after a month ends its `VID_VIEW` totals are closed into `VID`
+    /// (`month_closed`), seconds; late egress reports of the month must arrive before. 0: this
+    /// replica never closes months (another one does).
+    #[arg(
+        long = "projection-month-close-grace-secs",
+        env = "FRAMELOG_PROJECTION_MONTH_CLOSE_GRACE_SECS",
+        default_value_t = 6 * 3600
+    )]
+    pub month_close_grace_secs: u64,
 }
 
 impl std::fmt::Debug for ProjectionSettings {
@@ -64,6 +74,7 @@ impl std::fmt::Debug for ProjectionSettings {
             .field("sse_keepalive_secs", &self.sse_keepalive_secs)
             .field("sse_max_per_tenant", &self.sse_max_per_tenant)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("month_close_grace_secs", &self.month_close_grace_secs)
             .finish()
     }
 }
@@ -78,6 +89,7 @@ impl Default for ProjectionSettings {
             sse_keepalive_secs: 15,
             sse_max_per_tenant: 32,
             admin_token: None,
+            month_close_grace_secs: 6 * 3600,
         }
     }
 }

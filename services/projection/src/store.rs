@@ -14,6 +14,8 @@
 //! | `proj_view_days` | tenant, video, day | u64 BE |
 //! | `proj_tenant_days` | tenant, day | u64 BE |
 //! | `proj_view_ids` | tenant, event id (16 bytes) | empty (views counted once per id) |
+//! | `proj_meters` | tenant, `m`, month, `views`/`egress_bytes`/`egress_requests` / `m`, month, `vv`, video | u64 BE (open months, from `VID_VIEW`) |
+//! | `proj_meters` | tenant, `c`, month | [`MonthTotals`](framelog_events::MonthTotals) JSON (closed months, from `VID`) |
 //! | `proj_meta` | `seq/<stream>`, `created/<stream>`, `skip/<stream>/<seq>`, `unknown/<stream>/<seq>`, `replica` | u64 BE, unix ns (i128 BE), empty, empty, id (not part of the digest) |
 
 use std::collections::HashMap;
@@ -39,11 +41,12 @@ pub enum View {
     ViewDays,
     TenantDays,
     ViewIds,
+    Meters,
 }
 
 impl View {
     /// Every view tree, in digest order.
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 9] = [
         View::Videos,
         View::VideoIndex,
         View::Streams,
@@ -52,6 +55,7 @@ impl View {
         View::ViewDays,
         View::TenantDays,
         View::ViewIds,
+        View::Meters,
     ];
 
     /// The sled tree name.
@@ -65,6 +69,7 @@ impl View {
             View::ViewDays => "proj_view_days",
             View::TenantDays => "proj_tenant_days",
             View::ViewIds => "proj_view_ids",
+            View::Meters => "proj_meters",
         }
     }
 }
@@ -248,7 +253,8 @@ impl Store {
     }
 
     /// sha256 (hex) of every view tree, or of one tenant's keys. Independent of how the store
-    /// was built (incrementally or rebuilt) and of the applied sequences.
+    /// was built (incrementally or rebuilt) and of the applied sequences; keys starting with
+    /// `~` (bookkeeping, never a tenant) are left out.
     pub fn digest(&self, tenant: Option<&TenantId>) -> Result<String, ProjectionError> {
         let prefix = tenant.map(|t| tenant_prefix(t.as_str())).unwrap_or_default();
         let mut h = Sha256::new();
@@ -258,6 +264,9 @@ impl Store {
             h.update(name);
             for kv in self.tree(v).scan_prefix(&prefix) {
                 let (k, val) = kv?;
+                if k.starts_with(b"~") {
+                    continue; // bookkeeping (the view-id window's high water), not a view
+                }
                 h.update((k.len() as u64).to_be_bytes());
                 h.update(&k);
                 h.update((val.len() as u64).to_be_bytes());
@@ -338,9 +347,31 @@ impl<'s> Overlay<'s> {
 
     /// Adds one to a u64 counter.
     pub fn increment(&mut self, view: View, key: Vec<u8>) -> Result<(), ProjectionError> {
-        let n = self.get(view, &key)?.map(|v| be_u64(&v)).unwrap_or(0);
-        self.put(view, key, n.saturating_add(1).to_be_bytes().to_vec());
+        self.add(view, key, 1)
+    }
+
+    /// Adds `n` to a u64 counter.
+    pub fn add(&mut self, view: View, key: Vec<u8>, n: u64) -> Result<(), ProjectionError> {
+        let old = self.get(view, &key)?.map(|v| be_u64(&v)).unwrap_or(0);
+        self.put(view, key, old.saturating_add(n).to_be_bytes().to_vec());
         Ok(())
+    }
+
+    /// The keys of `view` under `prefix` as this overlay sees them (pending writes included).
+    pub fn keys(&self, view: View, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ProjectionError> {
+        let mut out = std::collections::BTreeSet::new();
+        for kv in self.store.tree(view).scan_prefix(prefix) {
+            out.insert(kv?.0.to_vec());
+        }
+        for ((v, k), w) in &self.writes {
+            if *v == view && k.starts_with(prefix) {
+                match w {
+                    Some(_) => out.insert(k.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// Writes everything and `seq` as the last applied sequence of `stream`, atomically.

@@ -308,7 +308,8 @@ impl Sweeper {
                     request.data.clone(),
                 )
                 .caused_by(&request);
-                self.ctx.platform.events.publish(&again).await.map_err(err)?;
+                // `requested` is one-shot: a plain publish would be taken as already stored.
+                self.ctx.platform.events.publish_again(&again).await.map_err(err)?;
                 let next = Watched { reschedules: w.reschedules + 1, ..w.clone() };
                 self.write(&wkey, &next).await?;
                 tracing::warn!(%tenant, %video, seq = w.request_seq,

@@ -50,10 +50,18 @@ pub async fn usage(
         }
     };
     let t = tenant.as_str();
-    let videos: Vec<VideoUsage> = records(&s, key(t, &[b"v", b""]))?;
+    // Storage, uploads and CPU from the monthly meters (one key per month, not every video).
+    let (storage, uploads, cpu) =
+        crate::meters::month_meters(&s.store, t, month).map_err(internal)?;
     let sessions: Vec<SessionUsage> = records(&s, key(t, &[b"l", b""]))?;
-    let egress: Vec<EgressUsage> = records(&s, key(t, &[b"e", b""]))?;
-    let m = month_usage(month, &videos, &sessions, &egress);
+    // Egress from the month's pre-aggregated meter (or its rollup once closed): O(1).
+    let (bytes, requests) = crate::rollup::month_egress(&s.store, t, month).map_err(internal)?;
+    let period_start = crate::rollup::month_end(month) - time::Duration::seconds(1);
+    let egress = [EgressUsage { period_start, bytes, requests }];
+    let mut m = month_usage(month, &[] as &[VideoUsage], &sessions, &egress);
+    m.storage_bytes = storage;
+    m.uploads = uploads;
+    m.transcode_cpu_seconds = cpu;
     let amounts = s.prices.as_ref().map(|p| p.amounts(&m));
     Ok(Json(json!({
         "month": m.month,
