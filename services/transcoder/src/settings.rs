@@ -125,6 +125,15 @@ pub struct TranscoderSettings {
         default_value_t = 50
     )]
     pub max_handbacks: i64,
+
+    /// Seconds a version of a video's outputs stays stored after the pointer left it (players
+    /// mid-stream keep their segments), then it is removed.
+    #[arg(
+        long = "transcode-version-grace-secs",
+        env = "FRAMELOG_TRANSCODE_VERSION_GRACE_SECS",
+        default_value_t = 600
+    )]
+    pub version_grace_secs: u64,
 }
 
 impl Default for TranscoderSettings {
@@ -146,6 +155,7 @@ impl Default for TranscoderSettings {
             tenant_cap: None,
             handback_delay_secs: 5,
             max_handbacks: 50,
+            version_grace_secs: 600,
         }
     }
 }
