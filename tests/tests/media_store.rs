@@ -109,7 +109,7 @@ async fn pointer_contract(a: &dyn MediaStore, b: &dyn MediaStore, work: &Path) {
     let new_seg = format!("{}/360p/seg_0.m4s", versions::version_prefix(prefix, &new));
     assert!(versions::collect(a, prefix, 130, 60).await.unwrap().is_empty(), "in its grace");
     assert!(b.exists(&old_seg).await.unwrap());
-    assert_eq!(versions::collect(a, prefix, 180, 60).await.unwrap(), [old.clone()]);
+    assert_eq!(versions::collect(a, prefix, 180, 60).await.unwrap(), std::slice::from_ref(&old));
     assert!(!b.exists(&old_seg).await.unwrap(), "removed after its grace period");
     assert!(b.exists(&new_seg).await.unwrap(), "the live version stays");
     let cur = b.current(prefix).await.unwrap().unwrap().pointer;
