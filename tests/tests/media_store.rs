@@ -187,6 +187,28 @@ async fn put_dir_on_the_object_store_touches_only_its_own_prefix() {
     assert_eq!(listings(&mut sub, &watcher).await, 0, "put_dir never lists the bucket");
     assert!(!store.exists("hls/acme/mine/360p/seg_a.m4s").await.unwrap(), "replaced");
     assert!(store.exists("hls/acme/mine/360p/seg_b.m4s").await.unwrap());
+    // The same tree and one more file (the whole ladder after the early rung): the objects
+    // already stored with these bytes are not rewritten.
+    let raw = async_nats::jetstream::new(nats.client().await)
+        .get_object_store("framelog_media")
+        .await
+        .unwrap();
+    let nuid = |name: &'static str| {
+        let raw = raw.clone();
+        async move { raw.info(name).await.unwrap().nuid }
+    };
+    let before = nuid("hls/acme/mine/360p/seg_b.m4s").await;
+    let d3 = work.path().join("d3");
+    std::fs::create_dir_all(d3.join("360p")).unwrap();
+    std::fs::write(d3.join("master.m3u8"), "d3").unwrap();
+    std::fs::write(d3.join("360p/seg_b.m4s"), "d2").unwrap();
+    std::fs::write(d3.join("360p/seg_c.m4s"), "d3").unwrap();
+    store.put_dir("hls/acme/mine", &d3).await.unwrap();
+    assert_eq!(nuid("hls/acme/mine/360p/seg_b.m4s").await, before, "same bytes: not rewritten");
+    assert!(store.exists("hls/acme/mine/360p/seg_c.m4s").await.unwrap());
+    let m = work.path().join("m3");
+    store.fetch_to("hls/acme/mine/master.m3u8", &m).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), "d3", "changed bytes: rewritten");
     for i in [0, 77, 149] {
         assert!(store.exists(&format!("hls/acme/other/360p/seg_{i}.m4s")).await.unwrap());
     }

@@ -142,8 +142,13 @@ impl MediaStore for NatsMediaStore {
             let rel = rel.to_string_lossy().replace('\\', "/");
             let key = format!("{prefix}/{rel}");
             validate_key(&key)?;
-            let mut f = tokio::fs::File::open(src.join(&rel)).await.map_err(|e| err(&key, e))?;
-            self.store.put(key.as_str(), &mut f).await.map_err(|e| err(&key, e))?;
+            let path = src.join(&rel);
+            // An object already stored with these bytes (the early rung, published again with
+            // the whole ladder) is not rewritten under a reader.
+            if !(previous.contains(&key) && self.holds(&key, &path).await?) {
+                let mut f = tokio::fs::File::open(&path).await.map_err(|e| err(&key, e))?;
+                self.store.put(key.as_str(), &mut f).await.map_err(|e| err(&key, e))?;
+            }
             written.push(key);
         }
         let manifest = serde_json::to_vec(&written).expect("names serialise");
@@ -244,6 +249,37 @@ impl MediaStore for NatsMediaStore {
 }
 
 impl NatsMediaStore {
+    /// Whether the object `key` holds exactly the bytes of the local file `path` (by digest).
+    async fn holds(&self, key: &str, path: &Path) -> Result<bool, MediaError> {
+        let info = match self.store.info(key).await {
+            Ok(i) if !i.deleted => i,
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(err(key, e)),
+        };
+        let p = path.to_path_buf();
+        let digest = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            use base64::Engine;
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            let mut f = std::fs::File::open(p)?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            let sum = base64::engine::general_purpose::URL_SAFE.encode(hasher.finalize());
+            Ok(format!("SHA-256={sum}"))
+        })
+        .await
+        .map_err(|e| err(key, e))?
+        .map_err(|e| err(key, e))?;
+        Ok(info.digest.as_deref() == Some(digest.as_str()))
+    }
+
     /// Deletes one object; a missing one is not an error.
     async fn delete_object(&self, name: &str) -> Result<(), MediaError> {
         match self.store.delete(name).await {
