@@ -8,6 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub mod versions;
+
+pub use versions::{Current, Pointer};
+
 /// A media store error.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -17,6 +21,12 @@ pub enum MediaError {
     NotFound(String),
     #[error("media store I/O on {key:?}: {source}")]
     Io { key: String, source: std::io::Error },
+    /// A compare-and-set of a pointer named a revision that is no longer the current one.
+    #[error("the pointer of {0:?} moved meanwhile")]
+    Conflict(String),
+    /// The store keeps no version pointers.
+    #[error("this media store keeps no version pointers")]
+    Unsupported,
 }
 
 impl MediaError {
@@ -56,8 +66,83 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// Whether `key` exists.
     async fn exists(&self, key: &str) -> Result<bool, MediaError>;
 
-    /// Removes `key` or everything under it. Removing nothing is not an error.
+    /// Removes `key` or everything under it (with its version pointer). Removing nothing is
+    /// not an error.
     async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError>;
+
+    /// The pointer naming the live version of the versioned prefix `prefix`
+    /// ([`versions`]), with its revision; `None` if no version was ever published.
+    async fn current(&self, _prefix: &str) -> Result<Option<Current>, MediaError> {
+        Ok(None)
+    }
+
+    /// Replaces the pointer of `prefix` if its revision is still `expected` (`None`: if there
+    /// is none), atomically; else `Err(MediaError::Conflict)`. Returns the new revision.
+    async fn set_current(
+        &self,
+        _prefix: &str,
+        _pointer: &Pointer,
+        _expected: Option<u64>,
+    ) -> Result<u64, MediaError> {
+        Err(MediaError::Unsupported)
+    }
+}
+
+/// Name of a versioned prefix's pointer file in the filesystem store.
+pub const POINTER_FILE: &str = "current.json";
+/// The lock file serialising compare-and-sets of a pointer file.
+const POINTER_LOCK: &str = "current.lock";
+
+/// A pointer file: the pointer and its revision.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PointerFile {
+    revision: u64,
+    #[serde(flatten)]
+    pointer: Pointer,
+}
+
+fn read_pointer(path: &Path) -> std::io::Result<Option<Current>> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let f: PointerFile = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+            Ok(Some(Current { pointer: f.pointer, revision: f.revision }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Compare-and-set of the pointer file in `dir` under an exclusive lock (so concurrent
+/// writers, in any process, are serialised); the new file replaces the old by rename.
+fn swap_pointer(
+    dir: &Path,
+    pointer: &Pointer,
+    expected: Option<u64>,
+) -> std::io::Result<Option<u64>> {
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(POINTER_LOCK))?;
+    lock.lock()?;
+    let path = dir.join(POINTER_FILE);
+    let cur = read_pointer(&path)?;
+    if cur.as_ref().map(|c| c.revision) != expected {
+        return Ok(None);
+    }
+    let revision = expected.unwrap_or(0) + 1;
+    let json = serde_json::to_vec(&PointerFile { revision, pointer: pointer.clone() })
+        .map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!("{POINTER_FILE}.{}", uuid::Uuid::now_v7().simple()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, &json)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(Some(revision))
 }
 
 /// A shared media store.
@@ -180,6 +265,29 @@ impl MediaStore for FsMediaStore {
     async fn exists(&self, key: &str) -> Result<bool, MediaError> {
         let p = self.path(key)?;
         tokio::fs::try_exists(&p).await.map_err(|e| MediaError::io(key, e))
+    }
+
+    async fn current(&self, prefix: &str) -> Result<Option<Current>, MediaError> {
+        let path = self.path(prefix)?.join(POINTER_FILE);
+        tokio::task::spawn_blocking(move || read_pointer(&path))
+            .await
+            .map_err(|e| MediaError::io(prefix, std::io::Error::other(e)))?
+            .map_err(|e| MediaError::io(prefix, e))
+    }
+
+    async fn set_current(
+        &self,
+        prefix: &str,
+        pointer: &Pointer,
+        expected: Option<u64>,
+    ) -> Result<u64, MediaError> {
+        let dir = self.path(prefix)?;
+        let pointer = pointer.clone();
+        tokio::task::spawn_blocking(move || swap_pointer(&dir, &pointer, expected))
+            .await
+            .map_err(|e| MediaError::io(prefix, std::io::Error::other(e)))?
+            .map_err(|e| MediaError::io(prefix, e))?
+            .ok_or_else(|| MediaError::Conflict(prefix.to_owned()))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError> {

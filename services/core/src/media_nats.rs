@@ -2,22 +2,34 @@
 //! workers and playback can run on machines that share no disk (NATS is the only shared
 //! engine). Objects are named by their media keys. There are no local paths: readers copy an
 //! object to a local file (playback keeps a local cache).
+//!
+//! An object store has neither directories nor renames, and its listing reads the metadata of
+//! every object in the bucket. So [`MediaStore::put_dir`] keeps a manifest object per prefix
+//! ([`MANIFEST`], written after every file it names): replacing or deleting a prefix reads
+//! its manifest, never the bucket's listing. Atomicity for readers comes from version
+//! pointers ([`crate::media::versions`]), kept in the KV bucket [`VERSIONS_BUCKET`] (keyed by
+//! prefix, moved by compare-and-set on the KV revision) and moved only after `put_dir`.
 
 use std::path::{Path, PathBuf};
 
-use async_nats::jetstream::{self, object_store};
+use async_nats::jetstream::{self, kv, object_store};
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use crate::media::{MediaError, MediaStore, validate_key};
+use crate::media::{Current, MediaError, MediaStore, Pointer, validate_key};
 
 /// The Object Store bucket holding media.
 pub const MEDIA_BUCKET: &str = "framelog_media";
+/// The KV bucket of version pointers (key: the versioned prefix, value: a [`Pointer`]).
+pub const VERSIONS_BUCKET: &str = "framelog_media_versions";
+/// The manifest object of a prefix written by `put_dir`: the JSON list of its object names.
+pub const MANIFEST: &str = "_manifest.json";
 
 /// Media in the JetStream Object Store.
 #[derive(Clone)]
 pub struct NatsMediaStore {
     store: object_store::ObjectStore,
+    pointers: kv::Store,
 }
 
 impl std::fmt::Debug for NatsMediaStore {
@@ -45,9 +57,36 @@ impl NatsMediaStore {
             })
             .await
             .map_err(|e| err(MEDIA_BUCKET, e))?;
-        Ok(NatsMediaStore { store })
+        let pointers = js
+            .create_key_value(kv::Config {
+                bucket: VERSIONS_BUCKET.into(),
+                description: "Framelog: the live version of each video's outputs".into(),
+                history: 1,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(VERSIONS_BUCKET, e))?;
+        Ok(NatsMediaStore { store, pointers })
     }
 
+    /// The names in the manifest of `prefix`, if it has one.
+    async fn manifest(&self, prefix: &str) -> Result<Option<Vec<String>>, MediaError> {
+        let key = format!("{prefix}/{MANIFEST}");
+        let mut obj = match self.store.get(key.as_str()).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(&key, e)),
+        };
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut obj, &mut bytes)
+            .await
+            .map_err(|e| err(&key, e))?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| err(&key, e))
+    }
+
+    /// Every object name under `prefix` from the bucket's listing (reads the metadata of the
+    /// whole bucket: only for prefixes that have no manifest, such as a whole video).
     async fn names_under(&self, prefix: &str) -> Result<Vec<String>, MediaError> {
         let mut list = self.store.list().await.map_err(|e| err(prefix, e))?;
         let dir = format!("{prefix}/");
@@ -84,9 +123,10 @@ impl MediaStore for NatsMediaStore {
         Ok(info.size as u64)
     }
 
-    /// Uploads every file of `src` under `prefix`, then removes objects under `prefix` that the
-    /// new tree does not have. Readers may briefly see a mix of old and new files (an object
-    /// store has no directory rename); every new object is complete when it becomes visible.
+    /// Uploads every file of `src` under `prefix`, then its manifest, then removes the objects
+    /// of the previous manifest that the new tree does not have. Touches only the objects of
+    /// this prefix: no listing of the bucket. Readers of a versioned prefix see it through its
+    /// pointer, moved after this returns.
     async fn put_dir(&self, prefix: &str, src: &Path) -> Result<(), MediaError> {
         validate_key(prefix)?;
         let mut files = Vec::new();
@@ -96,19 +136,26 @@ impl MediaStore for NatsMediaStore {
                 .await
                 .map_err(|e| err(prefix, e))?
                 .map_err(|e| err(prefix, e))?;
-        let mut written = std::collections::HashSet::new();
+        let previous = self.manifest(prefix).await?.unwrap_or_default();
+        let mut written = Vec::with_capacity(listed.len());
         for rel in &listed {
             let rel = rel.to_string_lossy().replace('\\', "/");
             let key = format!("{prefix}/{rel}");
             validate_key(&key)?;
-            let mut f = tokio::fs::File::open(src.join(&rel)).await.map_err(|e| err(&key, e))?;
-            self.store.put(key.as_str(), &mut f).await.map_err(|e| err(&key, e))?;
-            written.insert(key);
-        }
-        for old in self.names_under(prefix).await? {
-            if !written.contains(&old) {
-                self.store.delete(&old).await.map_err(|e| err(&old, e))?;
+            let path = src.join(&rel);
+            // An object already stored with these bytes (the early rung, published again with
+            // the whole ladder) is not rewritten under a reader.
+            if !(previous.contains(&key) && self.holds(&key, &path).await?) {
+                let mut f = tokio::fs::File::open(&path).await.map_err(|e| err(&key, e))?;
+                self.store.put(key.as_str(), &mut f).await.map_err(|e| err(&key, e))?;
             }
+            written.push(key);
+        }
+        let manifest = serde_json::to_vec(&written).expect("names serialise");
+        let key = format!("{prefix}/{MANIFEST}");
+        self.store.put(key.as_str(), &mut manifest.as_slice()).await.map_err(|e| err(&key, e))?;
+        for old in previous.iter().filter(|n| !written.contains(n)) {
+            self.delete_object(old).await?;
         }
         let _ = tokio::fs::remove_dir_all(src).await;
         Ok(())
@@ -147,11 +194,98 @@ impl MediaStore for NatsMediaStore {
         }
     }
 
+    /// A prefix written by `put_dir` (a version) is removed through its manifest; any other
+    /// (a whole video, with versions, legacy files, markers) through the bucket's listing.
     async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError> {
         validate_key(prefix)?;
-        for name in self.names_under(prefix).await? {
-            self.store.delete(&name).await.map_err(|e| err(&name, e))?;
+        let names = match self.manifest(prefix).await? {
+            Some(names) => names,
+            None => self.names_under(prefix).await?,
+        };
+        for name in names.iter().filter(|n| n.starts_with(&format!("{prefix}/"))) {
+            self.delete_object(name).await?;
         }
-        Ok(())
+        self.delete_object(&format!("{prefix}/{MANIFEST}")).await?;
+        match self.pointers.purge(prefix).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(err(prefix, e)),
+        }
+    }
+
+    async fn current(&self, prefix: &str) -> Result<Option<Current>, MediaError> {
+        validate_key(prefix)?;
+        let Some(entry) = self.pointers.entry(prefix).await.map_err(|e| err(prefix, e))? else {
+            return Ok(None);
+        };
+        if entry.operation != kv::Operation::Put {
+            return Ok(None);
+        }
+        let pointer = serde_json::from_slice(&entry.value).map_err(|e| err(prefix, e))?;
+        Ok(Some(Current { pointer, revision: entry.revision }))
+    }
+
+    async fn set_current(
+        &self,
+        prefix: &str,
+        pointer: &Pointer,
+        expected: Option<u64>,
+    ) -> Result<u64, MediaError> {
+        validate_key(prefix)?;
+        let value: bytes::Bytes = serde_json::to_vec(pointer).expect("a pointer serialises").into();
+        let conflict = || MediaError::Conflict(prefix.to_owned());
+        match expected {
+            None => self.pointers.create(prefix, value).await.map_err(|e| match e.kind() {
+                kv::CreateErrorKind::AlreadyExists => conflict(),
+                _ => err(prefix, e),
+            }),
+            Some(rev) => {
+                self.pointers.update(prefix, value, rev).await.map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => conflict(),
+                    _ => err(prefix, e),
+                })
+            }
+        }
+    }
+}
+
+impl NatsMediaStore {
+    /// Whether the object `key` holds exactly the bytes of the local file `path` (by digest).
+    async fn holds(&self, key: &str, path: &Path) -> Result<bool, MediaError> {
+        let info = match self.store.info(key).await {
+            Ok(i) if !i.deleted => i,
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(err(key, e)),
+        };
+        let p = path.to_path_buf();
+        let digest = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            use base64::Engine;
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            let mut f = std::fs::File::open(p)?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            let sum = base64::engine::general_purpose::URL_SAFE.encode(hasher.finalize());
+            Ok(format!("SHA-256={sum}"))
+        })
+        .await
+        .map_err(|e| err(key, e))?
+        .map_err(|e| err(key, e))?;
+        Ok(info.digest.as_deref() == Some(digest.as_str()))
+    }
+
+    /// Deletes one object; a missing one is not an error.
+    async fn delete_object(&self, name: &str) -> Result<(), MediaError> {
+        match self.store.delete(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(name, e)),
+        }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Order of checks: the token (403, no IO), then the file name (404 for anything
 //! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
-//! from a local set), then the file (404 if absent). Playlists are served as written: their
-//! relative URIs resolve under the same token prefix.
+//! from a local set), then the file (404 if absent). A root file (`master.m3u8`, `poster.jpg`,
+//! ...) is read from the live version ([`crate::current`]). Playlists are served as written:
+//! their relative URIs resolve under the same token prefix.
 
 use std::path::PathBuf;
 
@@ -15,11 +16,11 @@ use framelog_core::error::extract::Path;
 use framelog_core::signing::{TokenError, verify_playback_token};
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::deleted;
 use crate::mime::{self, FileKind};
 use crate::paths;
 use crate::serve::{self, ServeError};
 use crate::state::PlaybackState;
+use crate::{current, deleted};
 
 fn forbidden(e: TokenError) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string())
@@ -80,6 +81,8 @@ async fn vod(
     let kind = mime::vod_kind(path).ok_or_else(|| ApiError::not_found("file"))?;
     let key = paths::vod_key(tenant, video, path).ok_or_else(|| ApiError::not_found("file"))?;
     deleted::refuse(st, tenant, video).await?;
+    let key =
+        current::resolve(&st.media, tenant, video, path, key).await.map_err(ServeError::from)?;
     let file = local_file(st, &key, kind).await?;
     let opened = serve::open(&st.cache, file, kind.cacheable()).await?;
     Ok(serve::respond(method, headers, kind, opened, st.meter.counter(tenant)))

@@ -12,6 +12,7 @@
 //! - [`settings`]: `--playback-*` flags.
 //! - [`state`]: [`PlaybackState`] (shared by handlers, with an injectable clock) and [`Workers`].
 //! - [`hls`]: the three serving routes; [`paths`]: request path to file, refusing traversal;
+//!   [`current`]: a video's root files from the version its pointer names;
 //!   [`mime`]: content types and cache policies; [`serve`]: one file with ranges, validators,
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
@@ -32,6 +33,7 @@
 pub mod batcher;
 pub mod cache;
 pub mod client;
+pub mod current;
 pub mod deleted;
 pub mod egress;
 pub mod error;

@@ -191,7 +191,11 @@ pub async fn set_visibility(
 ) -> Result<Response, ApiError> {
     let video = AggregateId::new(video).map_err(|_| ApiError::not_found("video"))?;
     crate::deleted::refuse(&st, tenant.as_str(), video.as_str()).await?;
-    let master = format!("{}/master.m3u8", hls_prefix(tenant.as_str(), video.as_str()));
+    let (t, v) = (tenant.as_str(), video.as_str());
+    let master = format!("{}/master.m3u8", hls_prefix(t, v));
+    let master = crate::current::resolve(&st.media, t, v, "master.m3u8", master)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let exists = st.media.exists(&master).await.map_err(|e| ApiError::internal(&e))?;
     if !exists {
         return Err(ApiError::not_found("video"));

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use framelog_core::media::{MediaError, hls_prefix};
+use framelog_core::media::{MediaError, SharedMediaStore, hls_prefix};
 use framelog_core::service::ServiceContext;
 use framelog_core::tombstones::Tombstones;
 use framelog_core::{media_limits, probe};
@@ -31,6 +31,7 @@ use crate::outputs::{
 use crate::playlist::render_master;
 use crate::profile::{Profile, select_profiles};
 use crate::progress::{Plan, Progress, Reporter};
+use crate::publish::Version;
 use crate::settings::TranscoderSettings;
 use crate::storyboard::{SpriteGrid, storyboard_vtt};
 
@@ -136,6 +137,8 @@ async fn run(
     let prefix = hls_prefix(emit.tenant().as_str(), emit.video().as_str());
     let tmp_root = shared.ctx.platform.settings.data_dir.join(TMP_DIR);
     tokio::fs::create_dir_all(&tmp_root).await.map_err(JobError::io("creating the work dir"))?;
+    let version = Version::new(emit.tenant().as_str(), emit.video().as_str());
+    let grace = shared.settings.version_grace_secs;
     let work = tempfile::Builder::new()
         .prefix(&format!("{}-{}-", emit.tenant(), emit.video()))
         .tempdir_in(&tmp_root)
@@ -229,11 +232,15 @@ async fn run(
             measured.push(with_audio(measure(&out, p).await?, audio.as_ref()));
         }
         let mut playable = None;
-        if split {
+        // A retry of a ready video keeps its complete ladder live: no early rung then.
+        if split && version.early_allowed(media).await? {
             let (lowest, audio) = (&measured[0], audio.as_ref());
-            publish_early(deletion, emit, &prefix, work.path(), &out, lowest, audio).await?;
-            playable = Some(started.elapsed());
-            tracing::info!(secs = started.elapsed().as_secs_f64(), "lowest rendition playable");
+            let early =
+                Early { deletion, emit, media, version: &version, work: work.path(), grace };
+            if early.publish(&out, lowest, audio).await? {
+                playable = Some(started.elapsed());
+                tracing::info!(secs = started.elapsed().as_secs_f64(), "lowest rendition playable");
+            }
         }
         Ok((stats, measured, audio, playable))
     };
@@ -260,11 +267,12 @@ async fn run(
     }
 
     reporter.set(plan.update("publishing", 0.0, Instant::now()));
-    let variants: Vec<_> = measured.iter().map(|m| m.variant.clone()).collect();
-    let master = render_master(&variants, audio.as_ref().map(|a| &a.media));
-    write(&out.join("master.m3u8"), master).await?;
-    write(&out.join("storyboard.vtt"), storyboard_vtt(duration, &grid, "sprites.jpg")).await?;
-    deletion.put_dir(&prefix, &out).await?;
+    let variants: Vec<_> = measured.iter().map(|m| version.variant(&m.variant)).collect();
+    let audio_media = audio.as_ref().map(|a| version.audio(&a.media));
+    write(&out.join("master.m3u8"), render_master(&variants, audio_media.as_ref())).await?;
+    let vtt = storyboard_vtt(duration, &grid, &version.rooted("sprites.jpg"));
+    write(&out.join("storyboard.vtt"), vtt).await?;
+    version.publish(deletion, media, &out, true, grace).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {
         let name = m.rendition.name.clone();
         emit.emit(TranscodeData::RenditionCompleted { rendition: m.rendition.clone() }, &name)
@@ -354,31 +362,44 @@ fn with_audio(m: Measured, audio: Option<&MeasuredAudio>) -> Measured {
     }
 }
 
-/// Publishes the lowest rendition (and the audio) with a master naming only it, then
-/// announces it.
-#[instrument(skip_all, fields(rendition = %lowest.rendition.name), err)]
-async fn publish_early(
-    deletion: &Deletion,
-    emit: &Emitter,
-    prefix: &str,
-    work: &Path,
-    out: &Path,
-    lowest: &Measured,
-    audio: Option<&MeasuredAudio>,
-) -> Result<(), JobError> {
-    let name = &lowest.rendition.name;
-    let early = work.join("early");
-    link_dir(&out.join(name), &early.join(name)).await?;
-    if audio.is_some() {
-        link_dir(&out.join(AUDIO_RENDITION), &early.join(AUDIO_RENDITION)).await?;
+/// The early publication of one attempt.
+struct Early<'a> {
+    deletion: &'a Deletion,
+    emit: &'a Emitter,
+    media: &'a SharedMediaStore,
+    version: &'a Version,
+    work: &'a Path,
+    grace: u64,
+}
+
+impl Early<'_> {
+    /// Publishes the lowest rendition (and the audio) with a master naming only it as this
+    /// attempt's version and, if it went live, announces it. Returns whether it went live.
+    #[instrument(skip_all, fields(rendition = %lowest.rendition.name), err)]
+    async fn publish(
+        &self,
+        out: &Path,
+        lowest: &Measured,
+        audio: Option<&MeasuredAudio>,
+    ) -> Result<bool, JobError> {
+        let (name, version) = (&lowest.rendition.name, self.version);
+        let early = self.work.join("early");
+        link_dir(&out.join(name), &early.join(name)).await?;
+        if audio.is_some() {
+            link_dir(&out.join(AUDIO_RENDITION), &early.join(AUDIO_RENDITION)).await?;
+        }
+        let audio_media = audio.map(|a| version.audio(&a.media));
+        let master = render_master(&[version.variant(&lowest.variant)], audio_media.as_ref());
+        write(&early.join("master.m3u8"), master).await?;
+        if !version.publish(self.deletion, self.media, &early, false, self.grace).await? {
+            return Ok(false);
+        }
+        let emit = self.emit;
+        emit.emit(TranscodeData::RenditionCompleted { rendition: lowest.rendition.clone() }, name)
+            .await?;
+        emit.emit(TranscodeData::Playable { renditions: vec![name.clone()] }, "").await?;
+        Ok(true)
     }
-    let master = render_master(std::slice::from_ref(&lowest.variant), audio.map(|a| &a.media));
-    write(&early.join("master.m3u8"), master).await?;
-    deletion.put_dir(prefix, &early).await?;
-    emit.emit(TranscodeData::RenditionCompleted { rendition: lowest.rendition.clone() }, name)
-        .await?;
-    emit.emit(TranscodeData::Playable { renditions: vec![name.clone()] }, "").await?;
-    Ok(())
 }
 
 /// Runs the ffmpeg stages of one job, reporting progress.

@@ -80,6 +80,7 @@ pub mod outputs;
 pub mod playlist;
 pub mod profile;
 pub mod progress;
+pub mod publish;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;

@@ -154,6 +154,15 @@ pub struct TranscoderSettings {
         default_value_t = 3600
     )]
     pub stuck_after_secs: u64,
+
+    /// Seconds a version of a video's outputs stays stored after the pointer left it (players
+    /// mid-stream keep their segments), then it is removed.
+    #[arg(
+        long = "transcode-version-grace-secs",
+        env = "FRAMELOG_TRANSCODE_VERSION_GRACE_SECS",
+        default_value_t = 600
+    )]
+    pub version_grace_secs: u64,
 }
 
 impl Default for TranscoderSettings {
@@ -178,6 +187,7 @@ impl Default for TranscoderSettings {
             max_requeues: 100,
             sweep_interval_secs: 300,
             stuck_after_secs: 3600,
+            version_grace_secs: 600,
         }
     }
 }

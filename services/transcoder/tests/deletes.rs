@@ -122,7 +122,7 @@ async fn a_video_deleted_while_it_transcodes_keeps_nothing_and_its_job_is_acked(
     assert!(matches!(w.process_next().await, Outcome::Taken { .. }));
     // The lowest rung is published early; the rest of the ladder is still encoding.
     tokio::time::timeout(Duration::from_secs(120), playable.next()).await.unwrap().unwrap();
-    assert!(env.media(&format!("hls/acme/{id}/master.m3u8")).exists(), "published early");
+    assert!(env.live_dir(id).join("master.m3u8").exists(), "published early");
     assert_eq!(w.running(), 1, "the job still runs");
     let needle = format!("acme-{id}-");
     assert!(!ffmpeg_pids(&needle).is_empty(), "the ladder's ffmpeg runs");

@@ -67,14 +67,20 @@ fn check_audio(root: &Path, master_text: &str, duration: f64, audio: bool, scrat
 
 /// Checks a published video's HLS tree; returns rendition name -> (width, height).
 fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String, (u32, u32)> {
+    // The master names files from the video's root (`v/<version>/360p/...`).
     let root = env.media(&format!("hls/acme/{id}"));
+    let live = env.live_dir(id);
     let scratch = tempfile::tempdir().unwrap();
-    let master_text = std::fs::read_to_string(root.join("master.m3u8")).unwrap();
+    let master_text = std::fs::read_to_string(live.join("master.m3u8")).unwrap();
     assert!(master_text.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
     let master = parse_master(&master_text).unwrap();
     let audio_average = check_audio(&root, &master_text, duration, audio, scratch.path());
     // A real HLS parser reads it too: ffprobe opens every variant.
-    let probed = ffprobe(&root.join("master.m3u8"));
+    // (at the root, as playback serves it)
+    let at_root = tempfile::tempdir().unwrap();
+    std::fs::write(at_root.path().join("master.m3u8"), &master_text).unwrap();
+    std::os::unix::fs::symlink(root.join("v"), at_root.path().join("v")).unwrap();
+    let probed = ffprobe(&at_root.path().join("master.m3u8"));
     let variants =
         probed["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == "video");
     assert_eq!(variants.count(), master.len(), "ffprobe sees every variant");
@@ -140,13 +146,13 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
 
     // Poster (largest rendition's size), sprite sheet (10x10 thumbnails) and storyboard.
     let (top_w, top_h) = sizes.values().max_by_key(|(w, h)| w * h).copied().unwrap();
-    let poster = video_stream(&ffprobe(&root.join("poster.jpg"))).clone();
+    let poster = video_stream(&ffprobe(&live.join("poster.jpg"))).clone();
     assert_eq!(
         (poster["width"].as_u64().unwrap(), poster["height"].as_u64().unwrap()),
         (top_w.into(), top_h.into())
     );
-    let sprites = video_stream(&ffprobe(&root.join("sprites.jpg"))).clone();
-    let cues = parse_vtt(&std::fs::read_to_string(root.join("storyboard.vtt")).unwrap()).unwrap();
+    let sprites = video_stream(&ffprobe(&live.join("sprites.jpg"))).clone();
+    let cues = parse_vtt(&std::fs::read_to_string(live.join("storyboard.vtt")).unwrap()).unwrap();
     assert_eq!(cues.len(), 100);
     assert_eq!(cues[0].0, 0);
     assert!(cues.windows(2).all(|c| c[0].1 == c[1].0), "no gaps");
@@ -197,7 +203,7 @@ async fn a_640x360_source_becomes_one_360p_rendition_with_poster_storyboard_and_
     let audio = &completed["audio"];
     assert_eq!(audio["codecs"], "mp4a.40.2", "the shared audio is billed once: {completed}");
     let audio_bytes = audio["bytes"].as_u64().unwrap();
-    let on_disk = common::dir_bytes(&env.media("hls/acme/v360/audio"));
+    let on_disk = common::dir_bytes(&env.live_dir("v360").join("audio"));
     assert_eq!(audio_bytes, on_disk, "audio bytes as written");
     assert!((completed["source_duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.1);
     let ready = &env.events("v360", Kind::Ready, "published").await[0]["data"];
@@ -273,5 +279,5 @@ async fn a_source_without_audio_is_transcoded_without_audio() {
     check_hls(&env, "vsilent", 2.0, false);
     let completed = &env.events("vsilent", Kind::Transcode, "completed").await[0]["data"];
     assert!(completed.get("audio").is_none(), "no audio rendition: {completed}");
-    assert!(!env.media("hls/acme/vsilent/audio").exists());
+    assert!(!env.live_dir("vsilent").join("audio").exists());
 }

@@ -173,6 +173,15 @@ impl Env {
         self.media_root.join(key)
     }
 
+    /// The directory of a video's live version (named by the filesystem store's pointer).
+    pub fn live_dir(&self, id: &str) -> PathBuf {
+        let root = self.media(&format!("hls/acme/{id}"));
+        let text = std::fs::read_to_string(root.join(framelog_core::media::POINTER_FILE))
+            .unwrap_or_else(|e| panic!("no live version of {id}: {e}"));
+        let pointer: Value = serde_json::from_str(&text).unwrap();
+        root.join("v").join(pointer["version"].as_str().unwrap())
+    }
+
     /// The last progress message of a video.
     pub async fn last_progress(&self, id: &str) -> Value {
         let stream = self.ctx.platform.js.get_stream("VID_PROGRESS").await.unwrap();

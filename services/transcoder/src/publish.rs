@@ -1,0 +1,137 @@
+//! Where one attempt's outputs go and when they go live ([`framelog_core::media::versions`]).
+//!
+//! Each attempt writes under its own version prefix `hls/<tenant>/<video>/v/<version>/`, so no
+//! file name is ever reused by another attempt. The master and the storyboard name their files
+//! from the video's root (`v/<version>/360p/playlist.m3u8`, `v/<version>/sprites.jpg`): playback
+//! serves them at the stable URLs (`/hls/<token>/<video>/master.m3u8`) by following the
+//! pointer, and every other URL a player then fetches names the version itself.
+//!
+//! The early rung moves the pointer only while no complete version exists; the whole ladder
+//! moves it by compare-and-set, retires the version it replaces and removes it after the grace
+//! period.
+
+use std::path::Path;
+use std::time::Duration;
+
+use framelog_core::media::versions::{self, Published};
+use framelog_core::media::{SharedMediaStore, hls_prefix};
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::error::JobError;
+use crate::outputs::Deletion;
+use crate::playlist::{AudioMedia, Variant};
+
+/// One attempt's version of a video's outputs.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The video's prefix (`hls/<tenant>/<video>`): the pointer's key.
+    pub video_prefix: String,
+    /// This attempt's version id.
+    pub id: String,
+    /// Where this attempt's files go.
+    pub prefix: String,
+}
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Version {
+    /// A fresh version of `tenant`'s `video`.
+    pub fn new(tenant: &str, video: &str) -> Version {
+        let video_prefix = hls_prefix(tenant, video);
+        let id = versions::new_version_id();
+        let prefix = versions::version_prefix(&video_prefix, &id);
+        Version { video_prefix, id, prefix }
+    }
+
+    /// `uri` (relative to the version) as named from the video's root.
+    pub fn rooted(&self, uri: &str) -> String {
+        format!("{}/{}/{uri}", versions::VERSIONS_DIR, self.id)
+    }
+
+    /// A variant as the master names it.
+    pub fn variant(&self, v: &Variant) -> Variant {
+        Variant { uri: self.rooted(&v.uri), ..v.clone() }
+    }
+
+    /// The audio rendition as the master names it.
+    pub fn audio(&self, a: &AudioMedia) -> AudioMedia {
+        AudioMedia { uri: self.rooted(&a.uri), ..a.clone() }
+    }
+
+    /// Whether an early rung may go live: no complete version is live yet.
+    pub async fn early_allowed(&self, media: &SharedMediaStore) -> Result<bool, JobError> {
+        let cur = media.current(&self.video_prefix).await?;
+        Ok(!cur.is_some_and(|c| c.pointer.complete))
+    }
+
+    /// Stores `src` as this version (unless the video is deleted) and moves the pointer to it
+    /// if the rules allow (`complete`: the whole output). Returns whether it is live.
+    #[instrument(skip_all, fields(version = %self.id, complete), err)]
+    pub async fn publish(
+        &self,
+        deletion: &Deletion,
+        media: &SharedMediaStore,
+        src: &Path,
+        complete: bool,
+        grace_secs: u64,
+    ) -> Result<bool, JobError> {
+        deletion.put_dir(&self.prefix, src).await?;
+        let moved =
+            versions::publish(media.as_ref(), &self.video_prefix, &self.id, complete, now())
+                .await?;
+        match moved {
+            Published::Moved(_) => {
+                if complete {
+                    self.collect_later(media.clone(), grace_secs).await;
+                }
+                Ok(true)
+            }
+            Published::Kept(Some(p)) if p.version == self.id => Ok(true),
+            Published::Kept(_) if complete => {
+                // A newer complete version is live: this one was never visible.
+                tracing::info!("a newer version is live: this attempt's outputs are dropped");
+                media.delete_prefix(&self.prefix).await?;
+                Ok(false)
+            }
+            Published::Kept(_) => Ok(false),
+        }
+    }
+
+    /// Removes the retired versions already due, and those retired now once the grace period
+    /// has passed (a task of this process; a later publication of the video removes what a
+    /// restart left).
+    async fn collect_later(&self, media: SharedMediaStore, grace_secs: u64) {
+        let grace = i64::try_from(grace_secs).unwrap_or(i64::MAX);
+        let prefix = self.video_prefix.clone();
+        if let Err(e) = versions::collect(media.as_ref(), &prefix, now(), grace).await {
+            tracing::warn!(error = %e, "old versions not removed");
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(grace_secs)).await;
+            match versions::collect(media.as_ref(), &prefix, now(), grace).await {
+                Ok(gone) => tracing::info!(prefix, ?gone, "retired versions removed"),
+                Err(e) => tracing::warn!(prefix, error = %e, "retired versions not removed"),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_master_names_files_from_the_videos_root() {
+        let v = Version::new("acme", "vid_1");
+        assert!(v.prefix.starts_with("hls/acme/vid_1/v/"));
+        assert_eq!(v.rooted("360p/playlist.m3u8"), format!("v/{}/360p/playlist.m3u8", v.id));
+        assert_eq!(
+            format!("{}/{}", v.video_prefix, v.rooted("a.m4s")),
+            format!("{}/a.m4s", v.prefix)
+        );
+        assert_ne!(Version::new("acme", "vid_1").id, v.id, "one version per attempt");
+    }
+}
