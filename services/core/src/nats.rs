@@ -275,15 +275,32 @@ pub async fn ensure_topology_with(
 
 /// Creates one missing stream. When the server cannot reserve its size limit (a store smaller
 /// than the default), the limit is halved until it fits, then dropped (with a warning) rather
-/// than refusing to start. A stream created meanwhile by another replica is fine.
+/// than refusing to start. A limit found that way is then cut to a quarter: the largest size
+/// that fits is more than half of what is free, and taking all of it would leave nothing for
+/// the streams and buckets created after it (or for the domain log itself). A stream created
+/// meanwhile by another replica is fine.
 pub(crate) async fn ensure_stream_created(
     js: &jetstream::Context,
     mut cfg: stream::Config,
 ) -> Result<(), NatsSetupError> {
+    let mut refused = false;
     loop {
         match js.get_or_create_stream(cfg.clone()).await {
+            Ok(_) if refused && cfg.max_bytes / 4 >= MIN_STREAM_MAX_BYTES => {
+                cfg.max_bytes /= 4;
+                tracing::warn!(stream = %cfg.name, max_bytes = cfg.max_bytes,
+                    "stream size limit lowered to leave room in a small JetStream store");
+                return match js.update_stream(cfg.clone()).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(NatsSetupError::Topology {
+                        what: format!("stream {}", cfg.name),
+                        source: Box::new(e),
+                    }),
+                };
+            }
             Ok(_) => return Ok(()),
             Err(e) if cfg.max_bytes > 0 && reservation_refused(&e) => {
+                refused = true;
                 let smaller =
                     if cfg.max_bytes > MIN_STREAM_MAX_BYTES { cfg.max_bytes / 2 } else { -1 };
                 tracing::warn!(stream = %cfg.name, max_bytes = cfg.max_bytes, next = smaller,

@@ -104,8 +104,9 @@ async fn fault_a_lost_in_progress_ack_lets_one_worker_encode_and_fences_the_othe
     assert!(env.events("vlease", Kind::Transcode, "failed").await.is_empty());
     assert!(common::ffmpeg_pids("acme-vlease-").is_empty(), "the fenced ffmpeg was killed");
     // The published ladder is B's whole one: every variant the master names exists.
+    // The master of the live version names its variants from the video's root.
     let hls = env.media("hls/acme/vlease");
-    let master = std::fs::read_to_string(hls.join("master.m3u8")).unwrap();
+    let master = std::fs::read_to_string(env.live_dir("vlease").join("master.m3u8")).unwrap();
     let variants: Vec<&str> =
         master.lines().filter(|l| !l.starts_with('#') && l.ends_with(".m3u8")).collect();
     assert!(variants.len() >= 2, "{master}");
