@@ -106,6 +106,27 @@ impl Env {
         event
     }
 
+    /// A second transcode request of a video that already has one (an operator's re-transcode):
+    /// `requested` is one-shot, so it is said again with [`EventLog::publish_again`].
+    ///
+    /// [`EventLog::publish_again`]: framelog_core::eventlog::EventLog::publish_again
+    pub async fn request_again(&self, id: &str, spec: &VideoSpec) -> Event {
+        let path = generate_video(self.sources.path(), &format!("{id}.mp4"), spec);
+        let probe = framelog_core::probe::probe(&path, Duration::from_secs(30)).await.unwrap();
+        let key = source_key("acme", id);
+        self.store_source(&key, &path).await;
+        let event = Event::new(
+            Uuid::now_v7(),
+            OffsetDateTime::now_utc(),
+            "framelog/test",
+            TenantId::new("acme").unwrap(),
+            video(id),
+            TranscodeData::Requested { source_key: key, probe },
+        );
+        self.ctx.platform.events.publish_again(&event).await.unwrap();
+        event
+    }
+
     /// A worker with libx264 on `ctx`.
     pub async fn worker_on(
         &self,
