@@ -83,7 +83,8 @@ pub async fn auth(
                         && let Some(id) = req.id.clone().filter(|i| !i.is_empty())
                     {
                         let proto = req.protocol.clone();
-                        st.streams
+                        let noted = st
+                            .streams
                             .update(r.stream_id.as_str(), |x| {
                                 let want = Some((id.clone(), proto.clone()));
                                 if x.pending_connection == want {
@@ -92,7 +93,13 @@ pub async fn auth(
                                 x.pending_connection = want;
                                 Ok(true)
                             })
-                            .await?;
+                            .await;
+                        // The key was checked from the local copy: a store that cannot take the
+                        // write (JetStream full or unreachable) does not refuse a valid key.
+                        if let Err(e) = noted {
+                            tracing::error!(stream = %r.stream_id, error = %e,
+                                "publish allowed by its key, but its connection was not recorded");
+                        }
                     }
                     Ok(StatusCode::OK.into_response())
                 }

@@ -69,7 +69,9 @@ pub async fn callback(
         "update" => {
             let stream = stream_of_name(name);
             let conn = field(&f, "clientid").unwrap_or_default();
-            if sessions::still_valid(&st, &stream, conn).await? {
+            if sessions::still_valid(&st, &stream, conn).await?
+                || sessions::key_still_opens(&st, &stream, field(&f, "key")).await?
+            {
                 Ok(StatusCode::OK.into_response())
             } else {
                 // A non-2xx answer to on_update ends the session in nginx-rtmp.
@@ -109,7 +111,15 @@ async fn publish(st: &LiveState, f: &Fields, name: &str) -> Result<Response, Api
     match sessions::authorize(st, key, Some(name), &from).await? {
         Err(denial) => Err(ApiError::forbidden(denial.reason())),
         Ok(r) => {
-            sessions::start(st, r.stream_id.as_str(), &from, sessions::Authorised::Now).await?;
+            let started =
+                sessions::start(st, r.stream_id.as_str(), &from, sessions::Authorised::Now).await;
+            // The key was checked from the local copy: a session that cannot be recorded
+            // (JetStream full or unreachable) does not refuse a valid key; `on_update` then
+            // keeps it by its key (see `update`).
+            if let Err(e) = started {
+                tracing::error!(stream = %r.stream_id, error = %e,
+                    "publish allowed by its key, but its session was not recorded");
+            }
             Ok(StatusCode::OK.into_response())
         }
     }

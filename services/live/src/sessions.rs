@@ -62,7 +62,11 @@ pub async fn authorize(
         None
     };
     if let Some(d) = denial {
-        audit_denial(st, &r, d.reason(), from).await?;
+        // The answer never depends on the audit: a full or unreachable JetStream still gets
+        // the denial from the local copy of the record.
+        if let Err(e) = audit_denial(st, &r, d.reason(), from).await {
+            tracing::warn!(stream = %r.stream_id, error = %e, "publish denied, but not audited");
+        }
         tracing::info!(stream = %r.stream_id, reason = d.reason(), "publish denied");
         return Ok(Err(d));
     }
@@ -283,6 +287,26 @@ pub async fn seen(
         })
         .await?;
     Ok(())
+}
+
+/// Whether the key an ongoing publish presents (nginx-rtmp repeats the publisher's `?key=` on
+/// every callback) still opens `stream`, from the local copy of the record: what keeps a
+/// publish whose session could not be recorded (JetStream full or unreachable). A rotated key
+/// or a deleted stream fails here as it does at publish.
+pub async fn key_still_opens(
+    st: &LiveState,
+    stream: &str,
+    key: Option<&str>,
+) -> Result<bool, ApiError> {
+    let Some(key) = key else { return Ok(false) };
+    if keys::stream_of(key) != Some(stream) {
+        return Ok(false);
+    }
+    Ok(st
+        .streams
+        .get_cached(stream)
+        .await?
+        .is_some_and(|r| !r.deleted && keys::matches(key, &r.key_hash)))
 }
 
 /// Whether an ongoing publish may continue: the stream exists and its key has not been

@@ -31,7 +31,15 @@ pub async fn env_with(settings: LiveSettings) -> Env {
 
 /// The env served on `listener` (bound earlier so its URL can be given to nginx first).
 pub async fn env_on(listener: tokio::net::TcpListener, settings: LiveSettings) -> Env {
-    let nats = NatsServer::start();
+    env_on_nats(listener, settings, NatsServer::start()).await
+}
+
+/// The env on a given server (e.g. one with a small JetStream store).
+pub async fn env_on_nats(
+    listener: tokio::net::TcpListener,
+    settings: LiveSettings,
+    nats: NatsServer,
+) -> Env {
     let (p, dir) = platform(&nats).await;
     let key_a = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let key_b = p.tenants.create(&TenantId::new("globex").unwrap()).await.unwrap();
