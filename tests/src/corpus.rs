@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 pub enum Class {
     /// A phone video: HEVC (`hvc1`) 640x360 coded, shown portrait (rotation 90 as a display
     /// matrix, written by a stream copy), variable frame rate averaging ~30.02 fps (jittered
-    /// timestamps on a 1/90000 time base), AAC stereo. 2 s.
+    /// timestamps on a 1/90000 time base), AAC stereo. 6 s (180 frames): long enough for three
+    /// 2 s GOPs, so GOPs a hair short of 2 s show as doubled segments.
     PhoneVfrRotated,
     /// A phone HDR video: 10-bit HEVC Main 10, HLG (`arib-std-b67`), BT.2020 primaries and
     /// matrix, with matching x265 VUI; the picture is converted to HLG by zscale, so a correct
@@ -29,9 +30,10 @@ pub enum Class {
     WebmVp8,
     /// As [`Class::WebmVp8`] with VP9 + Opus.
     WebmVp9,
-    /// A broadcast capture: MPEG-2 720x576i50 in MPEG-TS, really interlaced (each frame weaves
-    /// two fields 1/50 s apart, `tinterlace`), coded interlaced (`+ilme+ildct`), flagged top
-    /// field first (`tt`); 5.1 AC-3. 2 s. A correct transcode is progressive 50p.
+    /// A broadcast capture: MPEG-2 1920x1080i50 in MPEG-TS, really interlaced (each frame
+    /// weaves two fields 1/50 s apart, `tinterlace`), coded interlaced (`+ilme+ildct`), flagged
+    /// top field first (`tt`); 5.1 AC-3. 2 s. A correct transcode is progressive 50p. (1080
+    /// lines, not 576, so the top rung is one whose frame-rate cap lets 50p through.)
     InterlacedTs,
     /// An editing export: ProRes 422 Proxy (`prores_ks`) at 24000/1001 fps with 24-bit PCM in a
     /// QuickTime `.mov`. 2 s.
@@ -144,8 +146,8 @@ pub fn generate(class: Class, dir: &Path) -> Source {
         Class::PhoneVfrRotated => {
             let coded = dir.join(format!("{}-unrotated.mp4", class.name()));
             let mut c = ffmpeg();
-            video_in(&mut c, "640x360", "30", 2.0);
-            tone_in(&mut c, 440, 48000, 2.0);
+            video_in(&mut c, "640x360", "30", 6.0);
+            tone_in(&mut c, 440, 48000, 6.0);
             // Jittered timestamps (±4 ms) at an average of 30.02 fps on a 90 kHz clock.
             c.args(["-vf", "settb=1/90000,setpts='(N/30.02+0.004*sin(N*1.7))/TB'"])
                 .args(["-fps_mode", "passthrough", "-enc_time_base", "1:90000"])
@@ -158,8 +160,9 @@ pub fn generate(class: Class, dir: &Path) -> Source {
             c.arg("-i").arg(&coded).args(["-c", "copy", "-metadata:s:v:0", "rotate=90"]);
             run(c.arg(&path), class);
             let _ = std::fs::remove_file(&coded);
-            s.duration_secs = 60.0 / 30.02;
+            s.duration_secs = 180.0 / 30.02;
             s.display_size = Some((360, 640));
+            s.audio_secs = Some(6.0);
         }
         Class::HdrHlg | Class::HdrPq => {
             let trc = if class == Class::HdrHlg { "arib-std-b67" } else { "smpte2084" };
@@ -201,7 +204,7 @@ pub fn generate(class: Class, dir: &Path) -> Source {
         }
         Class::InterlacedTs => {
             let mut c = ffmpeg();
-            video_in(&mut c, "720x576", "50", 2.0);
+            video_in(&mut c, "1920x1080", "50", 2.0);
             tone_in(&mut c, 440, 48000, 2.0);
             c.args([
                 "-filter_complex",
@@ -212,11 +215,10 @@ pub fn generate(class: Class, dir: &Path) -> Source {
                 "-map",
                 "[a]",
             ])
-            .args(["-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "3M"])
+            .args(["-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "8M"])
             .args(["-pix_fmt", "yuv420p", "-c:a", "ac3", "-b:a", "384k", "-f", "mpegts"]);
             run(c.arg(&path), class);
-            // 720x576 at SAR 1:1 (the generator writes none): displayed 720x576.
-            s.display_size = Some((720, 576));
+            s.display_size = Some((1920, 1080));
             s.frame_rate = Some(50.0);
         }
         Class::ProResPcm => {

@@ -156,6 +156,7 @@ fn the_broadcast_ts_is_interlaced_top_field_first_mpeg2_with_5_1_ac3() {
     assert_eq!(p["format"]["format_name"], "mpegts");
     let v = video(&p);
     assert_eq!(v["codec_name"], "mpeg2video");
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(1920), Some(1080)));
     assert_eq!(v["field_order"], "tt");
     assert_eq!(rate(&v["r_frame_rate"]), 25.0);
     let f = first_frame(&s);
