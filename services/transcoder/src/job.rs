@@ -158,8 +158,8 @@ async fn run(
     let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
+    let profiles = select_profiles(&crate::ladder::LadderSource::from_probe(&inspection.probe));
     let probe = inspection.probe;
-    let profiles = select_profiles(&probe);
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;
     emit.emit(

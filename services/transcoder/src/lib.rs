@@ -42,7 +42,9 @@
 //! - [`sweeper`]: one replica at a time finds videos stuck in processing (job message lost)
 //!   and requests them again or dead-letters them.
 //! - [`job`]: one job from source to `VID_READY`.
-//! - [`profile`]: the ladder and profile selection (pure).
+//! - [`profile`]: renditions and frame-rate snapping; [`ladder`]: the rungs and profile
+//!   selection; [`level`]: H.264 levels; [`rate`]: per-rendition codec, level, GOP and rate
+//!   control arguments (all pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
 //! - [`ffmpeg`]: running ffmpeg: progress, CPU time, error classification, kill on cancel.
 //! - [`encoder`]: hardware encoder detection by trial encode, libx264 fallback.
@@ -74,13 +76,16 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod job;
+pub mod ladder;
 pub mod lease;
+pub mod level;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
 pub mod profile;
 pub mod progress;
 pub mod publish;
+pub mod rate;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;
