@@ -96,7 +96,7 @@ async fn decoded_frames(url: &str, stream: &str) -> u64 {
 async fn fault_a_retry_of_a_ready_video_keeps_its_ladder_live_then_replaces_it_whole() {
     let env = env().await;
     let id = "vver";
-    // 854x480: a ladder of two rungs (360p, 480p), so "the lowest rung alone" is visible.
+    // 854x480: a ladder of three rungs (270p to 480p), so "the lowest rung alone" is visible.
     let spec = VideoSpec::new(854, 480, 4.0).fps(10);
     env.request(id, &spec).await;
     let settings = TranscoderSettings { version_grace_secs: 5, ..TranscoderSettings::for_test() };
