@@ -259,7 +259,7 @@ mod tests {
             "v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:360p v:4,name:270p a:0,name:audio"
         );
         let args = stage_args(&stage).join(" ");
-        assert!(args.contains("-level:v:0 4.2 -crf:v:0 23 -maxrate:v:0 8346000 -bufsize:v:0 11700000 -g:v:0 120 -keyint_min:v:0 120"), "{args}");
+        assert!(args.contains("-level:v:0 4.2 -crf:v:0 23 -maxrate:v:0 7800000 -bufsize:v:0 11700000 -g:v:0 120 -keyint_min:v:0 120"), "{args}");
         assert!(args.contains("-g:v:4 60"));
         assert!(args.contains("-sc_threshold 0"));
         assert!(args.contains("-c:a aac -ac 2 -b:a 128000"));

@@ -138,15 +138,16 @@ pub struct Profile {
     pub fps: FrameRate,
     /// Keyframe interval in frames of this rendition.
     pub gop: u32,
-    /// Nominal video bit rate, bits per second: the ABR target, and what the VBV caps of
-    /// capped CRF derive from ([`Profile::maxrate_bps`], [`Profile::bufsize_bps`]).
+    /// Nominal video bit rate, bits per second: the ABR target and the cap of capped CRF
+    /// (see `rate::vbv`).
     pub video_bps: u64,
     /// H.264, or HEVC for the 2160p rung.
     pub codec: VideoCodec,
 }
 
 impl Profile {
-    /// VBV maximum rate (7% over the nominal rate, as the seed).
+    /// ABR's VBV maximum rate (7% over the nominal rate, as the seed); the H.264 level is
+    /// reckoned on it.
     pub fn maxrate_bps(&self) -> u64 {
         self.video_bps * 107 / 100
     }

@@ -43,6 +43,17 @@ impl RateControl {
     }
 }
 
+/// The VBV cap `(maxrate, bufsize)` of `p` under `rc`. ABR keeps the seed's 7% headroom over
+/// its target; capped CRF is capped at the nominal rate itself, so the hardest content costs
+/// what ABR's average did and anything easier costs less. Both fit [`level_of`]'s level, which
+/// is reckoned on the larger cap.
+pub fn vbv(p: &Profile, rc: RateControl) -> (u64, u64) {
+    match rc {
+        RateControl::Abr => (p.maxrate_bps(), p.bufsize_bps()),
+        RateControl::CappedCrf => (p.video_bps, p.bufsize_bps()),
+    }
+}
+
 /// The H.264 level of `p` (its VBV cap included), `None` for HEVC or beyond every level.
 pub fn level_of(p: &Profile) -> Option<H264Level> {
     if p.codec != VideoCodec::H264 {
@@ -71,15 +82,17 @@ pub fn stream_args(encoder: &Encoder, k: usize, p: &Profile, rc: RateControl) ->
     if let Some(level) = level_of(p).filter(|l| l.idc <= MAX_H264 && knows_levels) {
         a.extend(kv(k, "level", enc.level_value(level.idc)));
     }
-    match (rc, x26x) {
-        (RateControl::CappedCrf, true) => {
+    let rc = if x26x { rc } else { RateControl::Abr };
+    match rc {
+        RateControl::CappedCrf => {
             let crf = if enc.is_hevc() { X265_CRF } else { X264_CRF };
             a.extend(kv(k, "crf", crf));
         }
-        _ => a.extend(kv(k, "b", p.video_bps)),
+        RateControl::Abr => a.extend(kv(k, "b", p.video_bps)),
     }
-    a.extend(kv(k, "maxrate", p.maxrate_bps()));
-    a.extend(kv(k, "bufsize", p.bufsize_bps()));
+    let (maxrate, bufsize) = vbv(p, rc);
+    a.extend(kv(k, "maxrate", maxrate));
+    a.extend(kv(k, "bufsize", bufsize));
     a.extend(kv(k, "g", p.gop));
     a.extend(kv(k, "keyint_min", p.gop));
     if enc.is_hevc() {

@@ -19,11 +19,12 @@ fn x264_rungs_get_capped_crf_with_an_explicit_level() {
     assert_eq!(
         a.join(" "),
         "-c:v:0 libx264 -preset:v:0 veryfast -profile:v:0 high -level:v:0 4.0 -crf:v:0 23 \
-         -maxrate:v:0 6420000 -bufsize:v:0 9000000 -g:v:0 60 -keyint_min:v:0 60"
+         -maxrate:v:0 6000000 -bufsize:v:0 9000000 -g:v:0 60 -keyint_min:v:0 60"
     );
     let abr = stream_args(&x, 4, &p[4], RateControl::Abr);
     assert_eq!(value(&abr, "-b:v:4").as_deref(), Some("400000"), "the seed's ABR: {abr:?}");
     assert_eq!(value(&abr, "-crf:v:4"), None);
+    assert_eq!(value(&abr, "-maxrate:v:4").as_deref(), Some("428000"), "7% headroom");
     assert_eq!(value(&abr, "-level:v:4").as_deref(), Some("2.1"));
 }
 
