@@ -5,6 +5,8 @@
 //! and a 1920x1078 crop gets 1080p. Rungs run from 270p (for cellular viewers) to 2160p, which
 //! is HEVC (every H.264 rung stays within High 4.2, see [`crate::level`]).
 
+use framelog_core::probe::{Inspection, VideoStream};
+
 use crate::profile::{FrameRate, GOP_SECS, Profile, VideoCodec, lcm};
 
 /// How far (relative) below a rung's box a source may be and still get that rung.
@@ -67,6 +69,29 @@ pub struct LadderSource {
 }
 
 impl LadderSource {
+    /// From a probe's inspection: its video stream, or a zero size (no renditions) for an
+    /// audio-only source.
+    pub fn from_inspection(i: &Inspection) -> LadderSource {
+        i.video.as_ref().map_or(
+            LadderSource { width: 0, height: 0, fps: 0.0, nominal_fps: None },
+            LadderSource::from_video,
+        )
+    }
+
+    /// The display size (SAR and rotation applied) and the rate after deinterlacing: an
+    /// interlaced stream is deinterlaced one frame per field (`bwdif=mode=send_field`), so its
+    /// rates are doubled (1080i25 → 50 fps).
+    pub fn from_video(v: &VideoStream) -> LadderSource {
+        let (width, height) = v.display_size();
+        let fields = if v.is_interlaced() { 2.0 } else { 1.0 };
+        LadderSource {
+            width,
+            height,
+            fps: v.avg_fps * fields,
+            nominal_fps: v.r_fps.map(|r| r * fields),
+        }
+    }
+
     /// From the summary probe alone (rotation applied; square pixels, progressive).
     pub fn from_probe(p: &framelog_events::Probe) -> LadderSource {
         let (width, height) = framelog_core::probe::display_size(p);

@@ -166,3 +166,43 @@ fn fitting_keeps_the_aspect_and_never_upscales() {
     assert!(reaches(1920, 800, (1920, 1080)) && !reaches(1800, 800, (1920, 1080)));
     assert!(reaches(1440, 1080, (1920, 1080)));
 }
+
+fn stream(width: u32, height: u32, sar: (u32, u32), rotation: i32, fps: f64) -> VideoStream {
+    VideoStream {
+        index: 0,
+        codec: "h264".into(),
+        profile: None,
+        pix_fmt: Some("yuv420p".into()),
+        bit_depth: 8,
+        colour: framelog_core::probe::Colour::default(),
+        field_order: framelog_core::probe::FieldOrder::Progressive,
+        sar,
+        width,
+        height,
+        rotation,
+        avg_fps: fps,
+        r_fps: Some(fps),
+    }
+}
+
+#[test]
+fn the_ladder_reads_the_display_size_and_the_field_rate_of_the_video_stream() {
+    use framelog_core::probe::FieldOrder;
+    // HDV: 1440x1080 coded with 4:3 pixels is shown 1920x1080.
+    let hdv = LadderSource::from_video(&stream(1440, 1080, (4, 3), 0, 25.0));
+    assert_eq!((hdv.width, hdv.height), (1920, 1080));
+    assert_eq!(sizes(&select_profiles(&hdv)).last().unwrap(), &("1080p".into(), 1920, 1080));
+    // A phone's portrait video: coded 1920x1080, a quarter turn.
+    let phone = LadderSource::from_video(&stream(1920, 1080, (1, 1), 90, 30.02));
+    let p = select_profiles(&phone);
+    assert_eq!(sizes(&p).last().unwrap(), &("1080p".into(), 1080, 1920));
+    assert!(p.iter().all(|p| p.fps == FrameRate::new(30, 1)));
+    // 1080i25 broadcast: deinterlaced to 50 fps (the top rungs keep it, the rest get 25).
+    let mut tv = stream(1920, 1080, (1, 1), 0, 25.0);
+    tv.field_order = FieldOrder::TopFirst;
+    let p = select_profiles(&LadderSource::from_video(&tv));
+    assert_eq!(fps(&p), ["25/1", "25/1", "25/1", "50/1", "50/1"]);
+    tv.avg_fps = 30000.0 / 1001.0;
+    let p = select_profiles(&LadderSource::from_video(&tv));
+    assert_eq!(p.last().unwrap().fps, FrameRate::new(60000, 1001), "1080i59.94 becomes 59.94p");
+}
