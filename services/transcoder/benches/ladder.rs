@@ -3,7 +3,9 @@
 //! sprite sheet from the source) against this crate's jobs (run by a real worker on a real
 //! nats-server), with the same encoder settings and outputs. Prints wall and CPU ratios and the
 //! time to first playable as a share of the full time. `-- --rounds N` (default 2) repeats
-//! every run and keeps the best figures.
+//! every run and keeps the best figures. Then (`quality.rs`) a quality and size table per rung,
+//! the seed's one-pass ABR against capped CRF, on static slides and on high motion.
+//! `-- --only quality` or `-- --only speed` runs one half.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,10 +18,13 @@ use framelog_tests::NatsServer;
 use framelog_tests::media::{VideoSpec, generate_video};
 use framelog_transcoder::command::{Stage, stage_args};
 use framelog_transcoder::ffmpeg::{self, Priority, RunStats};
-use framelog_transcoder::profile::select_profiles;
+use framelog_transcoder::ladder::{LadderSource, select_profiles};
 use framelog_transcoder::storyboard::SpriteGrid;
 use framelog_transcoder::{Encoder, Outcome, TranscoderSettings, Worker};
 use tokio_util::sync::CancellationToken;
+
+#[path = "ladder/quality.rs"]
+mod quality;
 
 const SECS: f64 = 20.0;
 
@@ -44,7 +49,7 @@ fn strs(a: &[&str]) -> Vec<String> {
 /// The seed: every profile in its own process, then poster and sprites from the source.
 async fn seed(source: &Path, out: &Path) -> (Row, Row) {
     let probe = framelog_core::probe::probe(source, Duration::from_secs(30)).await.unwrap();
-    let profiles = select_profiles(&probe);
+    let profiles = select_profiles(&LadderSource::from_probe(&probe));
     let encoder = Encoder::libx264("veryfast");
     let (mut wall, mut cpu) = (0.0, 0.0);
     for p in &profiles {
@@ -259,9 +264,20 @@ async fn compare(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::Builder::new().prefix("framelog-bench-").tempdir().unwrap();
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() != Some("quality") {
+        speed(dir.path()).await;
+    }
+    if only.as_deref() != Some("speed") {
+        quality::run(dir.path());
+    }
+}
+
+/// The seed's processes against our jobs, on two 1080p30 sources.
+async fn speed(dir: &Path) {
     println!("generating 1080p30 {SECS} s sources...");
-    let harness = generate_video(dir.path(), "harness.mp4", &VideoSpec::new(1920, 1080, SECS));
-    let camera = camera_like(dir.path());
+    let harness = generate_video(dir, "harness.mp4", &VideoSpec::new(1920, 1080, SECS));
+    let camera = camera_like(dir);
     let nats = NatsServer::start();
     let (platform, data) = framelog_tests::platform(&nats).await;
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(data.path().join("media")).unwrap());
@@ -271,7 +287,7 @@ async fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(2);
-    let h = dir.path().join("h");
+    let h = dir.join("h");
     compare(
         &ctx,
         "harness source (x264 ultrafast, cheap to decode)",
@@ -281,7 +297,7 @@ async fn main() {
         rounds,
     )
     .await;
-    let c = dir.path().join("c");
+    let c = dir.join("c");
     compare(
         &ctx,
         "camera-like source (x264 medium, 8 Mb/s)",

@@ -154,14 +154,7 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     if stage.audio {
         a.extend([s("-map"), s("0:a:0")]);
     }
-    a.extend(stage.encoder.codec_args());
-    for (k, p) in ordered.iter().enumerate() {
-        a.extend([format!("-b:v:{k}"), s(p.video_bps)]);
-        a.extend([format!("-maxrate:v:{k}"), s(p.maxrate_bps())]);
-        a.extend([format!("-bufsize:v:{k}"), s(p.bufsize_bps())]);
-        a.extend([format!("-g:v:{k}"), s(p.gop), format!("-keyint_min:v:{k}"), s(p.gop)]);
-    }
-    a.extend([s("-sc_threshold"), s(0)]);
+    a.extend(crate::rate::video_args(stage.encoder, &ordered));
     if stage.audio {
         a.extend(["-c:a", "aac", "-ac", "2", "-b:a"].map(s));
         a.push(s(AUDIO_BPS));
@@ -223,21 +216,10 @@ pub fn poster_args(input: &Path, size: (u32, u32), out: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::select_profiles;
-    use framelog_events::Probe;
+    use crate::ladder::{LadderSource, select_profiles};
 
-    fn probe(w: u32, h: u32, fps: f64) -> Probe {
-        Probe {
-            duration_secs: 8.0,
-            width: w,
-            height: h,
-            rotation: 0,
-            fps,
-            video_codec: "h264".into(),
-            audio_codec: None,
-            format: "mp4".into(),
-            bit_rate: None,
-        }
+    fn probe(width: u32, height: u32, fps: f64) -> LadderSource {
+        LadderSource { width, height, fps, nominal_fps: None }
     }
 
     fn thumbs() -> Thumbnails {
@@ -267,17 +249,18 @@ mod tests {
         assert_eq!(
             filter_graph(&stage),
             "[0:v]fps=60/1,scale=1920:1080,split=2[r0][n1];[r0]format=yuv420p[v0];\
-             [n1]fps=30/1,scale=1280:720,split=2[r1][n2];[r1]format=yuv420p[v1];\
-             [n2]scale=854:480,split=2[r2][n3];[r2]format=yuv420p[v2];\
-             [n3]scale=640:360[r3];[r3]format=yuv420p[v3]"
+             [n1]scale=1280:720,split=2[r1][n2];[r1]format=yuv420p[v1];\
+             [n2]fps=30/1,scale=854:480,split=2[r2][n3];[r2]format=yuv420p[v2];\
+             [n3]scale=640:360,split=2[r3][n4];[r3]format=yuv420p[v3];\
+             [n4]scale=480:270[r4];[r4]format=yuv420p[v4]"
         );
         assert_eq!(
             var_stream_map(&stage),
-            "v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:360p a:0,name:audio"
+            "v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:360p v:4,name:270p a:0,name:audio"
         );
         let args = stage_args(&stage).join(" ");
-        assert!(args.contains("-b:v:0 6000000 -maxrate:v:0 6420000 -bufsize:v:0 9000000 -g:v:0 120 -keyint_min:v:0 120"));
-        assert!(args.contains("-g:v:3 60"));
+        assert!(args.contains("-level:v:0 4.2 -crf:v:0 23 -maxrate:v:0 7800000 -bufsize:v:0 11700000 -g:v:0 120 -keyint_min:v:0 120"), "{args}");
+        assert!(args.contains("-g:v:4 60"));
         assert!(args.contains("-sc_threshold 0"));
         assert!(args.contains("-c:a aac -ac 2 -b:a 128000"));
         assert_eq!(args.matches("-map 0:a:0").count(), 1, "audio is encoded once");
@@ -323,10 +306,10 @@ mod tests {
             filter_graph(&stage),
             "[0:v]split=2[src][pst];\
              [pst]select='isnan(prev_selected_t)*gte(t,2.000)',scale=1920:1080[poster];\
-             [src]fps=30/1,scale=640:360,split=2[r0][thumbs];[r0]format=yuv420p[v0];\
+             [src]fps=30/1,scale=480:270,split=2[r0][thumbs];[r0]format=yuv420p[v0];\
              [thumbs]fps=25/2,scale=160:90,tile=10x10[sprites]"
         );
-        assert_eq!(var_stream_map(&stage), "v:0,name:360p");
+        assert_eq!(var_stream_map(&stage), "v:0,name:270p");
         let args = stage_args(&stage);
         assert!(!args.iter().any(|a| a == "0:a:0" || a == "-c:a"));
         let tail = args[args.len() - 20..].join(" ");

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tracing::instrument;
 
+use crate::profile::VideoCodec;
+
 /// The render node VAAPI uses.
 pub const VAAPI_DEVICE: &str = "/dev/dri/renderD128";
 
@@ -80,22 +82,68 @@ impl Encoder {
         }
     }
 
-    /// `-c:v` and the encoder's speed/quality options (shared by every rendition).
+    /// `-c:v` and the encoder's speed/quality options, for a one-stream encode (the trial).
     pub fn codec_args(&self) -> Vec<String> {
-        let mut a = vec!["-c:v".to_owned(), self.codec.clone()];
-        let extra: &[&str] = match self.kind {
-            EncoderKind::Software if self.codec == "libx264" => {
-                a.extend(["-preset".to_owned(), self.preset.clone()]);
-                &["-profile:v", "high"]
+        self.options().into_iter().flat_map(|(k, v)| [format!("-{k}:v"), v]).collect()
+    }
+
+    /// [`Encoder::codec_args`] for output video stream `k` of a multi-stream encode
+    /// (`-c:v:1 libx264 -preset:v:1 veryfast ...`), so renditions may differ in codec.
+    pub fn stream_codec_args(&self, k: usize) -> Vec<String> {
+        self.options().into_iter().flat_map(|(o, v)| [format!("-{o}:v:{k}"), v]).collect()
+    }
+
+    /// The same family's encoder for `codec`: `libx264` → `libx265`, `h264_nvenc` →
+    /// `hevc_nvenc` ...; H.264 is this encoder itself. (Hardware HEVC is not trial-encoded.)
+    pub fn for_codec(&self, codec: VideoCodec) -> Encoder {
+        match codec {
+            VideoCodec::H264 => self.clone(),
+            VideoCodec::Hevc => {
+                let name = match self.kind {
+                    EncoderKind::Software => "libx265".to_owned(),
+                    _ => self.codec.replacen("h264_", "hevc_", 1),
+                };
+                Encoder { codec: name, kind: self.kind, preset: self.preset.clone() }
             }
-            EncoderKind::Software => &[],
-            EncoderKind::Nvenc => &["-preset", "p4", "-rc", "vbr", "-profile:v", "high"],
-            EncoderKind::Amf => &["-quality", "balanced", "-rc", "vbr_peak"],
-            EncoderKind::Qsv => &["-preset", "veryfast", "-profile:v", "high"],
-            EncoderKind::Vaapi => &["-profile:v", "high"],
+        }
+    }
+
+    /// Whether this encoder makes HEVC.
+    pub fn is_hevc(&self) -> bool {
+        self.codec == "libx265" || self.codec.starts_with("hevc_")
+    }
+
+    /// The `-level` value of H.264 level `idc` in this encoder's syntax: `4.2` for libx264,
+    /// NVENC and AMF (named constants), `42` for QSV and VAAPI (the generic integer option).
+    pub fn level_value(&self, idc: u8) -> String {
+        match self.kind {
+            EncoderKind::Qsv | EncoderKind::Vaapi => idc.to_string(),
+            _ => format!("{}.{}", idc / 10, idc % 10),
+        }
+    }
+
+    /// `(option, value)` pairs without their `-`: codec, preset, profile, rate-control mode.
+    fn options(&self) -> Vec<(&'static str, String)> {
+        let hevc = self.is_hevc();
+        let profile = if hevc { "main" } else { "high" };
+        let mut o = vec![("c", self.codec.clone())];
+        let own = |o: &mut Vec<(&'static str, String)>, pairs: &[(&'static str, &str)]| {
+            o.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
         };
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+        match self.kind {
+            EncoderKind::Software if self.codec == "libx264" || self.codec == "libx265" => {
+                o.push(("preset", self.preset.clone()));
+                own(&mut o, &[("profile", profile)]);
+            }
+            EncoderKind::Software => {}
+            EncoderKind::Nvenc => {
+                own(&mut o, &[("preset", "p4"), ("rc", "vbr"), ("profile", profile)])
+            }
+            EncoderKind::Amf => own(&mut o, &[("quality", "balanced"), ("rc", "vbr_peak")]),
+            EncoderKind::Qsv => own(&mut o, &[("preset", "veryfast"), ("profile", profile)]),
+            EncoderKind::Vaapi => own(&mut o, &[("profile", profile)]),
+        }
+        o
     }
 }
 
@@ -176,7 +224,31 @@ mod tests {
         assert_eq!(v.input_args(), ["-vaapi_device", VAAPI_DEVICE]);
         assert!(v.filter_tail().ends_with("hwupload"));
         let x = Encoder::libx264("veryfast");
-        assert_eq!(x.codec_args()[..4], ["-c:v", "libx264", "-preset", "veryfast"]);
+        assert_eq!(x.codec_args()[..4], ["-c:v", "libx264", "-preset:v", "veryfast"]);
+    }
+
+    #[test]
+    fn each_stream_gets_its_own_codec_and_hevc_comes_from_the_same_family() {
+        let x = Encoder::libx264("veryfast");
+        assert_eq!(
+            x.stream_codec_args(2),
+            ["-c:v:2", "libx264", "-preset:v:2", "veryfast", "-profile:v:2", "high"]
+        );
+        let h = x.for_codec(VideoCodec::Hevc);
+        assert_eq!(
+            (h.codec.as_str(), h.kind, h.is_hevc()),
+            ("libx265", EncoderKind::Software, true)
+        );
+        assert_eq!(h.stream_codec_args(0)[4..], ["-profile:v:0", "main"]);
+        assert_eq!(x.for_codec(VideoCodec::H264), x);
+        let nv = Encoder::named("h264_nvenc", "").for_codec(VideoCodec::Hevc);
+        assert_eq!((nv.codec.as_str(), nv.kind), ("hevc_nvenc", EncoderKind::Nvenc));
+        assert_eq!(
+            Encoder::named("h264_vaapi", "").for_codec(VideoCodec::Hevc).codec,
+            "hevc_vaapi"
+        );
+        assert_eq!(x.level_value(42), "4.2");
+        assert_eq!(Encoder::named("h264_qsv", "").level_value(42), "42");
     }
 
     #[tokio::test]

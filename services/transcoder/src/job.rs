@@ -158,8 +158,12 @@ async fn run(
     let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
+    let profiles = select_profiles(&crate::ladder::LadderSource::from_inspection(&inspection));
+    if profiles.is_empty() {
+        // No video stream, no video rung: never index an empty ladder.
+        return Err(probe::ProbeError::NoVideo.into());
+    }
     let probe = inspection.probe;
-    let profiles = select_profiles(&probe);
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;
     emit.emit(

@@ -1,9 +1,10 @@
 //! framelog-transcoder: durable transcode jobs into an adaptive HLS ladder (DESIGN §2, §4).
 //!
 //! Workers share one durable pull consumer on `vid.*.transcode.requested.*` (competing
-//! consumers). Each job probes the source, picks the renditions (never upscaling, respecting
-//! rotation, odd sizes and per-rung frame-rate caps), and encodes them with as few decodes as
-//! possible:
+//! consumers). Each job probes the source, picks the renditions (16:9 boxes from 270p to 2160p
+//! fitted to the display size, never upscaling; frame rates snapped to the natural rate and
+//! capped per rung; H.264 within High 4.2, 2160p in HEVC; capped CRF), and encodes them with as
+//! few decodes as possible:
 //!
 //! 1. one fast ffmpeg process makes the lowest rendition, and from the same decode the poster
 //!    (at 25%) and the 10×10 sprite sheet (tapped from the lowest rendition's frames). The
@@ -26,8 +27,8 @@
 //! fMP4 segments are ~3% smaller than TS (no 188-byte packet overhead), carry HEVC and AV1 as
 //! well as H.264 (Apple requires fMP4 for HEVC in HLS), and the same CMAF segments can serve a
 //! DASH manifest later without re-packaging. The init segment also gives exact `CODECS` strings
-//! (copied from its `avcC` box). Debian's ffmpeg 5.1 writes fMP4 with `-var_stream_map`; every
-//! player we target (hls.js, Safari, ExoPlayer, AVPlayer) plays it.
+//! (copied from its `avcC` or `hvcC` box). Debian's ffmpeg 5.1 writes fMP4 with
+//! `-var_stream_map`; every player we target (hls.js, Safari, ExoPlayer, AVPlayer) plays it.
 //!
 //! # Layout
 //! - [`settings`]: [`TranscoderSettings`], the `--transcode-*` flags.
@@ -42,7 +43,9 @@
 //! - [`sweeper`]: one replica at a time finds videos stuck in processing (job message lost)
 //!   and requests them again or dead-letters them.
 //! - [`job`]: one job from source to `VID_READY`.
-//! - [`profile`]: the ladder and profile selection (pure).
+//! - [`profile`]: renditions and frame-rate snapping; [`ladder`]: the rungs and profile
+//!   selection; [`level`]: H.264 levels; [`rate`]: per-rendition codec, level, GOP and rate
+//!   control arguments (all pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
 //! - [`ffmpeg`]: running ffmpeg: progress, CPU time, error classification, kill on cancel.
 //! - [`encoder`]: hardware encoder detection by trial encode, libx264 fallback.
@@ -74,13 +77,16 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod job;
+pub mod ladder;
 pub mod lease;
+pub mod level;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
 pub mod profile;
 pub mod progress;
 pub mod publish;
+pub mod rate;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;

@@ -175,17 +175,17 @@ fn small(settings: TranscoderSettings) -> TranscoderSettings {
 }
 
 #[tokio::test]
-async fn a_640x360_source_becomes_one_360p_rendition_with_poster_storyboard_and_events() {
+async fn a_480x270_source_becomes_one_270p_rendition_with_poster_storyboard_and_events() {
     let env = env().await;
-    env.request("v360", &VideoSpec::new(640, 360, 3.0).fps(15)).await;
+    env.request("v360", &VideoSpec::new(480, 270, 3.0).fps(15)).await;
     let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
     let Outcome::Completed { renditions, cpu_seconds, .. } = run_to_end(&mut w).await else {
         panic!("not completed")
     };
-    assert_eq!(renditions, ["360p"]);
+    assert_eq!(renditions, ["270p"]);
     assert!(cpu_seconds > 0.0, "CPU time measured");
     let sizes = check_hls(&env, "v360", 3.0, true);
-    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [("360p".to_string(), (640, 360))]);
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [("270p".to_string(), (480, 270))]);
     assert_eq!(
         env.phases("v360").await,
         [
@@ -218,7 +218,7 @@ async fn a_640x360_source_becomes_one_360p_rendition_with_poster_storyboard_and_
 }
 
 #[tokio::test]
-async fn a_720p_source_gets_360p_480p_720p_aligned_and_is_playable_before_the_ladder_ends() {
+async fn a_720p_source_gets_270p_to_720p_aligned_and_is_playable_before_the_ladder_ends() {
     let env = env().await;
     env.request("v720", &VideoSpec::new(1280, 720, 4.0).fps(15)).await;
     let mut w = env.worker(small(TranscoderSettings::for_test()), "w1").await;
@@ -226,7 +226,7 @@ async fn a_720p_source_gets_360p_480p_720p_aligned_and_is_playable_before_the_la
     else {
         panic!("not completed")
     };
-    assert_eq!(renditions, ["360p", "480p", "720p"]);
+    assert_eq!(renditions, ["270p", "360p", "480p", "720p"]);
     assert!(time_to_playable < wall, "{time_to_playable:?} < {wall:?}");
     let sizes = check_hls(&env, "v720", 4.0, true);
     assert_eq!(sizes["480p"], (854, 480));
@@ -240,11 +240,11 @@ async fn a_720p_source_gets_360p_480p_720p_aligned_and_is_playable_before_the_la
         .filter(|(_, p)| *p == "transcode.rendition_completed")
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(renditions_done.len(), 3);
+    assert_eq!(renditions_done.len(), 4);
     assert!(renditions_done[0] < playable && playable < renditions_done[1], "{phases:?}");
     let ev = &env.events("v720", Kind::Transcode, "playable").await[0];
-    assert_eq!(ev["data"]["renditions"], serde_json::json!(["360p"]));
-    assert_eq!(common::assert_events_match_schemas(&env).await, 7);
+    assert_eq!(ev["data"]["renditions"], serde_json::json!(["270p"]));
+    assert_eq!(common::assert_events_match_schemas(&env).await, 8);
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn a_rotated_phone_video_gets_portrait_renditions() {
     let Outcome::Completed { renditions, .. } = run_to_end(&mut w).await else {
         panic!("not completed")
     };
-    assert_eq!(renditions, ["360p", "480p", "720p"]);
+    assert_eq!(renditions, ["270p", "360p", "480p", "720p"]);
     let sizes = check_hls(&env, "vphone", 2.0, true);
     assert_eq!(sizes["360p"], (360, 640));
     assert_eq!(sizes["720p"], (720, 1280));
@@ -275,7 +275,7 @@ async fn a_source_without_audio_is_transcoded_without_audio() {
     let Outcome::Completed { renditions, .. } = run_to_end(&mut w).await else {
         panic!("not completed")
     };
-    assert_eq!(renditions, ["360p", "480p"]);
+    assert_eq!(renditions, ["270p", "360p", "480p"]);
     check_hls(&env, "vsilent", 2.0, false);
     let completed = &env.events("vsilent", Kind::Transcode, "completed").await[0]["data"];
     assert!(completed.get("audio").is_none(), "no audio rendition: {completed}");
