@@ -159,6 +159,7 @@ async fn run(
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
     let probe = inspection.probe;
+    let source_video = None::<&crate::probe_shim::VideoStream>; // SHIM: inspection.video.as_ref()
     let profiles = select_profiles(&probe);
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;
@@ -204,6 +205,7 @@ async fn run(
             audio,
             segment_secs: shared.settings.segment_secs,
             thumbnails,
+            video: source_video,
         })
     };
     let duration = probe.duration_secs;
@@ -220,7 +222,7 @@ async fn run(
         let mut stats = runner.run(args, "lowest", Priority::Normal).await?;
         if !thumbs.poster.exists() {
             // The video track ended before 25% of the container's duration: first frame.
-            let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
+            let args = poster_args(&source, source_video, thumbs.poster_size, &thumbs.poster);
             stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
         }
         if !thumbs.sprites.exists() {

@@ -44,6 +44,8 @@
 //! - [`job`]: one job from source to `VID_READY`.
 //! - [`profile`]: the ladder and profile selection (pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
+//! - [`video_filters`]: what a source needs before the cascade: deinterlace, HDR tone-map,
+//!   BT.601 → BT.709; square pixels and BT.709 tags on every output (pure).
 //! - [`ffmpeg`]: running ffmpeg: progress, CPU time, error classification, kill on cancel.
 //! - [`encoder`]: hardware encoder detection by trial encode, libx264 fallback.
 //! - [`playlist`]: media playlist parsing, bit rate measurement, the master playlist (pure).
@@ -78,12 +80,15 @@ pub mod lease;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
+#[doc(hidden)]
+pub mod probe_shim;
 pub mod profile;
 pub mod progress;
 pub mod publish;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;
+pub mod video_filters;
 pub mod worker;
 
 use std::time::Duration;
