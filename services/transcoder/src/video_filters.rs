@@ -64,8 +64,11 @@ pub fn scale_step(width: u32, height: u32) -> String {
     format!("scale={width}:{height},setsar=1")
 }
 
-/// HDR → SDR: to linear light (primaries converted there), Hable curve, back to BT.709
-/// limited-range 8-bit.
+/// HDR → SDR: to linear light (primaries converted there), Möbius curve, back to BT.709
+/// limited-range 8-bit. Möbius is linear up to 30% of SDR white and only rolls off above it, so
+/// the SDR-range bulk of phone HDR keeps its level (on testsrc2 graded at 100 cd/m², mean luma
+/// 110 against 122 for the SDR original; Hable gives 84, the untouched HDR samples a flat 100
+/// with a third of the saturation) at the same cost.
 fn tone_map(colour: &Colour, transfer: &str) -> Vec<String> {
     let primaries = colour.primaries.as_deref().and_then(zscale_primaries).unwrap_or("2020");
     let matrix = colour.matrix.as_deref().and_then(zscale_matrix).unwrap_or("2020_ncl");
@@ -79,7 +82,7 @@ fn tone_map(colour: &Colour, transfer: &str) -> Vec<String> {
              npl={NOMINAL_PEAK}:p=709"
         ),
         "format=gbrpf32le".to_owned(),
-        "tonemap=tonemap=hable:desat=0".to_owned(),
+        "tonemap=tonemap=mobius:desat=0".to_owned(),
         "zscale=t=709:m=709:r=limited".to_owned(),
         "format=yuv420p".to_owned(),
     ]

@@ -45,7 +45,7 @@ fn an_hlg_source_is_tone_mapped_once_from_what_ffprobe_said() {
     assert_eq!(
         pre_chain(Some(&v)),
         "zscale=tin=arib-std-b67:pin=2020:min=2020_ncl:rin=limited:t=linear:npl=100:p=709,\
-         format=gbrpf32le,tonemap=tonemap=hable:desat=0,zscale=t=709:m=709:r=limited,\
+         format=gbrpf32le,tonemap=tonemap=mobius:desat=0,zscale=t=709:m=709:r=limited,\
          format=yuv420p,"
     );
 }
