@@ -59,7 +59,7 @@ impl VideoStream {
     pub fn display_size(&self) -> (u32, u32) {
         let w =
             (u64::from(self.width) * u64::from(self.sar.0) / u64::from(self.sar.1.max(1))) as u32;
-        let w = (w + 1) / 2 * 2;
+        let w = w.div_ceil(2) * 2;
         if self.rotation % 180 == 90 { (self.height, w) } else { (w, self.height) }
     }
 
