@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::encoder::Encoder;
-use crate::probe_shim::VideoStream;
 use crate::profile::{AUDIO_BPS, FrameRate, Profile};
 use crate::storyboard::SpriteGrid;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
+use framelog_core::probe::VideoStream;
 
 /// Name of every rendition's media playlist.
 pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";

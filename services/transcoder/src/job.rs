@@ -159,7 +159,7 @@ async fn run(
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
     let probe = inspection.probe;
-    let source_video = None::<&crate::probe_shim::VideoStream>; // SHIM: inspection.video.as_ref()
+    let source_video = inspection.video.as_ref();
     let profiles = select_profiles(&probe);
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;

@@ -80,8 +80,6 @@ pub mod lease;
 pub mod limits;
 pub mod outputs;
 pub mod playlist;
-#[doc(hidden)]
-pub mod probe_shim;
 pub mod profile;
 pub mod progress;
 pub mod publish;

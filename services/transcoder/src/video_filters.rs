@@ -16,7 +16,7 @@
 //! Colour names reach a filter string only through the fixed tables below, never as ffprobe
 //! wrote them.
 
-use crate::probe_shim::{Colour, DynamicRange, VideoStream};
+use framelog_core::probe::{Colour, DynamicRange, VideoStream};
 
 /// Deinterlacer: one output frame per field, field order from the stream, every frame.
 pub const DEINTERLACE: &str = "bwdif=mode=send_field:parity=auto:deint=all";

@@ -1,5 +1,5 @@
 use super::*;
-use crate::probe_shim::FieldOrder;
+use framelog_core::probe::FieldOrder;
 
 fn stream(width: u32, height: u32) -> VideoStream {
     VideoStream {

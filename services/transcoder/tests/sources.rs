@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use framelog_core::probe;
+use framelog_core::probe::VideoStream;
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::encoder::Encoder;
-use framelog_transcoder::probe_shim::VideoStream; // SHIM until main's probe
 use framelog_transcoder::profile::{FrameRate, Profile};
 use framelog_transcoder::storyboard::SpriteGrid;
 use serde_json::Value;
@@ -76,12 +77,8 @@ fn ffprobe(path: &Path) -> Value {
 }
 
 async fn video_of(path: &Path) -> VideoStream {
-    // SHIM until main's probe: probe::inspect(path, timeout).await.unwrap().video.unwrap()
-    let _ = Duration::from_secs(30);
-    let p = ffprobe(path);
-    VideoStream::from_ffprobe(
-        p["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video").unwrap(),
-    )
+    let inspection = probe::inspect(path, Duration::from_secs(30)).await.unwrap();
+    inspection.video.expect("a video stream")
 }
 
 fn profile(name: &str, width: u32, height: u32, fps: FrameRate) -> Profile {
