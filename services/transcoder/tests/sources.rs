@@ -329,3 +329,28 @@ async fn a_rotated_vfr_hevc_phone_clip_comes_out_portrait_and_rotated_not_stretc
     assert!((top - bottom).abs() < 20.0, "top {top} bottom {bottom}");
     assert!((left - right).abs() > 100.0, "left {left} right {right}");
 }
+
+#[tokio::test]
+async fn an_sd_bt601_source_scaled_to_hd_is_converted_so_its_bt709_tags_are_true() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pure red in BT.601 (Y 81); in BT.709 the same red is Y 63.
+    let source = generate(
+        dir.path(),
+        "sd.mp4",
+        "color=c=red:size=320x240:rate=25:duration=1",
+        "scale=out_color_matrix=bt601,format=yuv420p",
+        &["-colorspace", "smpte170m", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let video = video_of(&source).await;
+    assert_eq!(video.colour.matrix.as_deref(), Some("smpte170m"));
+    let p = profile("480p", 640, 480, FrameRate::new(25, 1));
+    let made = transcode(&source, Some(&video), p.clone(), &dir.path().join("new"));
+    let s = rendition_stream(&made.playlist);
+    assert_sdr_bt709(&s);
+    let y = stats(&made.playlist, "", &["YAVG"])[0];
+    assert!((y - 63.0).abs() < 3.0, "BT.709 red has Y 63, got {y}");
+    // Without the conversion the samples stay BT.601 under a BT.709 tag (the check can fail).
+    let old = transcode(&source, None, p, &dir.path().join("old"));
+    let y = stats(&old.playlist, "", &["YAVG"])[0];
+    assert!((y - 81.0).abs() < 3.0, "BT.601 red has Y 81, got {y}");
+}
