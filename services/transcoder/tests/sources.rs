@@ -354,3 +354,29 @@ async fn an_sd_bt601_source_scaled_to_hd_is_converted_so_its_bt709_tags_are_true
     let y = stats(&old.playlist, "", &["YAVG"])[0];
     assert!((y - 81.0).abs() < 3.0, "BT.601 red has Y 81, got {y}");
 }
+
+#[tokio::test]
+async fn an_hlg_source_tagged_only_with_its_transfer_is_still_tone_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = hdr_source(dir.path(), "arib-std-b67");
+    // Primaries and matrix "unspecified" in the bitstream: zscale alone finds no path.
+    let source = dir.path().join("partial.mp4");
+    let mut a = strs(&["-hide_banner", "-loglevel", "error", "-y", "-i"]);
+    a.push(tagged.display().to_string());
+    a.extend(strs(&[
+        "-c",
+        "copy",
+        "-bsf:v",
+        "hevc_metadata=colour_primaries=2:matrix_coefficients=2",
+    ]));
+    a.push(source.display().to_string());
+    ffmpeg(&a);
+    let video = video_of(&source).await;
+    assert_eq!(video.colour.transfer.as_deref(), Some("arib-std-b67"));
+    assert!(!matches!(video.colour.primaries.as_deref(), Some("bt2020")), "{:?}", video.colour);
+    let p = profile("180p", 320, 180, FrameRate::new(25, 1));
+    let made = transcode(&source, Some(&video), p, dir.path());
+    assert_sdr_bt709(&rendition_stream(&made.playlist));
+    let sat = stats(&made.playlist, "", &["SATAVG"])[0];
+    assert!(sat > 60.0, "tone-mapped saturation {sat}");
+}
