@@ -61,6 +61,7 @@ async fn seed(source: &Path, out: &Path) -> (Row, Row) {
             audio: true,
             segment_secs: 6,
             thumbnails: None,
+            video: None,
         };
         let s = ffmpeg_run(stage_args(&stage)).await;
         println!(

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::encoder::Encoder;
 use crate::profile::{AUDIO_BPS, FrameRate, Profile};
 use crate::storyboard::SpriteGrid;
+use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
+use framelog_core::probe::VideoStream;
 
 /// Name of every rendition's media playlist.
 pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
@@ -47,6 +49,9 @@ pub struct Stage<'a> {
     pub audio: bool,
     pub segment_secs: u32,
     pub thumbnails: Option<&'a Thumbnails>,
+    /// The source's video stream: what it needs before the cascade (deinterlace, tone-map,
+    /// matrix), see [`crate::video_filters`]. None: taken as progressive SDR BT.709.
+    pub video: Option<&'a VideoStream>,
 }
 
 impl Stage<'_> {
@@ -63,14 +68,16 @@ impl Stage<'_> {
 pub fn filter_graph(stage: &Stage<'_>) -> String {
     let ordered = stage.ordered();
     let mut parts = Vec::new();
-    let mut node = "[0:v]".to_owned();
+    // Deinterlacing, tone-mapping and matrix conversion run once, before every tap.
+    let mut node = format!("[0:v]{}", pre_chain(stage.video));
     if let Some(t) = stage.thumbnails {
-        parts.push("[0:v]split=2[src][pst]".to_owned());
+        parts.push(format!("{node}split=2[src][pst]"));
         parts.push(format!(
             // Exactly one frame passes (the first at or after the mark): letting every later
             // frame through would colour-convert each of them for an output already closed.
-            "[pst]select='isnan(prev_selected_t)*gte(t,{:.3})',scale={}:{}[poster]",
-            t.poster_at_secs, t.poster_size.0, t.poster_size.1
+            "[pst]select='isnan(prev_selected_t)*gte(t,{:.3})',{}[poster]",
+            t.poster_at_secs,
+            scale_step(t.poster_size.0, t.poster_size.1)
         ));
         node = "[src]".to_owned();
     }
@@ -82,7 +89,7 @@ pub fn filter_graph(stage: &Stage<'_>) -> String {
             filters.push(format!("fps={}", p.fps));
             prev_fps = Some(p.fps);
         }
-        filters.push(format!("scale={}:{}", p.width, p.height));
+        filters.push(scale_step(p.width, p.height));
         let mut taps = vec![format!("[r{k}]")];
         if !last {
             taps.push(format!("[n{}]", k + 1));
@@ -155,6 +162,7 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
         a.extend([s("-map"), s("0:a:0")]);
     }
     a.extend(crate::rate::video_args(stage.encoder, &ordered));
+    a.extend(OUTPUT_COLOUR_ARGS.map(s));
     if stage.audio {
         a.extend(["-c:a", "aac", "-ac", "2", "-b:a"].map(s));
         a.push(s(AUDIO_BPS));
@@ -198,8 +206,14 @@ pub fn input_args(input: &Path) -> Vec<String> {
     a
 }
 
-/// A poster from the first frame, for a video track that ends before the 25% mark.
-pub fn poster_args(input: &Path, size: (u32, u32), out: &Path) -> Vec<String> {
+/// A poster from the first frame, for a video track that ends before the 25% mark (through the
+/// same pre-filters as the ladder, see [`crate::video_filters`]).
+pub fn poster_args(
+    input: &Path,
+    video: Option<&VideoStream>,
+    size: (u32, u32),
+    out: &Path,
+) -> Vec<String> {
     let mut a: Vec<String> =
         ["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-y"].map(s).to_vec();
     a.extend(input_args(input));
@@ -207,7 +221,7 @@ pub fn poster_args(input: &Path, size: (u32, u32), out: &Path) -> Vec<String> {
         "-frames:v".into(),
         "1".into(),
         "-vf".into(),
-        format!("scale={}:{}", size.0, size.1),
+        format!("{}{}", pre_chain(video), scale_step(size.0, size.1)),
     ]);
     a.extend([s("-q:v"), s(3), out.display().to_string()]);
     a
@@ -245,14 +259,15 @@ mod tests {
             audio: true,
             segment_secs: 6,
             thumbnails: None,
+            video: None,
         };
         assert_eq!(
             filter_graph(&stage),
-            "[0:v]fps=60/1,scale=1920:1080,split=2[r0][n1];[r0]format=yuv420p[v0];\
-             [n1]scale=1280:720,split=2[r1][n2];[r1]format=yuv420p[v1];\
-             [n2]fps=30/1,scale=854:480,split=2[r2][n3];[r2]format=yuv420p[v2];\
-             [n3]scale=640:360,split=2[r3][n4];[r3]format=yuv420p[v3];\
-             [n4]scale=480:270[r4];[r4]format=yuv420p[v4]"
+            "[0:v]fps=60/1,scale=1920:1080,setsar=1,split=2[r0][n1];[r0]format=yuv420p[v0];\
+             [n1]scale=1280:720,setsar=1,split=2[r1][n2];[r1]format=yuv420p[v1];\
+             [n2]fps=30/1,scale=854:480,setsar=1,split=2[r2][n3];[r2]format=yuv420p[v2];\
+             [n3]scale=640:360,setsar=1,split=2[r3][n4];[r3]format=yuv420p[v3];\
+             [n4]scale=480:270,setsar=1[r4];[r4]format=yuv420p[v4]"
         );
         assert_eq!(
             var_stream_map(&stage),
@@ -262,6 +277,9 @@ mod tests {
         assert!(args.contains("-level:v:0 4.2 -crf:v:0 23 -maxrate:v:0 7800000 -bufsize:v:0 11700000 -g:v:0 120 -keyint_min:v:0 120"), "{args}");
         assert!(args.contains("-g:v:4 60"));
         assert!(args.contains("-sc_threshold 0"));
+        assert!(args.contains(
+            "-color_primaries bt709 -color_trc bt709 -colorspace bt709 -color_range tv -c:a aac"
+        ));
         assert!(args.contains("-c:a aac -ac 2 -b:a 128000"));
         assert_eq!(args.matches("-map 0:a:0").count(), 1, "audio is encoded once");
         assert!(args.contains("-hls_segment_type fmp4"));
@@ -274,7 +292,7 @@ mod tests {
 
     #[test]
     fn every_input_of_user_media_is_fenced() {
-        let poster = poster_args(Path::new("/s/source"), (64, 36), Path::new("/o/p.jpg"));
+        let poster = poster_args(Path::new("/s/source"), None, (64, 36), Path::new("/o/p.jpg"));
         let i = poster.iter().position(|a| a == "-i").unwrap();
         assert_eq!(poster[i + 1], "file:/s/source");
         assert_eq!(
@@ -301,12 +319,13 @@ mod tests {
             audio: false,
             segment_secs: 6,
             thumbnails: Some(&t),
+            video: None,
         };
         assert_eq!(
             filter_graph(&stage),
             "[0:v]split=2[src][pst];\
-             [pst]select='isnan(prev_selected_t)*gte(t,2.000)',scale=1920:1080[poster];\
-             [src]fps=30/1,scale=480:270,split=2[r0][thumbs];[r0]format=yuv420p[v0];\
+             [pst]select='isnan(prev_selected_t)*gte(t,2.000)',scale=1920:1080,setsar=1[poster];\
+             [src]fps=30/1,scale=480:270,setsar=1,split=2[r0][thumbs];[r0]format=yuv420p[v0];\
              [thumbs]fps=25/2,scale=160:90,tile=10x10[sprites]"
         );
         assert_eq!(var_stream_map(&stage), "v:0,name:270p");

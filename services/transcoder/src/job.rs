@@ -164,6 +164,7 @@ async fn run(
         return Err(probe::ProbeError::NoVideo.into());
     }
     let probe = inspection.probe;
+    let source_video = inspection.video.as_ref();
     let (lowest, top) = (&profiles[0], &profiles[profiles.len() - 1]);
     let split = shared.settings.early_playable && profiles.len() > 1;
     emit.emit(
@@ -208,6 +209,7 @@ async fn run(
             audio,
             segment_secs: shared.settings.segment_secs,
             thumbnails,
+            video: source_video,
         })
     };
     let duration = probe.duration_secs;
@@ -224,7 +226,7 @@ async fn run(
         let mut stats = runner.run(args, "lowest", Priority::Normal).await?;
         if !thumbs.poster.exists() {
             // The video track ended before 25% of the container's duration: first frame.
-            let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
+            let args = poster_args(&source, source_video, thumbs.poster_size, &thumbs.poster);
             stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
         }
         if !thumbs.sprites.exists() {

@@ -47,6 +47,8 @@
 //!   selection; [`level`]: H.264 levels; [`rate`]: per-rendition codec, level, GOP and rate
 //!   control arguments (all pure).
 //! - [`command`]: ffmpeg command lines and filter graphs (pure).
+//! - [`video_filters`]: what a source needs before the cascade: deinterlace, HDR tone-map,
+//!   BT.601 → BT.709; square pixels and BT.709 tags on every output (pure).
 //! - [`ffmpeg`]: running ffmpeg: progress, CPU time, error classification, kill on cancel.
 //! - [`encoder`]: hardware encoder detection by trial encode, libx264 fallback.
 //! - [`playlist`]: media playlist parsing, bit rate measurement, the master playlist (pure).
@@ -90,6 +92,7 @@ pub mod rate;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;
+pub mod video_filters;
 pub mod worker;
 
 use std::time::Duration;
