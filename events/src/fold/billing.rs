@@ -187,7 +187,11 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
             u.source_bytes = *size;
         }
         EventData::Transcode(TranscodeData::Completed {
-            renditions, audio, more_audio, cpu_seconds, ..
+            renditions,
+            audio,
+            more_audio,
+            cpu_seconds,
+            ..
         }) if u.transcoded_at.is_none() => {
             u.transcoded_at = Some(event.time);
             u.cpu_by_profile = apportion(*cpu_seconds, renditions);

@@ -62,6 +62,8 @@
 //! redelivery of a completed request finds the marker and is acked without work.
 
 pub mod attempts;
+pub mod audio;
+pub mod audio_only;
 pub mod codecs;
 pub mod command;
 pub mod consumer;
@@ -76,6 +78,7 @@ pub mod ffmpeg;
 pub mod job;
 pub mod lease;
 pub mod limits;
+pub mod master;
 pub mod outputs;
 pub mod playlist;
 pub mod profile;
