@@ -43,6 +43,20 @@ pub struct Track {
     pub title: Option<String>,
 }
 
+impl Track {
+    /// The track as the probe describes it.
+    pub fn from_stream(s: &framelog_core::probe::AudioStream) -> Track {
+        let language = s.language.as_deref().map(framelog_core::probe::language_tag);
+        Track {
+            index: s.index,
+            channels: s.channels,
+            language_name: language.as_deref().map(framelog_core::probe::language_name),
+            language,
+            title: s.title.clone().filter(|t| !t.trim().is_empty()),
+        }
+    }
+}
+
 /// One audio rendition to encode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioOut {
@@ -70,21 +84,11 @@ pub struct AudioPlan {
     pub duration_secs: f64,
 }
 
-/// PRE-MERGE SHIM (removed when the lead's probe lands).
-pub fn plan_for(_inspection: &framelog_core::probe::Inspection) -> Option<AudioPlan> {
-    None
-}
-
-/// PRE-MERGE SHIM.
-pub trait InspectionShim {
-    /// Shim.
-    fn is_audio_only(&self) -> bool;
-}
-
-impl InspectionShim for framelog_core::probe::Inspection {
-    fn is_audio_only(&self) -> bool {
-        false
-    }
+/// The plan for a probed source (None without audio).
+pub fn plan_for(inspection: &framelog_core::probe::Inspection) -> Option<AudioPlan> {
+    let tracks: Vec<Track> =
+        inspection.audio_in_play_order().into_iter().map(Track::from_stream).collect();
+    plan(&tracks, inspection.probe.duration_secs)
 }
 
 /// The plan for `tracks` (in play order), padded/trimmed to `duration_secs`.

@@ -18,8 +18,6 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-#[allow(unused_imports)]
-use crate::audio::InspectionShim;
 use crate::command::{Stage, Thumbnails, poster_args, stage_args};
 use crate::deadline::Deadline;
 use crate::emit::Emitter;
