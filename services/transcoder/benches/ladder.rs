@@ -43,7 +43,10 @@ fn strs(a: &[&str]) -> Vec<String> {
 
 /// The seed: every profile in its own process, then poster and sprites from the source.
 async fn seed(source: &Path, out: &Path) -> (Row, Row) {
-    let probe = framelog_core::probe::probe(source, Duration::from_secs(30)).await.unwrap();
+    let inspection =
+        framelog_core::probe::inspect(source, Duration::from_secs(30)).await.unwrap();
+    let audio = framelog_transcoder::audio::plan_for(&inspection);
+    let probe = inspection.probe;
     let profiles = select_profiles(&probe);
     let encoder = Encoder::libx264("veryfast");
     let (mut wall, mut cpu) = (0.0, 0.0);
@@ -53,7 +56,7 @@ async fn seed(source: &Path, out: &Path) -> (Row, Row) {
             profiles: std::slice::from_ref(p),
             out_dir: out,
             encoder: &encoder,
-            audio: true,
+            audio: audio.as_ref(),
             segment_secs: 6,
             thumbnails: None,
         };
