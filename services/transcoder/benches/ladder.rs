@@ -43,8 +43,7 @@ fn strs(a: &[&str]) -> Vec<String> {
 
 /// The seed: every profile in its own process, then poster and sprites from the source.
 async fn seed(source: &Path, out: &Path) -> (Row, Row) {
-    let inspection =
-        framelog_core::probe::inspect(source, Duration::from_secs(30)).await.unwrap();
+    let inspection = framelog_core::probe::inspect(source, Duration::from_secs(30)).await.unwrap();
     let audio = framelog_transcoder::audio::plan_for(&inspection);
     let probe = inspection.probe;
     let profiles = select_profiles(&probe);
