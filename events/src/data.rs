@@ -119,7 +119,7 @@ pub struct Rendition {
     pub bytes: u64,
 }
 
-/// The one audio rendition that every video rendition of a ladder plays with.
+/// One audio rendition (an `EXT-X-MEDIA` entry that every video rendition plays with).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioRendition {
     /// RFC 6381 codecs string, e.g. `mp4a.40.2`.
@@ -130,6 +130,15 @@ pub struct AudioRendition {
     pub average_bandwidth: u64,
     /// Bytes written (segments and playlist).
     pub bytes: u64,
+    /// Its directory (`audio`, `audio_1`, `audio_mc`); absent in older events (`audio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// BCP 47 language tag, when the source track has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Channels encoded (2, or 6 for 5.1); absent in older events (2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
 }
 
 /// `VID_TRANSCODE`: transcode jobs. Aggregate: the video id.
@@ -151,6 +160,10 @@ pub enum TranscodeData {
         /// written before audio was split out of the video renditions).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         audio: Option<AudioRendition>,
+        /// Every other audio rendition (more languages, 5.1), in master order; absent when
+        /// there is none and in older events.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more_audio: Vec<AudioRendition>,
         /// CPU seconds (user + system) of the encoder processes.
         cpu_seconds: f64,
         wall_secs: f64,
@@ -173,7 +186,16 @@ pub enum TranscodeData {
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum ReadyData {
     /// Every rendition, the poster and the storyboard are in place.
-    Published { renditions: Vec<String>, duration_secs: f64, poster: String, storyboard: String },
+    Published {
+        renditions: Vec<String>,
+        duration_secs: f64,
+        poster: String,
+        storyboard: String,
+        /// The source has no video: an audio-only asset (`renditions` names its audio
+        /// renditions, the poster is a waveform). Absent (false) for a video.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        audio_only: bool,
+    },
     /// The totals of one tenant's month from `VID_VIEW` (which ages out), kept in the domain
     /// log so bills and view counts can be rebuilt after the views are gone. One-shot per
     /// (tenant, month): deterministic id, expected last subject sequence 0. Readers take a

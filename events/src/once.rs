@@ -89,6 +89,7 @@ mod tests {
             EventData::Transcode(TranscodeData::Completed {
                 renditions: vec![],
                 audio: None,
+                more_audio: vec![],
                 cpu_seconds: 1.0,
                 wall_secs: 1.0,
                 source_duration_secs: 1.0,
@@ -99,6 +100,7 @@ mod tests {
                 duration_secs: 1.0,
                 poster: "p".into(),
                 storyboard: "s".into(),
+                audio_only: false,
             }),
             EventData::Live(LiveData::StreamDeleted {}),
         ];

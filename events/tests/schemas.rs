@@ -250,7 +250,19 @@ fn samples() -> Vec<Event> {
                 bandwidth: 131_072,
                 average_bandwidth: 129_001,
                 bytes: 3_014_656,
+                name: Some("audio".into()),
+                language: Some("en".into()),
+                channels: Some(2),
             }),
+            more_audio: vec![AudioRendition {
+                codecs: "mp4a.40.2".into(),
+                bandwidth: 395_000,
+                average_bandwidth: 388_000,
+                bytes: 9_014_656,
+                name: Some("audio_mc".into()),
+                language: Some("en".into()),
+                channels: Some(6),
+            }],
             cpu_seconds: 1412.37,
             wall_secs: 290.25,
             source_duration_secs: 187.466,
@@ -342,9 +354,20 @@ fn samples() -> Vec<Event> {
                 duration_secs: 187.466,
                 poster: "acme/vid_1/poster.jpg".into(),
                 storyboard: "acme/vid_1/storyboard.vtt".into(),
+                audio_only: false,
             }),
         )
         .caused_by(&transcoded),
+        ev(
+            &vid,
+            EventData::Ready(ReadyData::Published {
+                renditions: vec!["audio".into()],
+                duration_secs: 1804.2,
+                poster: "acme/vid_1/poster.jpg".into(),
+                storyboard: "acme/vid_1/storyboard.vtt".into(),
+                audio_only: true,
+            }),
+        ),
         ev(
             &AggregateId::new("usage-2026-10").unwrap(),
             EventData::Ready(ReadyData::MonthClosed(framelog_events::MonthTotals {

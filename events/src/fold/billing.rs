@@ -187,12 +187,16 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
             u.source_bytes = *size;
         }
         EventData::Transcode(TranscodeData::Completed {
-            renditions, audio, cpu_seconds, ..
+            renditions,
+            audio,
+            more_audio,
+            cpu_seconds,
+            ..
         }) if u.transcoded_at.is_none() => {
             u.transcoded_at = Some(event.time);
             u.cpu_by_profile = apportion(*cpu_seconds, renditions);
             u.rendition_bytes = renditions.iter().map(|r| r.bytes).sum::<u64>()
-                + audio.as_ref().map_or(0, |a| a.bytes);
+                + audio.iter().chain(more_audio).map(|a| a.bytes).sum::<u64>();
         }
         EventData::Upload(UploadData::Deleted {}) if u.deleted_at.is_none() => {
             u.deleted_at = Some(event.time);

@@ -99,6 +99,7 @@ fn given_a_transcode_without_usable_renditions_then_its_cpu_goes_to_other() {
     let data = TranscodeData::Completed {
         renditions: vec![],
         audio: None,
+        more_audio: vec![],
         cpu_seconds: 3.0,
         wall_secs: 1.0,
         source_duration_secs: 1.0,

@@ -126,6 +126,9 @@ pub struct VideoEntry {
     pub poster_key: Option<String>,
     /// Media-store key of the storyboard WebVTT.
     pub storyboard_key: Option<String>,
+    /// Published as an audio-only asset (the source has no video; `VID_READY` says so).
+    #[serde(default)]
+    pub audio_only: bool,
     /// The latest failure reason (kept after a successful retry, for the record).
     pub error: Option<String>,
     /// The highest transcode attempt seen (0 before the first).
@@ -156,6 +159,7 @@ impl VideoEntry {
             duration_secs: None,
             poster_key: None,
             storyboard_key: None,
+            audio_only: false,
             error: None,
             attempt: 0,
             created_at: event.time,
@@ -248,6 +252,7 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
             duration_secs,
             poster,
             storyboard,
+            audio_only,
         }) => {
             if !e.status.is_visible() {
                 return;
@@ -258,6 +263,7 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
             e.duration_secs = Some(*duration_secs);
             e.poster_key = Some(poster.clone());
             e.storyboard_key = Some(storyboard.clone());
+            e.audio_only = *audio_only;
             e.advance(Status::Ready);
         }
         EventData::Ready(ReadyData::Unknown | ReadyData::MonthClosed(_))

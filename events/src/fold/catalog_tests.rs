@@ -61,6 +61,25 @@ fn given_the_whole_story_when_folded_then_the_video_is_ready_with_poster_and_ren
 }
 
 #[test]
+fn given_an_audio_only_asset_when_published_then_the_catalog_says_it_is_audio() {
+    assert!(!fold(&story()).unwrap().audio_only, "a video is not audio-only");
+    let mut events = story();
+    events.pop();
+    let audio = ReadyData::Published {
+        renditions: vec!["audio".into()],
+        duration_secs: 12.5,
+        poster: "hls/acme/v1/poster.jpg".into(),
+        storyboard: "hls/acme/v1/storyboard.vtt".into(),
+        audio_only: true,
+    };
+    events.push(ev("v1", secs(14), audio));
+    let e = fold(&events).unwrap();
+    assert_eq!(e.status, Status::Ready);
+    assert!(e.audio_only);
+    assert!(e.renditions.contains_key("audio"));
+}
+
+#[test]
 fn given_a_playable_video_when_transcoding_is_requested_again_then_it_stays_playable() {
     let mut evs = story()[..8].to_vec();
     evs.push(ev("v1", secs(20), requested()));

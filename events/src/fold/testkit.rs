@@ -128,7 +128,11 @@ pub fn transcoded(cpu_seconds: f64) -> TranscodeData {
             bandwidth: 130_000,
             average_bandwidth: 128_500,
             bytes: 30,
+            name: None,
+            language: None,
+            channels: None,
         }),
+        more_audio: vec![],
         cpu_seconds,
         wall_secs: 5.0,
         source_duration_secs: 12.5,
@@ -150,6 +154,7 @@ pub fn published() -> ReadyData {
         duration_secs: 12.5,
         poster: "hls/acme/v1/poster.jpg".into(),
         storyboard: "hls/acme/v1/storyboard.vtt".into(),
+        audio_only: false,
     }
 }
 

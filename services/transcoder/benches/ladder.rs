@@ -48,8 +48,9 @@ fn strs(a: &[&str]) -> Vec<String> {
 
 /// The seed: every profile in its own process, then poster and sprites from the source.
 async fn seed(source: &Path, out: &Path) -> (Row, Row) {
-    let probe = framelog_core::probe::probe(source, Duration::from_secs(30)).await.unwrap();
-    let profiles = select_profiles(&LadderSource::from_probe(&probe));
+    let inspection = framelog_core::probe::inspect(source, Duration::from_secs(30)).await.unwrap();
+    let audio = framelog_transcoder::audio::plan_for(&inspection);
+    let profiles = select_profiles(&LadderSource::from_inspection(&inspection));
     let encoder = Encoder::libx264("veryfast");
     let (mut wall, mut cpu) = (0.0, 0.0);
     for p in &profiles {
@@ -58,7 +59,7 @@ async fn seed(source: &Path, out: &Path) -> (Row, Row) {
             profiles: std::slice::from_ref(p),
             out_dir: out,
             encoder: &encoder,
-            audio: true,
+            audio: audio.as_ref(),
             segment_secs: 6,
             thumbnails: None,
             video: None,

@@ -3,13 +3,14 @@
 //! larger one, which is cheaper than scaling every rendition from the source), caps the frame
 //! rate where a rung needs it, and writes fMP4 HLS through `-var_stream_map`. The process that
 //! makes the lowest rendition also taps its frames for the sprite sheet and the source for the
-//! poster, so neither needs another decode, and encodes the one audio rendition that every
-//! video rendition shares (video renditions carry no audio track).
+//! poster, so neither needs another decode, and encodes the audio renditions that every video
+//! rendition shares ([`crate::audio`]; video renditions carry no audio track).
 
 use std::path::{Path, PathBuf};
 
+use crate::audio::AudioPlan;
 use crate::encoder::Encoder;
-use crate::profile::{AUDIO_BPS, FrameRate, Profile};
+use crate::profile::{FrameRate, Profile};
 use crate::storyboard::SpriteGrid;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
 use framelog_core::probe::VideoStream;
@@ -18,7 +19,7 @@ use framelog_core::probe::VideoStream;
 pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
 /// Name of every rendition's fMP4 init segment.
 pub const INIT_SEGMENT: &str = "init.mp4";
-/// Directory (and `-var_stream_map` name) of the audio rendition.
+/// Directory (and `-var_stream_map` name) of the default audio rendition.
 pub const AUDIO_RENDITION: &str = "audio";
 
 /// Poster and sprite sheet, made by the process that makes the lowest rendition.
@@ -44,9 +45,8 @@ pub struct Stage<'a> {
     /// Each rendition goes to `<out_dir>/<name>/`.
     pub out_dir: &'a Path,
     pub encoder: &'a Encoder,
-    /// Whether this process also encodes the audio rendition (the source's first audio track,
-    /// once, into `<out_dir>/audio/`).
-    pub audio: bool,
+    /// The audio renditions this process also encodes (each once, into `<out_dir>/<dir>/`).
+    pub audio: Option<&'a AudioPlan>,
     pub segment_secs: u32,
     pub thumbnails: Option<&'a Thumbnails>,
     /// The source's video stream: what it needs before the cascade (deinterlace, tone-map,
@@ -123,8 +123,8 @@ pub fn filter_graph(stage: &Stage<'_>) -> String {
 pub fn var_stream_map(stage: &Stage<'_>) -> String {
     let mut streams: Vec<String> =
         stage.ordered().iter().enumerate().map(|(i, p)| format!("v:{i},name:{}", p.name)).collect();
-    if stage.audio {
-        streams.push(format!("a:0,name:{AUDIO_RENDITION}"));
+    if let Some(plan) = stage.audio {
+        streams.extend(plan.var_stream_entries());
     }
     streams.join(" ")
 }
@@ -158,22 +158,34 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     for k in 0..ordered.len() {
         a.extend([s("-map"), format!("[v{k}]")]);
     }
-    if stage.audio {
-        a.extend([s("-map"), s("0:a:0")]);
+    if let Some(plan) = stage.audio {
+        a.extend(plan.map_args());
     }
     a.extend(crate::rate::video_args(stage.encoder, &ordered));
     a.extend(OUTPUT_COLOUR_ARGS.map(s));
-    if stage.audio {
-        a.extend(["-c:a", "aac", "-ac", "2", "-b:a"].map(s));
-        a.push(s(AUDIO_BPS));
+    if let Some(plan) = stage.audio {
+        a.extend(plan.codec_args());
     }
-    let out = stage.out_dir.display();
+    a.extend(hls_args(stage.out_dir, stage.segment_secs, &var_stream_map(stage)));
+    if let Some(t) = stage.thumbnails {
+        for (label, q, path) in [("[sprites]", "4", &t.sprites), ("[poster]", "3", &t.poster)] {
+            a.extend([s("-map"), s(label), s("-frames:v"), s(1), s("-update"), s(1)]);
+            a.extend([s("-q:v"), s(q), path.display().to_string()]);
+        }
+    }
+    a
+}
+
+/// The fMP4 HLS output: every stream of `var_stream_map` to `<out>/<name>/playlist.m3u8`.
+pub fn hls_args(out: &Path, segment_secs: u32, var_stream_map: &str) -> Vec<String> {
+    let out = out.display();
+    let mut a: Vec<String> = Vec::new();
     a.extend(
         [
             "-f",
             "hls",
             "-hls_time",
-            &stage.segment_secs.to_string(),
+            &segment_secs.to_string(),
             "-hls_playlist_type",
             "vod",
             "-hls_flags",
@@ -186,14 +198,8 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
         .map(s),
     );
     a.extend([s("-hls_segment_filename"), format!("{out}/%v/seg_%05d.m4s")]);
-    a.extend([s("-var_stream_map"), var_stream_map(stage)]);
+    a.extend([s("-var_stream_map"), s(var_stream_map)]);
     a.push(format!("{out}/%v/{MEDIA_PLAYLIST}"));
-    if let Some(t) = stage.thumbnails {
-        for (label, q, path) in [("[sprites]", "4", &t.sprites), ("[poster]", "3", &t.poster)] {
-            a.extend([s("-map"), s(label), s("-frames:v"), s(1), s("-update"), s(1)]);
-            a.extend([s("-q:v"), s(q), path.display().to_string()]);
-        }
-    }
     a
 }
 
@@ -251,12 +257,20 @@ mod tests {
     fn the_ladder_is_scaled_in_a_cascade_with_the_frame_rate_capped_once() {
         let profiles = select_profiles(&probe(1920, 1080, 60.0));
         let enc = Encoder::libx264("veryfast");
+        let track = crate::audio::Track {
+            index: 1,
+            channels: 1,
+            language: None,
+            language_name: None,
+            title: None,
+        };
+        let audio = crate::audio::plan(&[track], 8.0).unwrap();
         let stage = Stage {
             input: Path::new("/in.mp4"),
             profiles: &profiles,
             out_dir: Path::new("/o"),
             encoder: &enc,
-            audio: true,
+            audio: Some(&audio),
             segment_secs: 6,
             thumbnails: None,
             video: None,
@@ -277,11 +291,14 @@ mod tests {
         assert!(args.contains("-level:v:0 4.2 -crf:v:0 23 -maxrate:v:0 7800000 -bufsize:v:0 11700000 -g:v:0 120 -keyint_min:v:0 120"), "{args}");
         assert!(args.contains("-g:v:4 60"));
         assert!(args.contains("-sc_threshold 0"));
-        assert!(args.contains(
-            "-color_primaries bt709 -color_trc bt709 -colorspace bt709 -color_range tv -c:a aac"
-        ));
-        assert!(args.contains("-c:a aac -ac 2 -b:a 128000"));
-        assert_eq!(args.matches("-map 0:a:0").count(), 1, "audio is encoded once");
+        assert!(
+            args.contains(
+                "-color_primaries bt709 -color_trc bt709 -colorspace bt709 -color_range tv"
+            )
+        );
+        assert!(args.contains("-c:a aac -ac:a:0 2 -ar:a:0 48000 -b:a:0 128000"), "{args}");
+        assert!(args.contains("-filter:a:0 apad=whole_dur=8.000,atrim=end=8.000"), "{args}");
+        assert_eq!(args.matches("-map 0:1").count(), 1, "audio is encoded once");
         assert!(args.contains("-hls_segment_type fmp4"));
         assert!(args.ends_with("/o/%v/playlist.m3u8"));
         assert!(args.contains(
@@ -316,7 +333,7 @@ mod tests {
             profiles: &profiles[..1],
             out_dir: Path::new("/o"),
             encoder: &enc,
-            audio: false,
+            audio: None,
             segment_secs: 6,
             thumbnails: Some(&t),
             video: None,
@@ -330,7 +347,7 @@ mod tests {
         );
         assert_eq!(var_stream_map(&stage), "v:0,name:270p");
         let args = stage_args(&stage);
-        assert!(!args.iter().any(|a| a == "0:a:0" || a == "-c:a"));
+        assert!(!args.iter().any(|a| a.starts_with("0:") || a == "-c:a"));
         let tail = args[args.len() - 20..].join(" ");
         assert!(tail.contains("-map [sprites] -frames:v 1 -update 1 -q:v 4 /o/sprites.jpg"));
         assert!(tail.ends_with("-map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"));

@@ -18,15 +18,15 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-use crate::command::{AUDIO_RENDITION, Stage, Thumbnails, poster_args, stage_args};
+use crate::command::{Stage, Thumbnails, poster_args, stage_args};
 use crate::deadline::Deadline;
 use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
 use crate::outputs::{
-    Deletion, Marker, Measured, MeasuredAudio, link_dir, measure, measure_audio, read_marker,
-    write_marker,
+    Deletion, Marker, Measured, MeasuredAudio, link_dir, master_audio, measure, measure_all_audio,
+    read_marker, write_marker,
 };
 use crate::playlist::render_master;
 use crate::profile::{Profile, select_profiles};
@@ -158,6 +158,23 @@ async fn run(
     let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
+    let audio_plan = crate::audio::plan_for(&inspection);
+    // The probe refuses a file with neither video nor audio: no video means audio.
+    if let (true, Some(plan)) = (inspection.is_audio_only(), &audio_plan) {
+        let job = crate::audio_only::AudioJob {
+            shared,
+            emit,
+            deletion,
+            attempt,
+            started,
+            source: &source,
+            work: work.path(),
+            version: &version,
+            reporter,
+            cancel,
+        };
+        return job.run(plan, inspection.probe.duration_secs).await;
+    }
     let profiles = select_profiles(&crate::ladder::LadderSource::from_inspection(&inspection));
     if profiles.is_empty() {
         // No video stream, no video rung: never index an empty ladder.
@@ -199,8 +216,8 @@ async fn run(
         sprites: out.join("sprites.jpg"),
         poster: out.join("poster.jpg"),
     };
-    let has_audio = probe.audio_codec.is_some();
-    let stage = |profiles: &[Profile], thumbnails: Option<&Thumbnails>, audio: bool| {
+    let has_audio = audio_plan.as_ref();
+    let stage = |profiles: &[Profile], thumbnails: Option<&Thumbnails>, audio| {
         stage_args(&Stage {
             input: &source,
             profiles,
@@ -232,15 +249,18 @@ async fn run(
         if !thumbs.sprites.exists() {
             return Err(JobError::output(&thumbs.sprites, "ffmpeg did not write it"));
         }
-        let audio = if has_audio { Some(measure_audio(&out).await?) } else { None };
+        let audio = match &audio_plan {
+            Some(plan) => measure_all_audio(&out, plan).await?,
+            None => Vec::new(),
+        };
         let mut measured = Vec::new();
         for p in first {
-            measured.push(with_audio(measure(&out, p).await?, audio.as_ref()));
+            measured.push(with_audio(measure(&out, p).await?, audio.first()));
         }
         let mut playable = None;
         // A retry of a ready video keeps its complete ladder live: no early rung then.
         if split && version.early_allowed(media).await? {
-            let (lowest, audio) = (&measured[0], audio.as_ref());
+            let (lowest, audio) = (&measured[0], &audio[..]);
             let early =
                 Early { deletion, emit, media, version: &version, work: work.path(), grace };
             if early.publish(&out, lowest, audio).await? {
@@ -254,7 +274,7 @@ async fn run(
         if !split {
             return Ok(None);
         }
-        let stats = runner.run(stage(rest, None, false), "ladder", Priority::Background).await?;
+        let stats = runner.run(stage(rest, None, None), "ladder", Priority::Background).await?;
         let mut measured = Vec::new();
         for p in rest {
             measured.push(measure(&out, p).await?);
@@ -269,13 +289,13 @@ async fn run(
         time_to_playable.map(|_| lowest.name.clone()).into_iter().collect();
     if let Some((stats, more)) = ladder {
         cpu += stats.cpu_secs;
-        measured.extend(more.into_iter().map(|m| with_audio(m, audio.as_ref())));
+        measured.extend(more.into_iter().map(|m| with_audio(m, audio.first())));
     }
 
     reporter.set(plan.update("publishing", 0.0, Instant::now()));
     let variants: Vec<_> = measured.iter().map(|m| version.variant(&m.variant)).collect();
-    let audio_media = audio.as_ref().map(|a| version.audio(&a.media));
-    write(&out.join("master.m3u8"), render_master(&variants, audio_media.as_ref())).await?;
+    let audio_media: Vec<_> = master_audio(&audio).iter().map(|a| version.audio(a)).collect();
+    write(&out.join("master.m3u8"), render_master(&variants, &audio_media)).await?;
     let vtt = storyboard_vtt(duration, &grid, &version.rooted("sprites.jpg"));
     write(&out.join("storyboard.vtt"), vtt).await?;
     version.publish(deletion, media, &out, true, grace).await?;
@@ -294,7 +314,8 @@ async fn run(
     let completed = emit.event(
         TranscodeData::Completed {
             renditions: renditions.clone(),
-            audio: audio.map(|a| a.audio),
+            audio: audio.first().map(|a| a.audio.clone()),
+            more_audio: audio.iter().skip(1).map(|a| a.audio.clone()).collect(),
             cpu_seconds,
             wall_secs: (wall.as_secs_f64() * 1000.0).round() / 1000.0,
             source_duration_secs: duration,
@@ -308,27 +329,13 @@ async fn run(
             duration_secs: duration,
             poster: format!("{prefix}/poster.jpg"),
             storyboard: format!("{prefix}/storyboard.vtt"),
+            audio_only: false,
         },
         "",
     );
-    let final_events = [completed, ready];
-    // The marker carries the final events and is written before they are sent: whoever gets
-    // this request again (after a crash, or this machine's loss with the events only in its
-    // outbox) re-emits them, and the job is acked only once they are stored.
-    let marker = Marker {
-        request_id: emit.request().id.to_string(),
-        renditions: names(&profiles),
-        completed_at: OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        final_events: final_events
-            .iter()
-            .map(|e| serde_json::from_slice(&e.to_json()).expect("an event is JSON"))
-            .collect(),
-    };
-    deletion.check().await?;
-    write_marker(media, &prefix, work.path(), &marker).await?;
-    emit.settle(&final_events, shutdown).await?;
+    let finals = [completed, ready];
+    finish(shared, emit, deletion, &prefix, work.path(), &finals, names(&profiles), shutdown)
+        .await?;
     reporter.finish(Progress { percent: 100.0, eta_secs: Some(0.0), stage: "done" }).await;
     Ok(Done::Completed(Report {
         renditions,
@@ -338,7 +345,39 @@ async fn run(
     }))
 }
 
-async fn write(path: &Path, text: String) -> Result<(), JobError> {
+/// Writes the completion marker with the job's final events, then sends them. The marker is
+/// written before they are sent: whoever gets this request again (after a crash, or this
+/// machine's loss with the events only in its outbox) re-emits them, and the job is acked only
+/// once they are stored.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish(
+    shared: &Shared,
+    emit: &Emitter,
+    deletion: &Deletion,
+    prefix: &str,
+    work: &Path,
+    final_events: &[framelog_events::Event],
+    renditions: Vec<String>,
+    shutdown: &CancellationToken,
+) -> Result<(), JobError> {
+    let marker = Marker {
+        request_id: emit.request().id.to_string(),
+        renditions,
+        completed_at: OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        final_events: final_events
+            .iter()
+            .map(|e| serde_json::from_slice(&e.to_json()).expect("an event is JSON"))
+            .collect(),
+    };
+    deletion.check().await?;
+    write_marker(&shared.ctx.media, prefix, work, &marker).await?;
+    emit.settle(final_events, shutdown).await?;
+    Ok(())
+}
+
+pub(crate) async fn write(path: &Path, text: String) -> Result<(), JobError> {
     tokio::fs::write(path, text).await.map_err(JobError::io(format!("writing {}", path.display())))
 }
 
@@ -360,7 +399,7 @@ async fn locate_source(shared: &Shared, key: &str, work: &Path) -> Result<PathBu
     }
 }
 
-/// A video rendition as played with the shared audio, if there is audio.
+/// A video rendition as played with the default audio, if there is audio.
 fn with_audio(m: Measured, audio: Option<&MeasuredAudio>) -> Measured {
     match audio {
         Some(a) => m.with_audio(&a.audio),
@@ -386,16 +425,16 @@ impl Early<'_> {
         &self,
         out: &Path,
         lowest: &Measured,
-        audio: Option<&MeasuredAudio>,
+        audio: &[MeasuredAudio],
     ) -> Result<bool, JobError> {
         let (name, version) = (&lowest.rendition.name, self.version);
         let early = self.work.join("early");
         link_dir(&out.join(name), &early.join(name)).await?;
-        if audio.is_some() {
-            link_dir(&out.join(AUDIO_RENDITION), &early.join(AUDIO_RENDITION)).await?;
+        for a in audio.iter().filter_map(|a| a.audio.name.as_ref()) {
+            link_dir(&out.join(a), &early.join(a)).await?;
         }
-        let audio_media = audio.map(|a| version.audio(&a.media));
-        let master = render_master(&[version.variant(&lowest.variant)], audio_media.as_ref());
+        let audio_media: Vec<_> = master_audio(audio).iter().map(|a| version.audio(a)).collect();
+        let master = render_master(&[version.variant(&lowest.variant)], &audio_media);
         write(&early.join("master.m3u8"), master).await?;
         if !version.publish(self.deletion, self.media, &early, false, self.grace).await? {
             return Ok(false);
@@ -409,17 +448,17 @@ impl Early<'_> {
 }
 
 /// Runs the ffmpeg stages of one job, reporting progress.
-struct Runner<'a> {
-    shared: &'a Shared,
-    plan: &'a Plan,
-    reporter: &'a Reporter,
-    cancel: &'a CancellationToken,
-    duration: f64,
+pub(crate) struct Runner<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) plan: &'a Plan,
+    pub(crate) reporter: &'a Reporter,
+    pub(crate) cancel: &'a CancellationToken,
+    pub(crate) duration: f64,
 }
 
 impl Runner<'_> {
     /// Runs one ffmpeg process, its progress counted as `stage` of the plan.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         args: Vec<String>,
         stage: &'static str,

@@ -51,7 +51,11 @@
 //!   BT.601 → BT.709; square pixels and BT.709 tags on every output (pure).
 //! - [`ffmpeg`]: running ffmpeg: progress, CPU time, error classification, kill on cancel.
 //! - [`encoder`]: hardware encoder detection by trial encode, libx264 fallback.
-//! - [`playlist`]: media playlist parsing, bit rate measurement, the master playlist (pure).
+//! - [`playlist`]: media playlist parsing, bit rate measurement (pure); [`master`]: the master
+//!   playlist (pure): audio groups, the mid rung first, an audio-only variant.
+//! - [`audio`]: the audio renditions of a source (pure): every track at 48 kHz in play order,
+//!   5.1 beside stereo, padded to the video; [`audio_only`]: the job path of a source without
+//!   video (audio renditions, a waveform poster, an audio-only master).
 //! - [`codecs`]: RFC 6381 codecs strings from init segments (pure).
 //! - [`storyboard`]: sprite sheet geometry and the WebVTT storyboard (pure).
 //! - [`progress`]: percent/ETA and the throttled progress publisher.
@@ -67,6 +71,8 @@
 //! redelivery of a completed request finds the marker and is acked without work.
 
 pub mod attempts;
+pub mod audio;
+pub mod audio_only;
 pub mod codecs;
 pub mod command;
 pub mod consumer;
@@ -83,6 +89,7 @@ pub mod ladder;
 pub mod lease;
 pub mod level;
 pub mod limits;
+pub mod master;
 pub mod outputs;
 pub mod playlist;
 pub mod profile;

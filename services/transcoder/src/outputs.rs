@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
+use crate::audio::{AudioOut, AudioPlan, MULTICHANNEL_GROUP, STEREO_GROUP};
 use crate::codecs;
-use crate::command::{AUDIO_RENDITION, MEDIA_PLAYLIST};
+use crate::command::MEDIA_PLAYLIST;
 use crate::error::JobError;
 use crate::playlist::{
     AudioMedia, Variant, average_bandwidth, parse_media_playlist, peak_bandwidth,
@@ -22,7 +23,8 @@ use crate::profile::Profile;
 /// Name of the completion marker, written last under the video's HLS prefix.
 pub const MARKER: &str = "complete.json";
 
-/// A measured rendition: its event form and its master playlist entry.
+/// A measured rendition: its event form (with the default audio) and its master playlist
+/// entry (the video alone: the master adds each audio group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     pub rendition: Rendition,
@@ -95,50 +97,89 @@ pub async fn measure(out_dir: &Path, profile: &Profile) -> Result<Measured, JobE
 }
 
 impl Measured {
-    /// This video rendition as players fetch it, with the shared `audio`: bit rates added (a
-    /// sum of peaks bounds the peak of the sum), codecs joined.
+    /// This video rendition's event form as players fetch it with the default `audio`: bit
+    /// rates added (a sum of peaks bounds the peak of the sum), codecs joined. The master
+    /// variant stays the video alone.
     pub fn with_audio(mut self, audio: &AudioRendition) -> Measured {
-        for (bw, avg, codecs) in [
-            (
-                &mut self.rendition.bandwidth,
-                &mut self.rendition.average_bandwidth,
-                &mut self.rendition.codecs,
-            ),
-            (
-                &mut self.variant.bandwidth,
-                &mut self.variant.average_bandwidth,
-                &mut self.variant.codecs,
-            ),
-        ] {
-            *bw += audio.bandwidth;
-            *avg += audio.average_bandwidth;
-            *codecs = format!("{codecs},{}", audio.codecs);
-        }
+        let r = &mut self.rendition;
+        r.bandwidth += audio.bandwidth;
+        r.average_bandwidth += audio.average_bandwidth;
+        r.codecs = format!("{},{}", r.codecs, audio.codecs);
         self
     }
 }
 
-/// The measured audio rendition: its event form and its master playlist entry.
+/// A measured audio rendition: its event form and its master playlist entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredAudio {
     pub audio: AudioRendition,
     pub media: AudioMedia,
 }
 
-/// Measures `<out_dir>/audio/` after ffmpeg wrote it.
-#[instrument(skip_all, err)]
-pub async fn measure_audio(out_dir: &Path) -> Result<MeasuredAudio, JobError> {
-    let f = measure_dir(&out_dir.join(AUDIO_RENDITION)).await?;
+/// Measures `<out_dir>/<out.dir>/` after ffmpeg wrote it, as a member of `group`.
+#[instrument(skip_all, fields(rendition = %out.dir), err)]
+pub async fn measure_audio(
+    out_dir: &Path,
+    out: &AudioOut,
+    group: &str,
+) -> Result<MeasuredAudio, JobError> {
+    let f = measure_dir(&out_dir.join(&out.dir)).await?;
     let codecs = codecs::audio_codecs(&f.init).map_err(|e| JobError::output(&f.init_path, e))?;
     Ok(MeasuredAudio {
         audio: AudioRendition {
-            codecs,
+            codecs: codecs.clone(),
             bandwidth: f.bandwidth,
             average_bandwidth: f.average_bandwidth,
             bytes: f.bytes,
+            name: Some(out.dir.clone()),
+            language: out.language.clone(),
+            channels: Some(out.channels),
         },
-        media: AudioMedia { uri: format!("{AUDIO_RENDITION}/{MEDIA_PLAYLIST}"), channels: 2 },
+        media: AudioMedia {
+            uri: format!("{}/{MEDIA_PLAYLIST}", out.dir),
+            group: group.to_owned(),
+            name: out.name.clone(),
+            language: out.language.clone(),
+            channels: out.channels,
+            bandwidth: f.bandwidth,
+            average_bandwidth: f.average_bandwidth,
+            codecs,
+        },
     })
+}
+
+/// Measures every rendition of `plan`: the stereo ones in play order, then the 5.1 ones.
+pub async fn measure_all_audio(
+    out_dir: &Path,
+    plan: &AudioPlan,
+) -> Result<Vec<MeasuredAudio>, JobError> {
+    let mut out = Vec::new();
+    for a in &plan.stereo {
+        out.push(measure_audio(out_dir, a, STEREO_GROUP).await?);
+    }
+    for a in &plan.multichannel {
+        out.push(measure_audio(out_dir, a, MULTICHANNEL_GROUP).await?);
+    }
+    Ok(out)
+}
+
+/// The `EXT-X-MEDIA` entries of `measured` (from [`measure_all_audio`]): the stereo group,
+/// then, if any track is 5.1, the multichannel group in the same play order, where a track
+/// without 5.1 is listed by its stereo playlist (switching group never loses a language).
+pub fn master_audio(measured: &[MeasuredAudio]) -> Vec<AudioMedia> {
+    let (stereo, multi): (Vec<&MeasuredAudio>, Vec<&MeasuredAudio>) =
+        measured.iter().partition(|m| m.media.group == STEREO_GROUP);
+    let mut out: Vec<AudioMedia> = stereo.iter().map(|m| m.media.clone()).collect();
+    if !multi.is_empty() {
+        for s in &stereo {
+            let same_track = multi.iter().find(|m| m.media.name == s.media.name);
+            out.push(match same_track {
+                Some(m) => m.media.clone(),
+                None => AudioMedia { group: MULTICHANNEL_GROUP.to_owned(), ..s.media.clone() },
+            });
+        }
+    }
+    out
 }
 
 /// Total bytes of the files directly in `dir`.

@@ -145,84 +145,9 @@ pub fn average_bandwidth(sizes: &[(f64, u64)]) -> u64 {
     if secs <= 0.0 { 0 } else { (bytes as f64 * 8.0 / secs).ceil() as u64 }
 }
 
-/// One `EXT-X-STREAM-INF` entry of the master playlist.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Variant {
-    /// Relative URI of the media playlist, e.g. `360p/playlist.m3u8`.
-    pub uri: String,
-    pub bandwidth: u64,
-    pub average_bandwidth: u64,
-    pub width: u32,
-    pub height: u32,
-    pub codecs: String,
-    pub frame_rate: f64,
-}
-
-/// `GROUP-ID` of the audio rendition that every variant plays with.
-pub const AUDIO_GROUP: &str = "audio";
-
-/// The audio rendition of a master playlist (an `EXT-X-MEDIA` tag).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AudioMedia {
-    /// Relative URI of its media playlist, e.g. `audio/playlist.m3u8`.
-    pub uri: String,
-    pub channels: u32,
-}
-
-/// Writes the master playlist, variants ordered by bandwidth (lowest first). With `audio`,
-/// every variant names its group; a variant's `BANDWIDTH` and `CODECS` must then already
-/// include the audio (RFC 8216 §4.3.4.2).
-pub fn render_master(variants: &[Variant], audio: Option<&AudioMedia>) -> String {
-    let mut sorted: Vec<&Variant> = variants.iter().collect();
-    sorted.sort_by_key(|v| (v.bandwidth, v.width));
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let mut group = String::new();
-    if let Some(a) = audio {
-        out.push_str(&format!(
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{}\"\n",
-            a.channels, a.uri
-        ));
-        group = format!(",AUDIO=\"{AUDIO_GROUP}\"");
-    }
-    for v in sorted {
-        out.push_str(&format!(
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\",FRAME-RATE={:.3}{group}\n{}\n",
-            v.bandwidth, v.average_bandwidth, v.width, v.height, v.codecs, v.frame_rate, v.uri
-        ));
-    }
-    out
-}
-
-/// The attributes of every `EXT-X-MEDIA` tag of a master playlist.
-pub fn parse_master_media(text: &str) -> Vec<BTreeMap<String, String>> {
-    text.lines().filter_map(|l| l.trim().strip_prefix("#EXT-X-MEDIA:")).map(attributes).collect()
-}
-
-/// One entry of a parsed master playlist: its attributes and URI.
-pub type MasterEntry = (BTreeMap<String, String>, String);
-
-/// Parses the `EXT-X-STREAM-INF` entries of a master playlist.
-pub fn parse_master(text: &str) -> Result<Vec<MasterEntry>, PlaylistError> {
-    let mut lines = text.lines().map(str::trim).enumerate();
-    match lines.next() {
-        Some((_, "#EXTM3U")) => {}
-        _ => return Err(PlaylistError::NotHls),
-    }
-    let mut out = Vec::new();
-    let mut pending = None;
-    for (i, line) in lines {
-        if let Some(v) = line.strip_prefix("#EXT-X-STREAM-INF:") {
-            pending = Some(attributes(v));
-        } else if !line.is_empty() && !line.starts_with('#') {
-            let attrs = pending.take().ok_or_else(|| bad(i, "URI without EXT-X-STREAM-INF"))?;
-            out.push((attrs, line.to_owned()));
-        }
-    }
-    if out.is_empty() {
-        return Err(PlaylistError::Empty);
-    }
-    Ok(out)
-}
+pub use crate::master::{
+    AudioMedia, MasterEntry, Variant, parse_master, parse_master_media, render_master,
+};
 
 #[cfg(test)]
 mod tests {
@@ -266,44 +191,5 @@ mod tests {
         assert_eq!(peak_bandwidth(&[(0.4, 1_000)], 6.0), 20_000);
         assert_eq!(average_bandwidth(&sizes), 8 * 2_000_000 / 19 + 1);
         assert_eq!(average_bandwidth(&[]), 0);
-    }
-
-    #[test]
-    fn the_master_lists_every_attribute_players_use_and_parses_back() {
-        let v = |uri: &str, bw: u64, w: u32, h: u32| Variant {
-            uri: uri.into(),
-            bandwidth: bw,
-            average_bandwidth: bw * 8 / 10,
-            width: w,
-            height: h,
-            codecs: "avc1.64001f,mp4a.40.2".into(),
-            frame_rate: 30000.0 / 1001.0,
-        };
-        let variants = [
-            v("480p/playlist.m3u8", 1_700_000, 854, 480),
-            v("360p/playlist.m3u8", 900_000, 640, 360),
-        ];
-        let audio = AudioMedia { uri: "audio/playlist.m3u8".into(), channels: 2 };
-        let text = render_master(&variants, Some(&audio));
-        assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"));
-        let media = parse_master_media(&text);
-        assert_eq!(media.len(), 1);
-        assert_eq!(media[0]["TYPE"], "AUDIO");
-        assert_eq!(media[0]["GROUP-ID"], AUDIO_GROUP);
-        assert_eq!(media[0]["URI"], "audio/playlist.m3u8");
-        assert_eq!((media[0]["DEFAULT"].as_str(), media[0]["CHANNELS"].as_str()), ("YES", "2"));
-        let entries = parse_master(&text).unwrap();
-        assert!(entries.iter().all(|(a, _)| a["AUDIO"] == AUDIO_GROUP), "every variant names it");
-        let silent = render_master(&variants, None);
-        assert!(parse_master_media(&silent).is_empty());
-        assert!(parse_master(&silent).unwrap().iter().all(|(a, _)| !a.contains_key("AUDIO")));
-        assert_eq!(entries.len(), 2);
-        let (attrs, uri) = &entries[0];
-        assert_eq!(uri, "360p/playlist.m3u8", "lowest bandwidth first");
-        assert_eq!(attrs["BANDWIDTH"], "900000");
-        assert_eq!(attrs["AVERAGE-BANDWIDTH"], "720000");
-        assert_eq!(attrs["RESOLUTION"], "640x360");
-        assert_eq!(attrs["CODECS"], "avc1.64001f,mp4a.40.2", "quoted value with a comma");
-        assert_eq!(attrs["FRAME-RATE"], "29.970");
     }
 }

@@ -143,7 +143,7 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
         profiles: &profiles[..1],
         out_dir: Path::new("/o"),
         encoder: &enc,
-        audio: false,
+        audio: None,
         segment_secs: 6,
         thumbnails: Some(&t),
         video: Some(&v),

@@ -84,8 +84,15 @@ async fn corpus_sources_come_out_bt709_square_pixel_progressive_at_their_display
         let fps = source.frame_rate.unwrap();
         let fps = FrameRate::new((fps * 1000.0).round() as u32, 1000);
         let gop = (2.0 * fps.as_f64()).round() as u32;
-        let profiles =
-            [Profile { name: "r".into(), width: w, height: h, fps, gop, video_bps: 300_000 }];
+        let profiles = [Profile {
+            name: "r".into(),
+            width: w,
+            height: h,
+            fps,
+            gop,
+            video_bps: 300_000,
+            codec: framelog_transcoder::profile::VideoCodec::H264,
+        }];
         let out = dir.path().join(class.name());
         let thumbs = Thumbnails {
             grid: SpriteGrid::for_picture(w, h),
@@ -101,7 +108,7 @@ async fn corpus_sources_come_out_bt709_square_pixel_progressive_at_their_display
             profiles: &profiles,
             out_dir: &out,
             encoder: &enc,
-            audio: false,
+            audio: None,
             segment_secs: 2,
             thumbnails: Some(&thumbs),
             video: Some(&video),

@@ -220,6 +220,7 @@ async fn a_delete_landing_between_the_check_and_the_write_removes_what_was_writt
         duration_secs: 1.0,
         poster: "p".into(),
         storyboard: "s".into(),
+        audio_only: false,
     };
     assert!(matches!(emit.emit(ready, "").await, Err(JobError::Deleted)));
     assert!(env.events("vrace", Kind::Ready, "published").await.is_empty());

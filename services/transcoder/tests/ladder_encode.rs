@@ -38,9 +38,10 @@ fn encode(input: &Path, out: &Path, profiles: &[Profile]) {
         profiles,
         out_dir: out,
         encoder: &enc,
-        audio: false,
+        audio: None,
         segment_secs: 2,
         thumbnails: None,
+        video: None,
     };
     let o = Command::new("ffmpeg").args(stage_args(&stage)).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);

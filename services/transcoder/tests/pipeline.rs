@@ -10,6 +10,7 @@ use std::path::Path;
 use common::{Env, env, ffprobe, run_to_end, segment_packets, video_stream};
 use framelog_events::Kind;
 use framelog_tests::media::VideoSpec;
+use framelog_transcoder::master::is_video;
 use framelog_transcoder::playlist::{parse_master, parse_master_media, parse_media_playlist};
 use framelog_transcoder::storyboard::parse_vtt;
 use framelog_transcoder::{Outcome, TranscoderSettings};
@@ -60,6 +61,7 @@ fn check_audio(root: &Path, master_text: &str, duration: f64, audio: bool, scrat
     assert_eq!(stream_types(&probe), ["audio"], "audio only");
     assert_eq!(probe["streams"][0]["codec_name"], "aac");
     assert_eq!(probe["streams"][0]["channels"], 2);
+    assert_eq!(probe["streams"][0]["sample_rate"], "48000");
     let bytes: u64 =
         pl.segments.iter().map(|s| std::fs::metadata(dir.join(&s.uri)).unwrap().len()).sum();
     (bytes as f64 * 8.0 / pl.duration()).ceil() as u64
@@ -73,8 +75,19 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
     let scratch = tempfile::tempdir().unwrap();
     let master_text = std::fs::read_to_string(live.join("master.m3u8")).unwrap();
     assert!(master_text.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
-    let master = parse_master(&master_text).unwrap();
+    let entries = parse_master(&master_text).unwrap();
     let audio_average = check_audio(&root, &master_text, duration, audio, scratch.path());
+    // With audio, the last entry is the audio-only variant playing the default rendition.
+    let (master, audio_only): (Vec<_>, Vec<_>) = entries.into_iter().partition(is_video);
+    if audio {
+        let default = &parse_master_media(&master_text)[0];
+        assert_eq!(audio_only.len(), 1, "one audio-only variant: {audio_only:?}");
+        assert_eq!(audio_only[0].1, default["URI"]);
+        assert_eq!(audio_only[0].0["CODECS"], "mp4a.40.2");
+        assert_eq!(audio_only[0].0["AUDIO"], default["GROUP-ID"]);
+    } else {
+        assert!(audio_only.is_empty(), "a silent source has no audio-only variant");
+    }
     // A real HLS parser reads it too: ffprobe opens every variant.
     // (at the root, as playback serves it)
     let at_root = tempfile::tempdir().unwrap();
@@ -83,12 +96,12 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
     let probed = ffprobe(&at_root.path().join("master.m3u8"));
     let variants =
         probed["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == "video");
-    assert_eq!(variants.count(), master.len(), "ffprobe sees every variant");
+    assert_eq!(variants.count(), master.len(), "ffprobe sees every video variant");
 
     let mut sizes = BTreeMap::new();
     let mut starts: Vec<Vec<f64>> = Vec::new();
     let mut previous_bandwidth = 0;
-    for (attrs, uri) in &master {
+    for (k, (attrs, uri)) in master.iter().enumerate() {
         let dir = root.join(Path::new(uri).parent().unwrap());
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let pl = parse_media_playlist(&std::fs::read_to_string(root.join(uri)).unwrap()).unwrap();
@@ -110,6 +123,7 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
         let codecs =
             if audio { format!("{},mp4a.40.2", expected_avc1(v)) } else { expected_avc1(v) };
         assert_eq!(attrs["CODECS"], codecs, "{name}");
+        assert_eq!(attrs["VIDEO-RANGE"], "SDR", "{name}");
         assert!(v["side_data_list"].is_null(), "{name}: no display matrix left to rotate again");
 
         let mut seg_bytes = 0u64;
@@ -132,8 +146,18 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
             measured.abs_diff(average) <= 2,
             "{name}: AVERAGE-BANDWIDTH {average} vs {measured} (video and audio)"
         );
-        assert!(bandwidth >= average && bandwidth >= previous_bandwidth);
-        previous_bandwidth = bandwidth;
+        assert!(bandwidth >= average);
+        // The mid rung comes first, then the rest by ascending bandwidth.
+        if k == 0 {
+            let heights = master
+                .iter()
+                .map(|(a, _)| a["RESOLUTION"].split_once('x').unwrap().1.parse::<u32>().unwrap());
+            let mid = heights.clone().filter(|h| *h <= 720).max();
+            assert_eq!(Some(h), mid.or(heights.min()), "{name}: the mid rung first");
+        } else {
+            assert!(bandwidth >= previous_bandwidth, "{name}: ascending after the first");
+            previous_bandwidth = bandwidth;
+        }
         starts.push(seg_starts);
         sizes.insert(name, (w, h));
     }

@@ -83,7 +83,15 @@ async fn video_of(path: &Path) -> VideoStream {
 
 fn profile(name: &str, width: u32, height: u32, fps: FrameRate) -> Profile {
     let gop = 2 * fps.num / fps.den;
-    Profile { name: name.into(), width, height, fps, gop, video_bps: 400_000 }
+    Profile {
+        name: name.into(),
+        width,
+        height,
+        fps,
+        gop,
+        video_bps: 400_000,
+        codec: framelog_transcoder::profile::VideoCodec::H264,
+    }
 }
 
 /// What one stage made: the rendition's media playlist and the poster.
@@ -111,7 +119,7 @@ fn transcode(source: &Path, video: Option<&VideoStream>, profile: Profile, out: 
         profiles: &profiles,
         out_dir: out,
         encoder: &enc,
-        audio: false,
+        audio: None,
         segment_secs: 2,
         thumbnails: Some(&thumbs),
         video,

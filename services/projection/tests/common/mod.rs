@@ -155,6 +155,7 @@ pub fn published() -> ReadyData {
         duration_secs: 12.5,
         poster: "hls/x/poster.jpg".into(),
         storyboard: "hls/x/storyboard.vtt".into(),
+        audio_only: false,
     }
 }
 
