@@ -73,6 +73,7 @@ pub mod error;
 pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
+pub mod iframes;
 pub mod job;
 pub mod lease;
 pub mod limits;
