@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::command::INIT_SEGMENT;
 use crate::error::JobError;
-use crate::playlist::{MediaPlaylist, peak_bandwidth};
+use crate::playlist::{MediaPlaylist, Variant, parse_media_playlist, peak_bandwidth};
 
 /// Name of every video rendition's I-frame playlist.
 pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
@@ -148,21 +148,41 @@ pub fn parse_init(b: &[u8]) -> Result<TrackDefaults, BoxError> {
     Ok(d)
 }
 
-/// Reads every `moof` of a media segment: the first track fragment's samples, with the defaults
-/// of `tfhd` (else `trex`), the data offset of `trun` from the moof (or the tfhd base offset).
+/// Reads every `moof` of a media segment (see [`parse_moof`]).
 pub fn parse_fragments(b: &[u8], defaults: &TrackDefaults) -> Result<Vec<Fragment>, BoxError> {
     let mut out = Vec::new();
-    for (kind, start, header, end) in boxes(b, 0, b.len() as u64)? {
-        if &kind != b"moof" {
-            continue;
+    for (kind, start, _, end) in boxes(b, 0, b.len() as u64)? {
+        if &kind == b"moof" {
+            out.push(parse_moof(&b[start as usize..end as usize], start, defaults)?);
         }
-        let traf = child(b, (start + header, end), b"traf")?.ok_or(BoxError::Empty(start))?;
-        let tfhd = child(b, traf, b"tfhd")?.ok_or(BoxError::Empty(start))?.0;
+    }
+    Ok(out)
+}
+
+/// Reads one `moof` box (`b`, found at `moof_offset` in its segment): the first track
+/// fragment's samples, with the defaults of `tfhd` (else `trex`), the data offset of `trun`
+/// from the moof (or the tfhd base offset).
+pub fn parse_moof(
+    b: &[u8],
+    moof_offset: u64,
+    defaults: &TrackDefaults,
+) -> Result<Fragment, BoxError> {
+    let Some(&(kind, _, header, end)) = boxes(b, 0, b.len() as u64)?.first() else {
+        return Err(BoxError::Empty(moof_offset));
+    };
+    if &kind != b"moof" {
+        return Err(BoxError::Missing("moof"));
+    }
+    let (start, shift) = (0u64, moof_offset);
+    {
+        let traf = child(b, (start + header, end), b"traf")?.ok_or(BoxError::Empty(shift))?;
+        let tfhd = child(b, traf, b"tfhd")?.ok_or(BoxError::Empty(shift))?.0;
         let flags = field(b, tfhd, "tfhd")? & 0x00ff_ffff;
         let mut at = tfhd + 8;
         let mut base = start;
         if flags & 0x01 != 0 {
-            base = u64_at(b, at).ok_or_else(|| BoxError::Truncated("tfhd".into(), at))?;
+            let abs = u64_at(b, at).ok_or_else(|| BoxError::Truncated("tfhd".into(), at))?;
+            base = abs.wrapping_sub(shift);
             at += 8;
         }
         if flags & 0x02 != 0 {
@@ -223,11 +243,14 @@ pub fn parse_fragments(b: &[u8], defaults: &TrackDefaults) -> Result<Vec<Fragmen
             next = data;
         }
         if samples.is_empty() {
-            return Err(BoxError::Empty(start));
+            return Err(BoxError::Empty(shift));
         }
-        out.push(Fragment { moof_offset: start, samples });
+        let samples = samples
+            .into_iter()
+            .map(|s| Sample { offset: s.offset.wrapping_add(shift), ..s })
+            .collect();
+        Ok(Fragment { moof_offset: shift, samples })
     }
-    Ok(out)
 }
 
 /// The I-frame entries of a rendition's fragments, in play order, each paired with its
@@ -297,8 +320,7 @@ pub async fn write_iframe_playlist(dir: &Path, playlist: &MediaPlaylist) -> Resu
     let mut fragments = Vec::new();
     for s in &playlist.segments {
         let p = dir.join(&s.uri);
-        let bytes = tokio::fs::read(&p).await.map_err(|e| JobError::output(&p, e))?;
-        let frags = parse_fragments(&bytes, &defaults).map_err(|e| JobError::output(&p, e))?;
+        let frags = read_fragments(&p, &defaults).await.map_err(|e| JobError::output(&p, e))?;
         fragments.extend(frags.into_iter().map(|f| (s.uri.clone(), f)));
     }
     let frames = iframes(&fragments, defaults.timescale);
@@ -310,6 +332,73 @@ pub async fn write_iframe_playlist(dir: &Path, playlist: &MediaPlaylist) -> Resu
         .await
         .map_err(|e| JobError::output(&out, e))?;
     Ok(iframe_bandwidth(&frames))
+}
+
+/// Writes the I-frame playlist of the video rendition the master names as `variant` (its media
+/// playlist under `out_dir`) and returns its master entry, the URI relative like the
+/// variant's. The codecs are the variant's first (the video's: audio codecs follow it).
+pub async fn for_variant(out_dir: &Path, variant: &Variant) -> Result<IFrameVariant, JobError> {
+    let (rendition, _) = variant.uri.rsplit_once('/').unwrap_or(("", &variant.uri));
+    let dir = out_dir.join(rendition);
+    let path = out_dir.join(&variant.uri);
+    let text = tokio::fs::read_to_string(&path).await.map_err(|e| JobError::output(&path, e))?;
+    let playlist = parse_media_playlist(&text).map_err(|e| JobError::output(&path, e))?;
+    let bandwidth = write_iframe_playlist(&dir, &playlist).await?;
+    let uri = if rendition.is_empty() {
+        IFRAME_PLAYLIST.to_owned()
+    } else {
+        format!("{rendition}/{IFRAME_PLAYLIST}")
+    };
+    Ok(IFrameVariant {
+        uri,
+        bandwidth,
+        width: variant.width,
+        height: variant.height,
+        codecs: variant.codecs.split(',').next().unwrap_or_default().to_owned(),
+    })
+}
+
+/// Error of [`read_fragments`].
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Box(#[from] BoxError),
+}
+
+/// The fragments of one segment file, reading only its box headers and its `moof` boxes (the
+/// `mdat` payloads are skipped over).
+async fn read_fragments(path: &Path, defaults: &TrackDefaults) -> Result<Vec<Fragment>, ReadError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, SeekFrom};
+    let mut f = tokio::fs::File::open(path).await?;
+    let len = f.metadata().await?.len();
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    while at + 8 <= len {
+        let mut head = [0u8; 16];
+        f.seek(SeekFrom::Start(at)).await?;
+        let n = if at + 16 <= len { 16 } else { 8 };
+        f.read_exact(&mut head[..n]).await?;
+        let kind = String::from_utf8_lossy(&head[4..8]).into_owned();
+        let size = match u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) {
+            1 if n == 16 => u64::from_be_bytes(head[8..16].try_into().expect("8 bytes")),
+            0 => len - at,
+            s => u64::from(s),
+        };
+        if size < 8 || at + size > len {
+            return Err(BoxError::Truncated(kind, at).into());
+        }
+        if &head[4..8] == b"moof" {
+            let mut moof =
+                vec![0u8; usize::try_from(size).map_err(|_| BoxError::Truncated(kind, at))?];
+            f.seek(SeekFrom::Start(at)).await?;
+            f.read_exact(&mut moof).await?;
+            out.push(parse_moof(&moof, at, defaults)?);
+        }
+        at += size;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
+use crate::iframes::{self, IFrameVariant};
 use crate::outputs::{
     Deletion, Marker, Measured, MeasuredAudio, link_dir, measure, measure_audio, read_marker,
     write_marker,
@@ -33,7 +34,7 @@ use crate::profile::{Profile, select_profiles};
 use crate::progress::{Plan, Progress, Reporter};
 use crate::publish::Version;
 use crate::settings::TranscoderSettings;
-use crate::storyboard::{SpriteGrid, storyboard_vtt};
+use crate::storyboard::{Storyboard, poster_size, storyboard_vtt, tile_interval};
 
 /// Directory under the data dir where jobs work.
 pub const TMP_DIR: &str = "transcode-tmp";
@@ -185,13 +186,12 @@ async fn run(
 
     let out = work.path().join("out");
     tokio::fs::create_dir_all(&out).await.map_err(JobError::io("creating the output dir"))?;
-    let grid = SpriteGrid::for_picture(lowest.width, lowest.height);
+    let d = probe.duration_secs;
     let thumbs = Thumbnails {
-        grid,
-        duration_secs: probe.duration_secs,
-        poster_at_secs: probe.duration_secs * 0.25,
-        poster_size: (top.width, top.height),
-        sprites: out.join("sprites.jpg"),
+        board: Storyboard::plan(d, lowest.width, lowest.height, tile_interval(d)),
+        poster_at_secs: d * 0.25,
+        poster_size: poster_size(top.width, top.height),
+        sprites_dir: out.clone(),
         poster: out.join("poster.jpg"),
     };
     let has_audio = probe.audio_codec.is_some();
@@ -223,8 +223,8 @@ async fn run(
             let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
             stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
         }
-        if !thumbs.sprites.exists() {
-            return Err(JobError::output(&thumbs.sprites, "ffmpeg did not write it"));
+        if let Some(sheet) = thumbs.sheets().into_iter().find(|p| !p.exists()) {
+            return Err(JobError::output(&sheet, "ffmpeg did not write it"));
         }
         let audio = if has_audio { Some(measure_audio(&out).await?) } else { None };
         let mut measured = Vec::new();
@@ -269,8 +269,16 @@ async fn run(
     reporter.set(plan.update("publishing", 0.0, Instant::now()));
     let variants: Vec<_> = measured.iter().map(|m| version.variant(&m.variant)).collect();
     let audio_media = audio.as_ref().map(|a| version.audio(&a.media));
-    write(&out.join("master.m3u8"), render_master(&variants, audio_media.as_ref())).await?;
-    let vtt = storyboard_vtt(duration, &grid, &version.rooted("sprites.jpg"));
+    let mut master = render_master(&variants, audio_media.as_ref());
+    for m in &measured {
+        let v = iframes::for_variant(&out, &m.variant).await?;
+        master.push_str(&iframes::iframe_stream_inf(&IFrameVariant {
+            uri: version.rooted(&v.uri),
+            ..v
+        }));
+    }
+    write(&out.join("master.m3u8"), master).await?;
+    let vtt = storyboard_vtt(&thumbs.board, &version.rooted(""));
     write(&out.join("storyboard.vtt"), vtt).await?;
     version.publish(deletion, media, &out, true, grace).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {
