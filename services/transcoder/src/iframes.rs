@@ -80,8 +80,11 @@ pub struct IFrameVariant {
 
 const NON_SYNC: u32 = 0x0001_0000;
 
-/// `(type, start, header length, end)` of each box in `b[from..to]`.
-fn boxes(b: &[u8], from: u64, to: u64) -> Result<Vec<([u8; 4], u64, u64, u64)>, BoxError> {
+/// `(type, start, header length, end)` of one box.
+type BoxSpan = ([u8; 4], u64, u64, u64);
+
+/// Every box in `b[from..to]`.
+fn boxes(b: &[u8], from: u64, to: u64) -> Result<Vec<BoxSpan>, BoxError> {
     let mut out = Vec::new();
     let mut at = from;
     while at + 8 <= to {

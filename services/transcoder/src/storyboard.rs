@@ -135,11 +135,12 @@ pub fn storyboard_vtt(board: &Storyboard, image_prefix: &str) -> String {
     out
 }
 
-/// The poster size for a picture of `width`x`height`: the same, or fitted into 1920x1080
-/// keeping the aspect ratio (both even) when larger.
+/// The poster size for a picture of `width`x`height`: the same, or, when larger than 1080p,
+/// fitted into 1920x1080 (1080x1920 for a portrait picture) keeping the aspect ratio (both even).
 pub fn poster_size(width: u32, height: u32) -> (u32, u32) {
     let (w, h) = (f64::from(width.max(2)), f64::from(height.max(2)));
-    let k = (1920.0 / w).min(1080.0 / h).min(1.0);
+    let (bw, bh) = if w >= h { (1920.0, 1080.0) } else { (1080.0, 1920.0) };
+    let k = (bw / w).min(bh / h).min(1.0);
     let even = |x: f64| (((x * k) / 2.0).round() as u32 * 2).max(2);
     (even(w), even(h))
 }
@@ -231,7 +232,10 @@ mod tests {
     fn a_4k_poster_fits_in_1080p_and_a_small_one_is_kept() {
         assert_eq!(poster_size(3840, 2160), (1920, 1080));
         assert_eq!(poster_size(4096, 2160), (1920, 1012));
-        assert_eq!(poster_size(2160, 3840), (608, 1080));
+        assert_eq!(poster_size(2160, 3840), (1080, 1920));
+        assert_eq!(poster_size(720, 1280), (720, 1280));
+        assert_eq!(poster_size(1080, 1080), (1080, 1080));
+        assert_eq!(poster_size(2160, 2160), (1080, 1080));
         assert_eq!(poster_size(1280, 720), (1280, 720));
     }
 }
