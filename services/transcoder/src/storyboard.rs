@@ -68,13 +68,13 @@ pub struct Storyboard {
 }
 
 impl Storyboard {
-    /// Thumbnails of a `width`x`height` picture about every `interval_secs` (at least one)
-    /// over `duration_secs`; a storyboard with fewer than a sheet of them gets a smaller sheet
+    /// Thumbnails of a `width`x`height` picture about every `interval_secs` (at least one, at
+    /// most [`MAX_TILES`]) over `duration_secs`; a storyboard with fewer than a sheet of them gets a smaller sheet
     /// (fewer rows, or columns).
     pub fn plan(duration_secs: f64, width: u32, height: u32, interval_secs: f64) -> Storyboard {
         let d = duration_secs.max(0.0);
         let interval = if interval_secs > 0.0 { interval_secs } else { TILE_SECS.0 };
-        let count = ((d / interval - 1e-9).ceil().clamp(1.0, f64::from(u32::MAX))) as u32;
+        let count = (d / interval - 1e-9).ceil().clamp(1.0, f64::from(MAX_TILES)) as u32;
         let mut grid = SpriteGrid::for_picture(width, height);
         grid.cols = grid.cols.min(count);
         grid.rows = grid.rows.min(count.div_ceil(grid.cols));
@@ -215,6 +215,8 @@ mod tests {
         assert_eq!(Storyboard::plan(39.0, 640, 360, 2.0).grid.rows, 2);
         assert_eq!(Storyboard::plan(0.0, 640, 360, 2.0).count, 1);
         assert_eq!(Storyboard::plan(4.0, 640, 360, 2.0).count, 2, "exact multiple: no extra");
+        assert_eq!(Storyboard::plan(1e12, 640, 360, 0.001).count, MAX_TILES);
+        assert_eq!(Storyboard::plan(f64::NAN, 640, 360, f64::NAN).count, 1);
     }
 
     #[test]
