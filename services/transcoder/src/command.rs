@@ -39,6 +39,12 @@ impl Thumbnails {
     pub fn sheets(&self) -> Vec<PathBuf> {
         (0..self.board.sheets()).map(|k| self.sprites_dir.join(Storyboard::sheet_name(k))).collect()
     }
+
+    /// How many sheets ffmpeg wrote (the first ones; fewer than planned when the video track
+    /// ends before the container does).
+    pub fn sheets_written(&self) -> u32 {
+        self.sheets().iter().take_while(|p| p.exists()).count() as u32
+    }
 }
 
 /// One ffmpeg process: which renditions, from what, to where.

@@ -223,8 +223,8 @@ async fn run(
             let args = poster_args(&source, thumbs.poster_size, &thumbs.poster);
             stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
         }
-        if let Some(sheet) = thumbs.sheets().into_iter().find(|p| !p.exists()) {
-            return Err(JobError::output(&sheet, "ffmpeg did not write it"));
+        if thumbs.sheets_written() == 0 {
+            return Err(JobError::output(&thumbs.sheets()[0], "ffmpeg did not write it"));
         }
         let audio = if has_audio { Some(measure_audio(&out).await?) } else { None };
         let mut measured = Vec::new();
@@ -278,7 +278,7 @@ async fn run(
         }));
     }
     write(&out.join("master.m3u8"), master).await?;
-    let vtt = storyboard_vtt(&thumbs.board, &version.rooted(""));
+    let vtt = storyboard_vtt(&thumbs.board, &version.rooted(""), thumbs.sheets_written());
     write(&out.join("storyboard.vtt"), vtt).await?;
     version.publish(deletion, media, &out, true, grace).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {

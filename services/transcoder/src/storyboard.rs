@@ -107,8 +107,9 @@ fn gcd(a: u64, b: u64) -> u64 {
 /// The WebVTT storyboard: thumbnail `i` covers `[i, i+1) × duration / count` and is tile
 /// `i % per-sheet` (row-major) of sheet `i / per-sheet`, named `<image_prefix>sprites_<k>.jpg`
 /// (a URI relative to the VTT file). The last cue ends at the duration; cues that would be
-/// empty (videos shorter than a millisecond per thumbnail) are left out.
-pub fn storyboard_vtt(board: &Storyboard, image_prefix: &str) -> String {
+/// empty (videos shorter than a millisecond per thumbnail) are left out, and so are those of
+/// sheets from `sheets` on (a video track that ends before the container: ffmpeg wrote fewer).
+pub fn storyboard_vtt(board: &Storyboard, image_prefix: &str, sheets: u32) -> String {
     let grid = &board.grid;
     let total_ms = (board.duration_secs * 1000.0).round() as u64;
     let n = u64::from(board.count);
@@ -120,6 +121,9 @@ pub fn storyboard_vtt(board: &Storyboard, image_prefix: &str) -> String {
             continue;
         }
         let (sheet, tile) = ((i / u64::from(per_sheet)) as u32, (i % u64::from(per_sheet)) as u32);
+        if sheet >= sheets {
+            break;
+        }
         let (col, row) = (tile % grid.cols, tile / grid.cols);
         out.push_str(&format!(
             "\n{} --> {}\n{image_prefix}{}#xywh={},{},{},{}\n",
@@ -190,7 +194,7 @@ mod tests {
         assert_eq!((board.count, board.sheets()), (250, 3));
         assert_eq!((board.grid.cols, board.grid.rows), (10, 10));
         assert_eq!(board.rate(), "10/1");
-        let cues = parse_vtt(&storyboard_vtt(&board, "v/1/")).unwrap();
+        let cues = parse_vtt(&storyboard_vtt(&board, "v/1/", board.sheets())).unwrap();
         assert_eq!(cues.len(), 250);
         assert_eq!(cues[0].0, 0);
         assert_eq!(cues.last().unwrap().1, 25_000);
@@ -200,6 +204,8 @@ mod tests {
         assert_eq!(cues[99].2, "v/1/sprites_0.jpg#xywh=1440,810,160,90");
         assert_eq!(cues[100].2, "v/1/sprites_1.jpg#xywh=0,0,160,90");
         assert_eq!(cues[249].2, "v/1/sprites_2.jpg#xywh=1440,360,160,90");
+        let two = parse_vtt(&storyboard_vtt(&board, "", 2)).unwrap();
+        assert_eq!((two.len(), two[199].1), (200, 20_000), "only the sheets written");
     }
 
     #[test]
@@ -223,7 +229,7 @@ mod tests {
     fn hour_timestamps_and_no_empty_cues() {
         assert_eq!(vtt_time(3_723_004), "01:02:03.004");
         let board = Storyboard::plan(0.05, 640, 360, 0.0005);
-        let cues = parse_vtt(&storyboard_vtt(&board, "")).unwrap();
+        let cues = parse_vtt(&storyboard_vtt(&board, "", 1)).unwrap();
         assert_eq!(board.count, 100);
         assert_eq!(cues.len(), 50);
         assert_eq!(cues.last().unwrap().1, 50);

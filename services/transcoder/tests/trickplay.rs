@@ -112,7 +112,8 @@ async fn a_15_s_video_gets_two_storyboard_sheets_and_iframe_entries_that_decode_
     assert!(mean_luma(&last, tile(25)) < 20.0, "the sheet's rest is blank");
     assert!(mean_luma(&out.join("sprites_0.jpg"), tile(99)) > 40.0, "the first sheet is full");
 
-    let vtt = storyboard_vtt(&board, "v/1/");
+    assert_eq!(thumbs.sheets_written(), 2);
+    let vtt = storyboard_vtt(&board, "v/1/", thumbs.sheets_written());
     let cues = parse_vtt(&vtt).unwrap();
     assert_eq!(cues.len(), 125);
     assert_eq!((cues[0].0, cues[124].1), (0, 15_000), "covers the whole duration");
@@ -231,4 +232,37 @@ async fn a_4k_source_gets_a_poster_no_larger_than_1080p() {
     let attrs = attributes(line.trim().strip_prefix("#EXT-X-I-FRAME-STREAM-INF:").unwrap());
     assert_eq!(attrs["URI"], "v/1/360p/iframes.m3u8");
     assert_eq!(attrs["RESOLUTION"], "640x360");
+}
+
+#[tokio::test]
+async fn a_video_track_shorter_than_the_audio_gets_only_the_sheets_its_frames_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("short-video.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x180:rate=10:duration=3")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lowest = select_profiles(&probe_of(320, 180, 10.0, 30.0))[0].clone();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // 250 thumbnails planned over the container's 30 s: three sheets; the frames fill one.
+    let board = Storyboard::plan(30.0, lowest.width, lowest.height, 0.12);
+    assert_eq!(board.sheets(), 3);
+    let thumbs = Thumbnails {
+        board,
+        poster_at_secs: 7.5,
+        poster_size: poster_size(lowest.width, lowest.height),
+        sprites_dir: out.clone(),
+        poster: out.join("poster.jpg"),
+    };
+    run_lowest(&source, &lowest, &thumbs, &out);
+    assert_eq!(thumbs.sheets_written(), 1);
+    let cues = parse_vtt(&storyboard_vtt(&board, "", thumbs.sheets_written())).unwrap();
+    assert_eq!(cues.len(), 100);
+    assert!(cues.iter().all(|c| c.2.starts_with("sprites_0.jpg#")), "no cue names a missing sheet");
 }
