@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::audio::AudioPlan;
 use crate::encoder::Encoder;
 use crate::profile::{FrameRate, Profile};
-use crate::storyboard::SpriteGrid;
+use crate::storyboard::Storyboard;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
 use framelog_core::probe::VideoStream;
 
@@ -22,18 +22,32 @@ pub const INIT_SEGMENT: &str = "init.mp4";
 /// Directory (and `-var_stream_map` name) of the default audio rendition.
 pub const AUDIO_RENDITION: &str = "audio";
 
-/// Poster and sprite sheet, made by the process that makes the lowest rendition.
+/// Poster and storyboard sheets, made by the process that makes the lowest rendition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thumbnails {
-    pub grid: SpriteGrid,
-    /// Source duration: the sheet samples `grid.count()` frames evenly over it.
-    pub duration_secs: f64,
+    /// How many thumbnails, on what sheets: `board.count` frames sampled evenly over the
+    /// duration, ffmpeg writing one image per full sheet and the last, partial one at the end.
+    pub board: Storyboard,
     /// When the poster frame is taken (25% of the duration).
     pub poster_at_secs: f64,
-    /// Poster size (the largest rendition's).
+    /// Poster size (the largest rendition's, fitted into 1080p).
     pub poster_size: (u32, u32),
-    pub sprites: PathBuf,
+    /// The directory of the sheets (`sprites_0.jpg`, `sprites_1.jpg`...).
+    pub sprites_dir: PathBuf,
     pub poster: PathBuf,
+}
+
+impl Thumbnails {
+    /// The path of every sheet, in order.
+    pub fn sheets(&self) -> Vec<PathBuf> {
+        (0..self.board.sheets()).map(|k| self.sprites_dir.join(Storyboard::sheet_name(k))).collect()
+    }
+
+    /// How many sheets ffmpeg wrote (the first ones; fewer than planned when the video track
+    /// ends before the container does).
+    pub fn sheets_written(&self) -> u32 {
+        self.sheets().iter().take_while(|p| p.exists()).count() as u32
+    }
 }
 
 /// One ffmpeg process: which renditions, from what, to where.
@@ -107,13 +121,14 @@ pub fn filter_graph(stage: &Stage<'_>) -> String {
         node = format!("[n{}]", k + 1);
     }
     if let Some(t) = stage.thumbnails {
-        let rate = FrameRate::new(
-            t.grid.count() * 1000,
-            ((t.duration_secs * 1000.0).round() as u32).max(1),
-        );
+        let g = &t.board.grid;
         parts.push(format!(
-            "[thumbs]fps={rate},scale={}:{},tile={}x{}[sprites]",
-            t.grid.thumb_width, t.grid.thumb_height, t.grid.cols, t.grid.rows
+            "[thumbs]fps={},scale={}:{},tile={}x{}[sprites]",
+            t.board.rate(),
+            g.thumb_width,
+            g.thumb_height,
+            g.cols,
+            g.rows
         ));
     }
     parts.join(";")
@@ -168,10 +183,12 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     }
     a.extend(hls_args(stage.out_dir, stage.segment_secs, &var_stream_map(stage)));
     if let Some(t) = stage.thumbnails {
-        for (label, q, path) in [("[sprites]", "4", &t.sprites), ("[poster]", "3", &t.poster)] {
-            a.extend([s("-map"), s(label), s("-frames:v"), s(1), s("-update"), s(1)]);
-            a.extend([s("-q:v"), s(q), path.display().to_string()]);
-        }
+        // One image per sheet (`%d` from 0); the tile filter flushes the partial last sheet.
+        let sheets = t.sprites_dir.join("sprites_%d.jpg").display().to_string();
+        a.extend(["-map", "[sprites]", "-update", "0", "-start_number", "0"].map(s));
+        a.extend([s("-q:v"), s(4), sheets]);
+        a.extend(["-map", "[poster]", "-frames:v", "1", "-update", "1", "-q:v", "3"].map(s));
+        a.push(t.poster.display().to_string());
     }
     a
 }
@@ -244,11 +261,10 @@ mod tests {
 
     fn thumbs() -> Thumbnails {
         Thumbnails {
-            grid: SpriteGrid::for_picture(640, 360),
-            duration_secs: 8.0,
+            board: Storyboard::plan(8.0, 640, 360, 0.08),
             poster_at_secs: 2.0,
             poster_size: (1920, 1080),
-            sprites: "/o/sprites.jpg".into(),
+            sprites_dir: "/o".into(),
             poster: "/o/poster.jpg".into(),
         }
     }
@@ -349,7 +365,7 @@ mod tests {
         let args = stage_args(&stage);
         assert!(!args.iter().any(|a| a.starts_with("0:") || a == "-c:a"));
         let tail = args[args.len() - 20..].join(" ");
-        assert!(tail.contains("-map [sprites] -frames:v 1 -update 1 -q:v 4 /o/sprites.jpg"));
+        assert!(tail.contains("-map [sprites] -update 0 -start_number 0 -q:v 4 /o/sprites_%d.jpg"));
         assert!(tail.ends_with("-map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"));
     }
 }

@@ -24,6 +24,7 @@ use crate::emit::Emitter;
 use crate::encoder::Encoder;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority, ProgressEvent, RunStats};
+use crate::iframes::{self, IFrameVariant};
 use crate::outputs::{
     Deletion, Marker, Measured, MeasuredAudio, link_dir, master_audio, measure, measure_all_audio,
     read_marker, write_marker,
@@ -33,7 +34,7 @@ use crate::profile::{Profile, select_profiles};
 use crate::progress::{Plan, Progress, Reporter};
 use crate::publish::Version;
 use crate::settings::TranscoderSettings;
-use crate::storyboard::{SpriteGrid, storyboard_vtt};
+use crate::storyboard::{Storyboard, poster_size, storyboard_vtt, tile_interval};
 
 /// Directory under the data dir where jobs work.
 pub const TMP_DIR: &str = "transcode-tmp";
@@ -207,13 +208,12 @@ async fn run(
 
     let out = work.path().join("out");
     tokio::fs::create_dir_all(&out).await.map_err(JobError::io("creating the output dir"))?;
-    let grid = SpriteGrid::for_picture(lowest.width, lowest.height);
+    let d = probe.duration_secs;
     let thumbs = Thumbnails {
-        grid,
-        duration_secs: probe.duration_secs,
-        poster_at_secs: probe.duration_secs * 0.25,
-        poster_size: (top.width, top.height),
-        sprites: out.join("sprites.jpg"),
+        board: Storyboard::plan(d, lowest.width, lowest.height, tile_interval(d)),
+        poster_at_secs: d * 0.25,
+        poster_size: poster_size(top.width, top.height),
+        sprites_dir: out.clone(),
         poster: out.join("poster.jpg"),
     };
     let has_audio = audio_plan.as_ref();
@@ -246,8 +246,8 @@ async fn run(
             let args = poster_args(&source, source_video, thumbs.poster_size, &thumbs.poster);
             stats.cpu_secs += runner.run(args, "lowest", Priority::Normal).await?.cpu_secs;
         }
-        if !thumbs.sprites.exists() {
-            return Err(JobError::output(&thumbs.sprites, "ffmpeg did not write it"));
+        if thumbs.sheets_written() == 0 {
+            return Err(JobError::output(&thumbs.sheets()[0], "ffmpeg did not write it"));
         }
         let audio = match &audio_plan {
             Some(plan) => measure_all_audio(&out, plan).await?,
@@ -295,8 +295,16 @@ async fn run(
     reporter.set(plan.update("publishing", 0.0, Instant::now()));
     let variants: Vec<_> = measured.iter().map(|m| version.variant(&m.variant)).collect();
     let audio_media: Vec<_> = master_audio(&audio).iter().map(|a| version.audio(a)).collect();
-    write(&out.join("master.m3u8"), render_master(&variants, &audio_media)).await?;
-    let vtt = storyboard_vtt(duration, &grid, &version.rooted("sprites.jpg"));
+    let mut master = render_master(&variants, &audio_media);
+    for m in &measured {
+        let v = iframes::for_variant(&out, &m.variant).await?;
+        master.push_str(&iframes::iframe_stream_inf(&IFrameVariant {
+            uri: version.rooted(&v.uri),
+            ..v
+        }));
+    }
+    write(&out.join("master.m3u8"), master).await?;
+    let vtt = storyboard_vtt(&thumbs.board, &version.rooted(""), thumbs.sheets_written());
     write(&out.join("storyboard.vtt"), vtt).await?;
     version.publish(deletion, media, &out, true, grace).await?;
     for m in measured.iter().filter(|m| !announced.contains(&m.rendition.name)) {

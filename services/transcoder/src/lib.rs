@@ -84,6 +84,7 @@ pub mod error;
 pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
+pub mod iframes;
 pub mod job;
 pub mod ladder;
 pub mod lease;

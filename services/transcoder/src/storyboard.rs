@@ -1,5 +1,7 @@
-//! The storyboard (pure): the sprite sheet geometry and its WebVTT index, one cue per thumbnail
-//! (`sprites.jpg#xywh=x,y,w,h`), the cues together covering the whole video.
+//! The storyboard (pure): how many thumbnails a video gets (one every few seconds), the sheets
+//! they fill (`sprites_0.jpg`, `sprites_1.jpg`... of 10x10 tiles) and the WebVTT index, one cue
+//! per thumbnail (`sprites_<k>.jpg#xywh=x,y,w,h`), the cues together covering the whole video;
+//! and the poster's size.
 
 /// Thumbnails per row and per column of the sprite sheet.
 pub const GRID: u32 = 10;
@@ -41,24 +43,93 @@ pub fn vtt_time(ms: u64) -> String {
     format!("{h:02}:{m:02}:{:02}.{:03}", rest / 1000, rest % 1000)
 }
 
-/// The WebVTT storyboard of a `duration_secs` video whose sheet is `image` (a URI relative to the
-/// VTT file). Thumbnail `i` (row-major) covers `[i, i+1) × duration / count`; the last cue ends at
-/// the duration; cues that would be empty (videos shorter than a millisecond per thumbnail) are
-/// left out.
-pub fn storyboard_vtt(duration_secs: f64, grid: &SpriteGrid, image: &str) -> String {
-    let total_ms = (duration_secs.max(0.0) * 1000.0).round() as u64;
-    let n = u64::from(grid.count());
+/// Shortest and longest time between two storyboard thumbnails (seconds).
+pub const TILE_SECS: (f64, f64) = (2.0, 10.0);
+/// Most thumbnails of one video: past it (videos over ~2.8 h) thumbnails are spaced further.
+pub const MAX_TILES: u32 = 1000;
+
+/// The time between thumbnails a `duration_secs` video aims at: a hundredth of it, within
+/// [`TILE_SECS`], and no more than [`MAX_TILES`] in all.
+pub fn tile_interval(duration_secs: f64) -> f64 {
+    let d = duration_secs.max(0.0);
+    (d / 100.0).clamp(TILE_SECS.0, TILE_SECS.1).max(d / f64::from(MAX_TILES))
+}
+
+/// The storyboard of one video: `count` thumbnails spaced evenly over the duration, on as
+/// many sheets of `grid` as they need (`sprites_0.jpg`, `sprites_1.jpg`...), the last one
+/// maybe partly filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Storyboard {
+    /// The layout of every sheet.
+    pub grid: SpriteGrid,
+    /// Thumbnails in all.
+    pub count: u32,
+    pub duration_secs: f64,
+}
+
+impl Storyboard {
+    /// Thumbnails of a `width`x`height` picture about every `interval_secs` (at least one, at
+    /// most [`MAX_TILES`]) over `duration_secs`; a storyboard with fewer than a sheet of them gets a smaller sheet
+    /// (fewer rows, or columns).
+    pub fn plan(duration_secs: f64, width: u32, height: u32, interval_secs: f64) -> Storyboard {
+        let d = duration_secs.max(0.0);
+        let interval = if interval_secs > 0.0 { interval_secs } else { TILE_SECS.0 };
+        let count = (d / interval - 1e-9).ceil().clamp(1.0, f64::from(MAX_TILES)) as u32;
+        let mut grid = SpriteGrid::for_picture(width, height);
+        grid.cols = grid.cols.min(count);
+        grid.rows = grid.rows.min(count.div_ceil(grid.cols));
+        Storyboard { grid, count, duration_secs: d }
+    }
+
+    /// Sheets needed for all the thumbnails.
+    pub fn sheets(&self) -> u32 {
+        self.count.div_ceil(self.grid.count())
+    }
+
+    /// The file name of sheet `k`.
+    pub fn sheet_name(k: u32) -> String {
+        format!("sprites_{k}.jpg")
+    }
+
+    /// The frame rate that samples `count` frames over the duration, as `N/D` for ffmpeg.
+    pub fn rate(&self) -> String {
+        let ms = ((self.duration_secs * 1000.0).round() as u64).max(1);
+        let n = u64::from(self.count) * 1000;
+        let g = gcd(n, ms);
+        format!("{}/{}", n / g, ms / g)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
+/// The WebVTT storyboard: thumbnail `i` covers `[i, i+1) × duration / count` and is tile
+/// `i % per-sheet` (row-major) of sheet `i / per-sheet`, named `<image_prefix>sprites_<k>.jpg`
+/// (a URI relative to the VTT file). The last cue ends at the duration; cues that would be
+/// empty (videos shorter than a millisecond per thumbnail) are left out, and so are those of
+/// sheets from `sheets` on (a video track that ends before the container: ffmpeg wrote fewer).
+pub fn storyboard_vtt(board: &Storyboard, image_prefix: &str, sheets: u32) -> String {
+    let grid = &board.grid;
+    let total_ms = (board.duration_secs * 1000.0).round() as u64;
+    let n = u64::from(board.count);
+    let per_sheet = grid.count();
     let mut out = String::from("WEBVTT\n");
     for i in 0..n {
         let (start, end) = (i * total_ms / n, (i + 1) * total_ms / n);
         if end <= start {
             continue;
         }
-        let (col, row) = (i as u32 % grid.cols, i as u32 / grid.cols);
+        let (sheet, tile) = ((i / u64::from(per_sheet)) as u32, (i % u64::from(per_sheet)) as u32);
+        if sheet >= sheets {
+            break;
+        }
+        let (col, row) = (tile % grid.cols, tile / grid.cols);
         out.push_str(&format!(
-            "\n{} --> {}\n{image}#xywh={},{},{},{}\n",
+            "\n{} --> {}\n{image_prefix}{}#xywh={},{},{},{}\n",
             vtt_time(start),
             vtt_time(end),
+            Storyboard::sheet_name(sheet),
             col * grid.thumb_width,
             row * grid.thumb_height,
             grid.thumb_width,
@@ -66,6 +137,16 @@ pub fn storyboard_vtt(duration_secs: f64, grid: &SpriteGrid, image: &str) -> Str
         ));
     }
     out
+}
+
+/// The poster size for a picture of `width`x`height`: the same, or, when larger than 1080p,
+/// fitted into 1920x1080 (1080x1920 for a portrait picture) keeping the aspect ratio (both even).
+pub fn poster_size(width: u32, height: u32) -> (u32, u32) {
+    let (w, h) = (f64::from(width.max(2)), f64::from(height.max(2)));
+    let (bw, bh) = if w >= h { (1920.0, 1080.0) } else { (1080.0, 1920.0) };
+    let k = (bw / w).min(bh / h).min(1.0);
+    let even = |x: f64| (((x * k) / 2.0).round() as u32 * 2).max(2);
+    (even(w), even(h))
 }
 
 /// One parsed cue: start and end in milliseconds and its payload line.
@@ -108,26 +189,61 @@ mod tests {
     }
 
     #[test]
-    fn the_cues_tile_the_sheet_and_cover_the_whole_duration_without_gaps() {
-        let grid = SpriteGrid::for_picture(640, 360);
-        let vtt = storyboard_vtt(7.25, &grid, "sprites.jpg");
-        let cues = parse_vtt(&vtt).unwrap();
-        assert_eq!(cues.len(), 100);
+    fn the_cues_tile_the_sheets_and_cover_the_whole_duration_without_gaps() {
+        let board = Storyboard::plan(25.0, 640, 360, 0.1);
+        assert_eq!((board.count, board.sheets()), (250, 3));
+        assert_eq!((board.grid.cols, board.grid.rows), (10, 10));
+        assert_eq!(board.rate(), "10/1");
+        let cues = parse_vtt(&storyboard_vtt(&board, "v/1/", board.sheets())).unwrap();
+        assert_eq!(cues.len(), 250);
         assert_eq!(cues[0].0, 0);
-        assert_eq!(cues.last().unwrap().1, 7250);
+        assert_eq!(cues.last().unwrap().1, 25_000);
         assert!(cues.windows(2).all(|w| w[0].1 == w[1].0), "contiguous");
-        assert_eq!(cues[0].2, "sprites.jpg#xywh=0,0,160,90");
-        assert_eq!(cues[11].2, "sprites.jpg#xywh=160,90,160,90");
-        assert_eq!(cues[99].2, "sprites.jpg#xywh=1440,810,160,90");
+        assert_eq!(cues[0].2, "v/1/sprites_0.jpg#xywh=0,0,160,90");
+        assert_eq!(cues[11].2, "v/1/sprites_0.jpg#xywh=160,90,160,90");
+        assert_eq!(cues[99].2, "v/1/sprites_0.jpg#xywh=1440,810,160,90");
+        assert_eq!(cues[100].2, "v/1/sprites_1.jpg#xywh=0,0,160,90");
+        assert_eq!(cues[249].2, "v/1/sprites_2.jpg#xywh=1440,360,160,90");
+        let two = parse_vtt(&storyboard_vtt(&board, "", 2)).unwrap();
+        assert_eq!((two.len(), two[199].1), (200, 20_000), "only the sheets written");
     }
 
     #[test]
-    fn long_videos_get_hour_timestamps_and_tiny_ones_no_empty_cues() {
+    fn long_videos_get_a_tile_every_few_seconds_and_short_ones_a_small_sheet() {
+        assert_eq!(tile_interval(7200.0), 10.0);
+        assert_eq!(tile_interval(600.0), 6.0);
+        assert_eq!(tile_interval(8.0), 2.0);
+        assert_eq!(tile_interval(36_000.0), 36.0, "10 h: bounded to 1000 tiles");
+        let two_hours = Storyboard::plan(7200.0, 640, 360, tile_interval(7200.0));
+        assert_eq!((two_hours.count, two_hours.sheets()), (720, 8));
+        let short = Storyboard::plan(8.0, 640, 360, tile_interval(8.0));
+        assert_eq!((short.count, short.grid.cols, short.grid.rows), (4, 4, 1));
+        assert_eq!(Storyboard::plan(39.0, 640, 360, 2.0).grid.rows, 2);
+        assert_eq!(Storyboard::plan(0.0, 640, 360, 2.0).count, 1);
+        assert_eq!(Storyboard::plan(4.0, 640, 360, 2.0).count, 2, "exact multiple: no extra");
+        assert_eq!(Storyboard::plan(1e12, 640, 360, 0.001).count, MAX_TILES);
+        assert_eq!(Storyboard::plan(f64::NAN, 640, 360, f64::NAN).count, 1);
+    }
+
+    #[test]
+    fn hour_timestamps_and_no_empty_cues() {
         assert_eq!(vtt_time(3_723_004), "01:02:03.004");
-        let grid = SpriteGrid::for_picture(640, 360);
-        let cues = parse_vtt(&storyboard_vtt(0.05, &grid, "s.jpg")).unwrap();
+        let board = Storyboard::plan(0.05, 640, 360, 0.0005);
+        let cues = parse_vtt(&storyboard_vtt(&board, "", 1)).unwrap();
+        assert_eq!(board.count, 100);
         assert_eq!(cues.len(), 50);
         assert_eq!(cues.last().unwrap().1, 50);
         assert!(cues.iter().all(|c| c.1 > c.0));
+    }
+
+    #[test]
+    fn a_4k_poster_fits_in_1080p_and_a_small_one_is_kept() {
+        assert_eq!(poster_size(3840, 2160), (1920, 1080));
+        assert_eq!(poster_size(4096, 2160), (1920, 1012));
+        assert_eq!(poster_size(2160, 3840), (1080, 1920));
+        assert_eq!(poster_size(720, 1280), (720, 1280));
+        assert_eq!(poster_size(1080, 1080), (1080, 1080));
+        assert_eq!(poster_size(2160, 2160), (1080, 1080));
+        assert_eq!(poster_size(1280, 720), (1280, 720));
     }
 }

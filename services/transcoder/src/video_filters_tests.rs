@@ -120,7 +120,7 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
     use crate::command::{Stage, Thumbnails, filter_graph, poster_args};
     use crate::encoder::Encoder;
     use crate::profile::select_profiles;
-    use crate::storyboard::SpriteGrid;
+    use crate::storyboard::Storyboard;
     use std::path::Path;
 
     let source =
@@ -130,11 +130,10 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
     v.field_order = FieldOrder::TopFirst;
     v.colour = colour("bt2020", "smpte2084", "bt2020nc");
     let t = Thumbnails {
-        grid: SpriteGrid::for_picture(640, 360),
-        duration_secs: 4.0,
+        board: Storyboard::plan(4.0, 640, 360, 0.04),
         poster_at_secs: 1.0,
         poster_size: (1280, 720),
-        sprites: "/o/sprites.jpg".into(),
+        sprites_dir: "/o".into(),
         poster: "/o/poster.jpg".into(),
     };
     let enc = Encoder::libx264("veryfast");

@@ -12,7 +12,7 @@ use framelog_tests::corpus::{self, Class};
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::encoder::Encoder;
 use framelog_transcoder::profile::{FrameRate, Profile};
-use framelog_transcoder::storyboard::SpriteGrid;
+use framelog_transcoder::storyboard::{Storyboard, tile_interval};
 use serde_json::Value;
 
 fn output(cmd: &mut Command) -> (String, String) {
@@ -95,11 +95,15 @@ async fn corpus_sources_come_out_bt709_square_pixel_progressive_at_their_display
         }];
         let out = dir.path().join(class.name());
         let thumbs = Thumbnails {
-            grid: SpriteGrid::for_picture(w, h),
-            duration_secs: source.duration_secs,
+            board: Storyboard::plan(
+                source.duration_secs,
+                w,
+                h,
+                tile_interval(source.duration_secs),
+            ),
             poster_at_secs: source.duration_secs * 0.25,
             poster_size: (w, h),
-            sprites: out.join("sprites.jpg"),
+            sprites_dir: out.clone(),
             poster: out.join("poster.jpg"),
         };
         let enc = Encoder::libx264("ultrafast");

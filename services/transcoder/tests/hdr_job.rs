@@ -65,7 +65,7 @@ async fn a_pq_source_is_published_tone_mapped_with_bt709_tags_poster_and_sprites
     let untouched = saturation(&source, "format=yuv420p,");
     let rendition = saturation(&playlist, "");
     let poster = saturation(&live.join("poster.jpg"), "");
-    let sprites = saturation(&live.join("sprites.jpg"), "");
+    let sprites = saturation(&live.join("sprites_0.jpg"), "");
     eprintln!("saturation: untouched {untouched:.1} rendition {rendition:.1} poster {poster:.1}");
     for (what, sat) in [("rendition", rendition), ("poster", poster), ("sprites", sprites)] {
         assert!(sat > 1.6 * untouched, "{what} saturation {sat} vs untouched {untouched}");

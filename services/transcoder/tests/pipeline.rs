@@ -1,6 +1,6 @@
 //! The media a job makes, checked with real ffmpeg/ffprobe on small generated sources: which
 //! renditions, playlists that parse, keyframe-aligned segments, a master whose attributes are
-//! true, poster, sprite sheet and storyboard, and the events in order.
+//! true, poster, storyboard sheets, I-frame playlists, and the events in order.
 
 mod common;
 
@@ -11,7 +11,9 @@ use common::{Env, env, ffprobe, run_to_end, segment_packets, video_stream};
 use framelog_events::Kind;
 use framelog_tests::media::VideoSpec;
 use framelog_transcoder::master::is_video;
-use framelog_transcoder::playlist::{parse_master, parse_master_media, parse_media_playlist};
+use framelog_transcoder::playlist::{
+    attributes, parse_master, parse_master_media, parse_media_playlist,
+};
 use framelog_transcoder::storyboard::parse_vtt;
 use framelog_transcoder::{Outcome, TranscoderSettings};
 
@@ -175,23 +177,70 @@ fn check_hls(env: &Env, id: &str, duration: f64, audio: bool) -> BTreeMap<String
         (poster["width"].as_u64().unwrap(), poster["height"].as_u64().unwrap()),
         (top_w.into(), top_h.into())
     );
-    let sprites = video_stream(&ffprobe(&live.join("sprites.jpg"))).clone();
     let cues = parse_vtt(&std::fs::read_to_string(live.join("storyboard.vtt")).unwrap()).unwrap();
-    assert_eq!(cues.len(), 100);
+    // One thumbnail every 2 s at least (short videos), several sheets when needed.
+    assert_eq!(cues.len() as f64, (duration / 2.0).ceil());
     assert_eq!(cues[0].0, 0);
     assert!(cues.windows(2).all(|c| c[0].1 == c[1].0), "no gaps");
-    assert!((cues[99].1 as f64 / 1000.0 - duration).abs() < 0.05, "covers the whole duration");
-    let last = &cues[99].2;
-    let xywh: Vec<u64> =
-        last.split("#xywh=").nth(1).unwrap().split(',').map(|n| n.parse().unwrap()).collect();
+    let end = cues.last().unwrap().1 as f64 / 1000.0;
+    assert!((end - duration).abs() < 0.05, "covers the whole duration");
+    let (uri, xywh) = cues.last().unwrap().2.split_once("#xywh=").unwrap();
+    assert!(uri.ends_with("/sprites_0.jpg"), "{uri}");
+    let sprites = video_stream(&ffprobe(&root.join(uri))).clone();
+    let xywh: Vec<u64> = xywh.split(',').map(|n| n.parse().unwrap()).collect();
     assert_eq!(
         xywh[0] + xywh[2],
         sprites["width"].as_u64().unwrap(),
         "the last cue ends the sheet"
     );
     assert_eq!(xywh[1] + xywh[3], sprites["height"].as_u64().unwrap());
+    check_iframes(&root, &master_text, master.len(), scratch.path());
     assert!(root.join("complete.json").exists(), "the completion marker");
     sizes
+}
+
+/// Every video variant has an I-frame playlist in the master, and each of its entries (the
+/// byte range behind the rendition's init segment) decodes as one key frame.
+fn check_iframes(root: &Path, master_text: &str, variants: usize, scratch: &Path) {
+    let lines: Vec<_> = master_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-I-FRAME-STREAM-INF:"))
+        .map(attributes)
+        .collect();
+    assert_eq!(lines.len(), variants, "one I-frame playlist per variant");
+    for attrs in lines {
+        assert!(attrs["BANDWIDTH"].parse::<u64>().unwrap() > 0);
+        assert!(!attrs["CODECS"].contains("mp4a"), "video only: {attrs:?}");
+        let uri = &attrs["URI"];
+        let dir = root.join(Path::new(uri).parent().unwrap());
+        let text = std::fs::read_to_string(root.join(uri)).unwrap();
+        assert!(text.contains("#EXT-X-I-FRAMES-ONLY"), "{uri}");
+        let init = text.split("#EXT-X-MAP:URI=\"").nth(1).unwrap().split('"').next().unwrap();
+        let init = std::fs::read(dir.join(init)).unwrap();
+        let mut lines = text.lines();
+        let mut entries = 0;
+        while let Some(line) = lines.next() {
+            let Some(range) = line.strip_prefix("#EXT-X-BYTERANGE:") else { continue };
+            let (len, off) = range.split_once('@').unwrap();
+            let (len, off): (usize, usize) = (len.parse().unwrap(), off.parse().unwrap());
+            let seg = std::fs::read(dir.join(lines.next().unwrap())).unwrap();
+            let mut bytes = init.clone();
+            bytes.extend_from_slice(&seg[off..off + len]);
+            let cut = scratch.join(format!("iframe-{entries}.mp4"));
+            std::fs::write(&cut, bytes).unwrap();
+            let out = std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame"])
+                .args(["-of", "csv=p=0"])
+                .arg(&cut)
+                .output()
+                .unwrap();
+            let text = String::from_utf8(out.stdout).unwrap();
+            let frames: Vec<_> = text.split_whitespace().map(|f| f.split(',').next()).collect();
+            assert_eq!(frames, [Some("1")], "{uri} #{entries}: one key frame");
+            entries += 1;
+        }
+        assert!(entries > 0, "{uri}: entries");
+    }
 }
 
 fn small(settings: TranscoderSettings) -> TranscoderSettings {

@@ -12,7 +12,7 @@ use framelog_core::probe::VideoStream;
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::encoder::Encoder;
 use framelog_transcoder::profile::{FrameRate, Profile};
-use framelog_transcoder::storyboard::SpriteGrid;
+use framelog_transcoder::storyboard::{Storyboard, tile_interval};
 use serde_json::Value;
 
 /// Runs ffmpeg with `args`; panics with its log on failure.
@@ -105,11 +105,10 @@ struct Made {
 fn transcode(source: &Path, video: Option<&VideoStream>, profile: Profile, out: &Path) -> Made {
     let enc = Encoder::libx264("ultrafast");
     let thumbs = Thumbnails {
-        grid: SpriteGrid::for_picture(profile.width, profile.height),
-        duration_secs: 2.0,
+        board: Storyboard::plan(2.0, profile.width, profile.height, tile_interval(2.0)),
         poster_at_secs: 0.5,
         poster_size: (profile.width, profile.height),
-        sprites: out.join("sprites.jpg"),
+        sprites_dir: out.to_path_buf(),
         poster: out.join("poster.jpg"),
     };
     let name = profile.name.clone();
@@ -125,7 +124,7 @@ fn transcode(source: &Path, video: Option<&VideoStream>, profile: Profile, out: 
         video,
     };
     ffmpeg(&stage_args(&stage));
-    assert!(thumbs.sprites.exists(), "sprites written");
+    assert!(thumbs.sheets_written() > 0, "sprites written");
     Made { playlist: out.join(name).join("playlist.m3u8"), poster: thumbs.poster }
 }
 
