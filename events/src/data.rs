@@ -14,15 +14,16 @@ use crate::id::AggregateId;
 pub struct Probe {
     /// Container duration in seconds.
     pub duration_secs: f64,
-    /// Coded width of the video stream, before rotation.
+    /// Coded width of the video stream, before rotation; 0 for an audio-only source.
     pub width: u32,
-    /// Coded height of the video stream, before rotation.
+    /// Coded height of the video stream, before rotation; 0 for an audio-only source.
     pub height: u32,
     /// Display rotation in degrees (0, 90, 180, 270), from the display matrix.
     pub rotation: i32,
-    /// Average frame rate.
+    /// Average frame rate; 0 for an audio-only source.
     pub fps: f64,
-    /// Video codec name as ffprobe reports it (`h264`, `hevc`, `vp9`...).
+    /// Video codec name as ffprobe reports it (`h264`, `hevc`, `vp9`...); `none` for an
+    /// audio-only source.
     pub video_codec: String,
     /// Audio codec, absent when the source has no audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,6 +12,14 @@ use std::time::Duration;
 use framelog_events::Probe;
 use serde::Deserialize;
 
+mod streams;
+
+use streams::FfStream;
+pub use streams::{
+    AudioStream, Colour, DynamicRange, FieldOrder, SubtitleStream, VideoStream, language_name,
+    language_tag,
+};
+
 /// Why a file is not a usable video.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProbeError {
@@ -21,8 +29,8 @@ pub enum ProbeError {
     /// ffprobe could not read it (not a media file, truncated, unknown container).
     #[error("not a readable media file: {0}")]
     Unreadable(String),
-    /// A media file without any video stream (audio only, subtitles...).
-    #[error("the file has no video stream")]
+    /// A media file with neither a video nor an audio stream (subtitles, cover art only...).
+    #[error("the file has no video or audio stream")]
     NoVideo,
     /// A video stream without usable dimensions or duration.
     #[error("the video stream is unusable: {0}")]
@@ -55,23 +63,6 @@ struct FfprobeOutput {
     #[serde(default)]
     streams: Vec<FfStream>,
     format: Option<FfFormat>,
-}
-
-#[derive(Deserialize)]
-struct FfStream {
-    codec_type: Option<String>,
-    codec_name: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    r_frame_rate: Option<String>,
-    duration: Option<String>,
-    #[serde(default)]
-    tags: std::collections::HashMap<String, String>,
-    #[serde(default)]
-    side_data_list: Vec<serde_json::Value>,
-    #[serde(default)]
-    disposition: std::collections::HashMap<String, i64>,
 }
 
 #[derive(Deserialize)]
@@ -116,21 +107,71 @@ pub fn input_url(path: &Path) -> String {
     format!("file:{}", path.display())
 }
 
-/// What ffprobe says of a file: the video facts and how many streams the container has.
+/// Where a source's duration was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationFrom {
+    /// The container's header.
+    Container,
+    /// The video (or audio) stream's header.
+    Stream,
+    /// The end of the last packet, found by reading every packet: a file written to a pipe (a
+    /// browser's MediaRecorder WebM) has no duration in its header.
+    Packets,
+}
+
+/// What ffprobe says of a file: the summary events carry, and every stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
+    /// The summary (`VID_UPLOAD completed`, transcode requests). An audio-only source has width
+    /// and height 0, fps 0 and video codec `none`.
     pub probe: Probe,
     /// Every stream of the container (video, audio, subtitles, data, attachments).
     pub streams: u32,
+    /// The video stream (cover art skipped); `None` for an audio-only source.
+    pub video: Option<VideoStream>,
+    /// Audio streams in container order.
+    pub audio: Vec<AudioStream>,
+    /// Subtitle streams in container order.
+    pub subtitles: Vec<SubtitleStream>,
+    /// Where `probe.duration_secs` came from.
+    pub duration_from: DurationFrom,
 }
+
+impl Inspection {
+    /// Audio streams in play order: the one flagged default first, then the others in
+    /// container order.
+    pub fn audio_in_play_order(&self) -> Vec<&AudioStream> {
+        let mut v: Vec<&AudioStream> = self.audio.iter().collect();
+        // A stable sort keeps container order among equals.
+        v.sort_by_key(|a| !a.default);
+        v
+    }
+
+    /// Whether the source has audio and no video (a podcast, music).
+    pub fn is_audio_only(&self) -> bool {
+        self.video.is_none() && !self.audio.is_empty()
+    }
+}
+
+/// Why a source whose headers and packets give no duration is unusable.
+const NO_DURATION: &str = "no duration";
+
+/// The video codec name an audio-only source's [`Probe`] carries.
+pub const NO_VIDEO_CODEC: &str = "none";
 
 /// Parses `ffprobe -print_format json -show_format -show_streams` output.
 pub fn parse_ffprobe(json: &[u8]) -> Result<Probe, ProbeError> {
     parse_inspection(json).map(|i| i.probe)
 }
 
-/// [`parse_ffprobe`] with the stream count.
+/// [`parse_ffprobe`] with every stream.
 pub fn parse_inspection(json: &[u8]) -> Result<Inspection, ProbeError> {
+    parse_with_duration(json, None)
+}
+
+/// [`parse_inspection`], with `packets_end` as the duration when neither the container nor
+/// the streams give one.
+fn parse_with_duration(json: &[u8], packets_end: Option<f64>) -> Result<Inspection, ProbeError> {
     let out: FfprobeOutput =
         serde_json::from_slice(json).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
     let streams = u32::try_from(out.streams.len()).unwrap_or(u32::MAX);
@@ -138,29 +179,75 @@ pub fn parse_inspection(json: &[u8]) -> Result<Inspection, ProbeError> {
     let video = out
         .streams
         .iter()
-        .filter(|s| s.codec_type.as_deref() == Some("video"))
+        .filter(|s| s.kind() == Some("video"))
         // Cover art is a one-frame "video" stream: skip it.
-        .find(|s| s.disposition.get("attached_pic").copied().unwrap_or(0) == 0)
-        .ok_or(ProbeError::NoVideo)?;
-    let audio = out.streams.iter().find(|s| s.codec_type.as_deref() == Some("audio"));
-    let (width, height) = match (video.width, video.height) {
-        (Some(w), Some(h)) if w > 0 && h > 0 => (w, h),
-        _ => return Err(ProbeError::Unusable("no width/height".into())),
+        .find(|s| !s.flag("attached_pic"));
+    let audio: Vec<AudioStream> =
+        out.streams.iter().filter(|s| s.kind() == Some("audio")).map(FfStream::audio).collect();
+    let subtitles =
+        out.streams.iter().filter(|s| s.kind() == Some("subtitle")).map(FfStream::subtitle);
+    if video.is_none() && audio.is_empty() {
+        return Err(ProbeError::NoVideo);
+    }
+    let secs = |d: Option<&str>| {
+        d.and_then(|d| d.parse::<f64>().ok()).filter(|d| d.is_finite() && *d > 0.0)
     };
+    let stream_duration = video
+        .and_then(|v| secs(v.duration.as_deref()))
+        .or_else(|| audio.iter().find_map(|a| a.duration_secs));
+    let (duration_secs, duration_from) = match (secs(format.duration.as_deref()), stream_duration) {
+        (Some(d), _) => (d, DurationFrom::Container),
+        (None, Some(d)) => (d, DurationFrom::Stream),
+        (None, None) => match packets_end.filter(|d| d.is_finite() && *d > 0.0) {
+            Some(d) => (d, DurationFrom::Packets),
+            None => return Err(ProbeError::Unusable(NO_DURATION.into())),
+        },
+    };
+    let video = match video {
+        Some(v) => Some(video_stream(v)?),
+        None => None,
+    };
+    let probe = match &video {
+        Some(v) => Probe {
+            duration_secs,
+            width: v.width,
+            height: v.height,
+            rotation: v.rotation,
+            fps: v.avg_fps,
+            video_codec: v.codec.clone(),
+            audio_codec: audio.first().map(|a| a.codec.clone()),
+            format: format.format_name.clone().unwrap_or_else(|| "unknown".into()),
+            bit_rate: format.bit_rate.as_deref().and_then(|b| b.parse().ok()),
+        },
+        None => Probe {
+            duration_secs,
+            width: 0,
+            height: 0,
+            rotation: 0,
+            fps: 0.0,
+            video_codec: NO_VIDEO_CODEC.into(),
+            audio_codec: audio.first().map(|a| a.codec.clone()),
+            format: format.format_name.clone().unwrap_or_else(|| "unknown".into()),
+            bit_rate: format.bit_rate.as_deref().and_then(|b| b.parse().ok()),
+        },
+    };
+    Ok(Inspection { probe, streams, video, audio, subtitles: subtitles.collect(), duration_from })
+}
+
+/// The video stream's facts, or why it is unusable.
+fn video_stream(video: &FfStream) -> Result<VideoStream, ProbeError> {
+    match (video.width, video.height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => {}
+        _ => return Err(ProbeError::Unusable("no width/height".into())),
+    }
+    let r_fps = video.r_frame_rate.as_deref().and_then(parse_rate).filter(|f| *f <= 1000.0);
     let fps = video
         .avg_frame_rate
         .as_deref()
         .and_then(parse_rate)
-        .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate))
         .filter(|f| *f <= 1000.0)
+        .or(r_fps)
         .ok_or_else(|| ProbeError::Unusable("no frame rate".into()))?;
-    let duration_secs = format
-        .duration
-        .as_deref()
-        .or(video.duration.as_deref())
-        .and_then(|d| d.parse::<f64>().ok())
-        .filter(|d| d.is_finite() && *d > 0.0)
-        .ok_or_else(|| ProbeError::Unusable("no duration".into()))?;
     let rotation = video
         .side_data_list
         .iter()
@@ -168,18 +255,7 @@ pub fn parse_inspection(json: &[u8]) -> Result<Inspection, ProbeError> {
         .or_else(|| video.tags.get("rotate").and_then(|r| r.parse::<f64>().ok()))
         .map(normalise_rotation)
         .unwrap_or(0);
-    let probe = Probe {
-        duration_secs,
-        width,
-        height,
-        rotation,
-        fps,
-        video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
-        audio_codec: audio.and_then(|a| a.codec_name.clone()),
-        format: format.format_name.unwrap_or_else(|| "unknown".into()),
-        bit_rate: format.bit_rate.and_then(|b| b.parse().ok()),
-    };
-    Ok(Inspection { probe, streams })
+    Ok(video.video(rotation, fps, r_fps))
 }
 
 /// Display size after rotation (width, height).
@@ -225,7 +301,46 @@ pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, Probe
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
     }
-    parse_inspection(&out.stdout)
+    match parse_inspection(&out.stdout) {
+        // Written to a pipe (a browser's MediaRecorder): read the packets for the duration.
+        Err(ProbeError::Unusable(why)) if why == NO_DURATION => {
+            let end = packets_end(path, timeout).await?;
+            parse_with_duration(&out.stdout, end)
+        }
+        other => other,
+    }
+}
+
+/// The end of the last packet of any stream (`pts + duration`), by reading every packet.
+async fn packets_end(path: &Path, timeout: Duration) -> Result<Option<f64>, ProbeError> {
+    let mut cmd = tokio::process::Command::new("ffprobe");
+    cmd.args(["-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0"])
+        .args(input_fence_args())
+        .arg(input_url(path))
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| {
+            ProbeError::Tool(format!("ffprobe (packet scan) timed out after {timeout:?}"))
+        })?
+        .map_err(|e| ProbeError::Tool(format!("cannot run ffprobe: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
+    }
+    Ok(last_packet_end(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The latest `pts + duration` of `pts_time,duration_time` lines (`N/A` fields skipped).
+fn last_packet_end(csv: &str) -> Option<f64> {
+    csv.lines()
+        .filter_map(|line| {
+            let mut f = line.split(',').map(|v| v.trim().parse::<f64>().ok());
+            let pts = f.next().flatten()?;
+            Some(pts + f.next().flatten().unwrap_or(0.0))
+        })
+        .filter(|e| e.is_finite())
+        .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.max(e))))
 }
 
 #[cfg(test)]
@@ -276,11 +391,95 @@ mod tests {
     }
 
     #[test]
-    fn audio_only_and_cover_art_only_files_have_no_video() {
-        let audio = r#"{"streams":[{"codec_type":"audio","codec_name":"mp3"},
-          {"codec_type":"video","codec_name":"mjpeg","width":500,"height":500,"avg_frame_rate":"0/0",
+    fn an_audio_only_file_is_audio_with_no_video_and_cover_art_is_not_video() {
+        let audio = r#"{"streams":[{"index":0,"codec_type":"audio","codec_name":"mp3","channels":2,
+          "sample_rate":"44100","tags":{"language":"eng"}},
+          {"index":1,"codec_type":"video","codec_name":"mjpeg","width":500,"height":500,"avg_frame_rate":"0/0",
            "disposition":{"attached_pic":1}}],"format":{"format_name":"mp3","duration":"3.0"}}"#;
-        assert_eq!(parse_ffprobe(audio.as_bytes()), Err(ProbeError::NoVideo));
+        let i = parse_inspection(audio.as_bytes()).unwrap();
+        assert!(i.is_audio_only() && i.video.is_none());
+        assert_eq!((i.probe.width, i.probe.height, i.probe.video_codec.as_str()), (0, 0, "none"));
+        assert_eq!(i.probe.audio_codec.as_deref(), Some("mp3"));
+        assert_eq!((i.audio[0].sample_rate, i.audio[0].language.as_deref()), (44100, Some("eng")));
+        let art_only = r#"{"streams":[{"codec_type":"video","codec_name":"mjpeg","width":5,"height":5,
+          "disposition":{"attached_pic":1}},{"codec_type":"subtitle","codec_name":"mov_text"}],
+          "format":{"format_name":"mov","duration":"3.0"}}"#;
+        assert_eq!(parse_ffprobe(art_only.as_bytes()), Err(ProbeError::NoVideo));
+    }
+
+    const HLG_TWO_LANGUAGES: &str = r#"{"streams":[
+      {"index":0,"codec_type":"video","codec_name":"hevc","profile":"Main 10","width":1920,"height":1080,
+       "pix_fmt":"yuv420p10le","color_range":"tv","color_space":"bt2020nc","color_transfer":"arib-std-b67",
+       "color_primaries":"bt2020","field_order":"progressive","sample_aspect_ratio":"1:1",
+       "avg_frame_rate":"15000/499","r_frame_rate":"30/1"},
+      {"index":1,"codec_type":"audio","codec_name":"aac","channels":2,"channel_layout":"stereo",
+       "sample_rate":"48000","tags":{"language":"eng"},"disposition":{"default":0}},
+      {"index":2,"codec_type":"audio","codec_name":"ac3","channels":6,"channel_layout":"5.1(side)",
+       "sample_rate":"48000","tags":{"LANGUAGE":"fre","title":"VF"},"disposition":{"default":1}},
+      {"index":3,"codec_type":"subtitle","codec_name":"subrip","tags":{"language":"und"},
+       "disposition":{"default":0,"forced":1}}],
+      "format":{"format_name":"matroska,webm","duration":"2.0"}}"#;
+
+    #[test]
+    fn colour_fields_and_every_audio_stream_are_read() {
+        let i = parse_inspection(HLG_TWO_LANGUAGES.as_bytes()).unwrap();
+        let v = i.video.as_ref().unwrap();
+        assert_eq!((v.index, v.bit_depth, v.dynamic_range()), (0, 10, DynamicRange::Hlg));
+        assert_eq!(v.colour.primaries.as_deref(), Some("bt2020"));
+        assert_eq!(v.colour.matrix.as_deref(), Some("bt2020nc"));
+        assert_eq!(
+            (v.field_order, v.sar, v.display_size()),
+            (FieldOrder::Progressive, (1, 1), (1920, 1080))
+        );
+        assert!((v.avg_fps - 30.06).abs() < 0.01 && v.r_fps == Some(30.0));
+        assert_eq!(i.audio.len(), 2);
+        let order: Vec<u32> = i.audio_in_play_order().iter().map(|a| a.index).collect();
+        assert_eq!(order, [2, 1], "the default-flagged track first");
+        let fr = &i.audio[1];
+        assert_eq!(
+            (fr.channels, fr.language.as_deref(), fr.title.as_deref()),
+            (6, Some("fre"), Some("VF"))
+        );
+        assert_eq!(
+            i.probe.audio_codec.as_deref(),
+            Some("aac"),
+            "the summary names the first track"
+        );
+        assert_eq!(i.subtitles.len(), 1);
+        assert!(i.subtitles[0].forced && i.subtitles[0].language.is_none(), "und is no language");
+        assert_eq!(i.duration_from, DurationFrom::Container);
+    }
+
+    #[test]
+    fn interlaced_anamorphic_broadcast_is_read_as_such() {
+        let j = r#"{"streams":[{"index":0,"codec_type":"video","codec_name":"mpeg2video","width":1440,
+          "height":1080,"field_order":"tt","sample_aspect_ratio":"4:3","avg_frame_rate":"25/1",
+          "pix_fmt":"yuv420p","color_transfer":"unknown"}],"format":{"format_name":"mpegts","duration":"2.0"}}"#;
+        let v = parse_inspection(j.as_bytes()).unwrap().video.unwrap();
+        assert!(v.is_interlaced());
+        assert_eq!((v.sar, v.display_size(), v.bit_depth), ((4, 3), (1920, 1080), 8));
+        assert_eq!((v.colour.transfer.as_deref(), v.dynamic_range()), (None, DynamicRange::Sdr));
+    }
+
+    #[test]
+    fn a_duration_missing_from_the_headers_comes_from_the_streams_or_the_packets() {
+        let webm = r#"{"streams":[{"codec_type":"video","codec_name":"vp8","width":320,"height":240,
+          "avg_frame_rate":"30/1"},{"codec_type":"audio","codec_name":"opus","duration":"1.98"}],
+          "format":{"format_name":"matroska,webm"}}"#;
+        let i = parse_inspection(webm.as_bytes()).unwrap();
+        assert_eq!((i.probe.duration_secs, i.duration_from), (1.98, DurationFrom::Stream));
+        let piped = webm.replace(r#","duration":"1.98""#, "");
+        assert_eq!(
+            parse_inspection(piped.as_bytes()),
+            Err(ProbeError::Unusable("no duration".into()))
+        );
+        let i = parse_with_duration(piped.as_bytes(), Some(2.033)).unwrap();
+        assert_eq!((i.probe.duration_secs, i.duration_from), (2.033, DurationFrom::Packets));
+        assert_eq!(
+            last_packet_end("0.000000,0.033000\n1.967000,0.033000\nN/A,N/A\n1.950000,N/A\n"),
+            Some(2.0)
+        );
+        assert_eq!(last_packet_end(""), None);
     }
 
     #[test]
