@@ -16,20 +16,17 @@ async fn audio_shorter_than_the_video_is_padded_to_the_video() {
     let s = transcode(&env, Class::ShortAudio, settings()).await;
     let p = published(&env, Class::ShortAudio.name());
     // Includes: every audio playlist lasts the 3 s of video, not the source's 1.2 s.
-    p.assert_plays_whole(&s);
+    p.check_plays_whole(&s);
     let audio = p.audio_media();
     assert!(!audio.is_empty(), "an audio rendition:\n{}", p.master);
     let video = p.extent(&p.video_variants()[0], "v:0").unwrap();
     for m in audio {
         let a = p.extent(&m["URI"], "a:0").unwrap();
-        assert!(
-            a.end >= video.end - 2.0 * AAC_FRAME_SECS,
-            "{}: audio ends at {:.3} s, video at {:.3} s",
-            m["URI"],
-            a.end,
-            video.end
-        );
+        p.check(a.end >= video.end - 2.0 * AAC_FRAME_SECS, || {
+            format!("{}: audio ends at {:.3} s, video at {:.3} s", m["URI"], a.end, video.end)
+        });
     }
+    p.finish();
 }
 
 #[tokio::test]
@@ -37,15 +34,17 @@ async fn mono_22_05_khz_audio_comes_out_at_48_khz() {
     let env = env().await;
     let s = transcode(&env, Class::MonoLowRate, settings()).await;
     let p = published(&env, Class::MonoLowRate.name());
-    p.assert_plays_whole(&s);
+    p.check_plays_whole(&s);
     let audio = p.audio_media();
     assert!(!audio.is_empty(), "an audio rendition:\n{}", p.master);
     for m in audio {
         let a = p.audio_stream(&m["URI"]);
-        assert_eq!(a["sample_rate"], "48000", "{}: {a}", m["URI"]);
-        assert_eq!(a["codec_name"], "aac");
-        assert_eq!(a["profile"], "LC");
+        let uri = &m["URI"];
+        p.check(a["sample_rate"] == "48000", || format!("{uri}: {} Hz", a["sample_rate"]));
+        let (codec, profile) = (&a["codec_name"], &a["profile"]);
+        p.check(*codec == "aac" && *profile == "LC", || format!("{uri}: {codec} {profile}"));
     }
+    p.finish();
 }
 
 #[tokio::test]
@@ -53,19 +52,32 @@ async fn two_languages_become_two_renditions_the_default_flagged_one_first() {
     let env = env().await;
     let s = transcode(&env, Class::TwoLanguages, settings()).await;
     let p = published(&env, Class::TwoLanguages.name());
-    p.assert_plays_whole(&s);
+    p.check_plays_whole(&s);
     let audio = p.audio_media();
-    assert_eq!(audio.len(), 2, "one EXT-X-MEDIA per language:\n{}", p.master);
-    let lang = |i: usize| audio[i].get("LANGUAGE").map(String::as_str);
-    assert_eq!((lang(0), lang(1)), (Some("fr"), Some("en")), "the default-flagged fra first");
-    assert_eq!(audio[0].get("DEFAULT").map(String::as_str), Some("YES"));
-    assert_ne!(audio[1].get("DEFAULT").map(String::as_str), Some("YES"), "one default");
-    assert!(audio.iter().all(|m| m.get("NAME").is_some_and(|n| !n.is_empty())));
-    assert_ne!(audio[0]["NAME"], audio[1]["NAME"], "names are unique");
-    assert_eq!(audio[0].get("GROUP-ID"), audio[1].get("GROUP-ID"), "one group");
-    // The renditions carry the right tracks: fra is the 660 Hz tone, eng the 440 Hz one.
-    let (fr, en) = (tone_hz(&p.root, &audio[0]["URI"]), tone_hz(&p.root, &audio[1]["URI"]));
-    assert!((fr - 660.0).abs() < 20.0 && (en - 440.0).abs() < 20.0, "fr {fr} Hz, en {en} Hz");
+    p.check(audio.len() == 2, || {
+        format!("{} audio EXT-X-MEDIA, not 2:\n{}", audio.len(), p.master)
+    });
+    if audio.len() == 2 {
+        let attr = |i: usize, k: &str| audio[i].get(k).map(String::as_str);
+        let langs = (attr(0, "LANGUAGE"), attr(1, "LANGUAGE"));
+        p.check(langs == (Some("fr"), Some("en")), || {
+            format!("LANGUAGE {langs:?}, not the default-flagged fra first, then eng")
+        });
+        p.check(attr(0, "DEFAULT") == Some("YES") && attr(1, "DEFAULT") != Some("YES"), || {
+            "DEFAULT=YES on the first rendition only".into()
+        });
+        let names = (attr(0, "NAME"), attr(1, "NAME"));
+        p.check(names.0.is_some_and(|n| !n.is_empty()) && names.0 != names.1, || {
+            format!("NAME {names:?}: present and unique")
+        });
+        p.check(attr(0, "GROUP-ID") == attr(1, "GROUP-ID"), || "one audio group".into());
+        // The renditions carry the right tracks: fra is the 660 Hz tone, eng the 440 Hz one.
+        let (fr, en) = (tone_hz(&p.root, &audio[0]["URI"]), tone_hz(&p.root, &audio[1]["URI"]));
+        p.check((fr - 660.0).abs() < 20.0 && (en - 440.0).abs() < 20.0, || {
+            format!("first rendition {fr:.0} Hz (fra is 660), second {en:.0} Hz (eng is 440)")
+        });
+    }
+    p.finish();
 }
 
 #[tokio::test]
@@ -73,11 +85,11 @@ async fn an_audio_only_source_becomes_an_audio_only_hls_asset() {
     let env = env().await;
     let s = transcode(&env, Class::AudioOnly, settings()).await;
     let p = published(&env, Class::AudioOnly.name());
-    p.assert_plays_whole(&s);
-    assert!(p.video_variants().is_empty(), "no video variant:\n{}", p.master);
+    p.check_plays_whole(&s);
+    p.check(p.video_variants().is_empty(), || format!("a video variant:\n{}", p.master));
     for uri in p.playlists() {
-        assert!(p.extent(&uri, "v:0").is_none(), "{uri}: no video");
-        assert!(p.extent(&uri, "a:0").is_some(), "{uri}: audio");
+        p.check(p.extent(&uri, "v:0").is_none(), || format!("{uri}: has video"));
+        p.check(p.extent(&uri, "a:0").is_some(), || format!("{uri}: has no audio"));
     }
     // ffprobe reads the master itself (as a player would) and finds audio only.
     let master = p.root.join("master-at-root.m3u8");
@@ -89,5 +101,8 @@ async fn an_audio_only_source_becomes_an_audio_only_hls_asset() {
         .iter()
         .map(|s| s["codec_type"].as_str().unwrap())
         .collect();
-    assert!(!kinds.is_empty() && kinds.iter().all(|k| *k == "audio"), "{kinds:?}");
+    p.check(!kinds.is_empty() && kinds.iter().all(|k| *k == "audio"), || {
+        format!("the master's streams: {kinds:?}")
+    });
+    p.finish();
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +33,8 @@ pub struct Published {
     /// `EXT-X-MEDIA` renditions (attributes, with `URI` when present), in master order.
     pub media: Vec<BTreeMap<String, String>>,
     scratch: tempfile::TempDir,
+    /// Failed checks so far ([`Published::check`]).
+    problems: RefCell<Vec<String>>,
 }
 
 /// Generates `class`, publishes its transcode request with ingest's probe (a probe failure is
@@ -92,7 +95,7 @@ pub fn published(env: &Env, id: &str) -> Published {
     }
     assert!(!variants.is_empty(), "{id}: a master with variants:\n{master}");
     let scratch = tempfile::tempdir().unwrap();
-    Published { root, master, variants, media, scratch }
+    Published { root, master, variants, media, scratch, problems: RefCell::default() }
 }
 
 /// The extent of one stream kind of a playlist: (first pts, end of the last packet).
@@ -110,6 +113,20 @@ impl Extent {
 }
 
 impl Published {
+    /// Records a failed check and goes on, so one run lists every problem of a class (see
+    /// [`Published::finish`]).
+    pub fn check(&self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.problems.borrow_mut().push(problem());
+        }
+    }
+
+    /// Fails the test with every problem recorded.
+    pub fn finish(self) {
+        let problems = self.problems.into_inner();
+        assert!(problems.is_empty(), "{} problem(s):\n- {}", problems.len(), problems.join("\n- "));
+    }
+
     /// Every media playlist the master names: the variants', then the renditions'.
     pub fn playlists(&self) -> Vec<String> {
         let mut out: Vec<String> = self.variants.iter().map(|(_, u)| u.clone()).collect();
@@ -136,16 +153,18 @@ impl Published {
         self.media.iter().filter(|m| m.get("TYPE").map(String::as_str) == Some("AUDIO")).collect()
     }
 
-    /// Decodes `uri` with `ffmpeg -v error -i <uri> -f null -` from the HLS root; asserts exit 0
+    /// Decodes `uri` with `ffmpeg -v error -i <uri> -f null -` from the HLS root; checks exit 0
     /// and nothing on stderr.
-    pub fn assert_decodes(&self, uri: &str) {
+    pub fn check_decodes(&self, uri: &str) {
         let out = Command::new("ffmpeg")
             .args(["-hide_banner", "-nostdin", "-v", "error", "-i", uri, "-f", "null", "-"])
             .current_dir(&self.root)
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && err.trim().is_empty(), "{uri} decodes cleanly: {err}");
+        self.check(out.status.success() && err.trim().is_empty(), || {
+            format!("{uri} decodes with errors: {}", err.trim())
+        });
     }
 
     /// ffprobe of the playlist's packets of `select` (`v:0`, `a:0`); None when it has none.
@@ -246,22 +265,23 @@ impl Published {
     /// The checks every class shares: every playlist the master names decodes with no ffmpeg
     /// error, and its video and audio each last the source's duration, within one frame of the
     /// output plus two AAC frames (an encoder's padding and priming): `tolerance`.
-    pub fn assert_plays_whole(&self, source: &Source) {
+    pub fn check_plays_whole(&self, source: &Source) {
         let frame = source.frame_rate.map_or(0.0, |f| 1.0 / f);
         let tolerance = frame + 2.0 * AAC_FRAME_SECS;
         let want = source.duration_secs;
         for uri in self.playlists() {
-            self.assert_decodes(&uri);
+            self.check_decodes(&uri);
             let video = self.extent(&uri, "v:0");
             let audio = self.extent(&uri, "a:0");
-            assert!(video.is_some() || audio.is_some(), "{uri}: has packets");
+            self.check(video.is_some() || audio.is_some(), || format!("{uri}: no packets"));
             for (kind, e) in [("video", video), ("audio", audio)] {
                 if let Some(e) = e {
-                    assert!(
-                        (e.secs() - want).abs() <= tolerance,
-                        "{uri}: {kind} lasts {:.3} s, the source {want:.3} s (± {tolerance:.3})",
-                        e.secs()
-                    );
+                    self.check((e.secs() - want).abs() <= tolerance, || {
+                        format!(
+                            "{uri}: {kind} lasts {:.3} s, the source {want:.3} s (± {tolerance:.3})",
+                            e.secs()
+                        )
+                    });
                 }
             }
         }
@@ -319,4 +339,22 @@ pub fn tone_hz(root: &Path, uri: &str) -> f64 {
     let loud: Vec<i16> = samples.iter().copied().filter(|s| s.unsigned_abs() > 64).collect();
     let crossings = loud.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
     crossings as f64 / 2.0 / (loud.len() as f64 / 48_000.0)
+}
+
+/// ffmpeg `idet`'s multi-frame verdict on the playlist's video: (interlaced frames, progressive
+/// frames). Combing (fields 1/50 s apart woven in one frame) counts as interlaced.
+pub fn idet(root: &Path, uri: &str) -> (u64, u64) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "info", "-i", uri, "-map", "0:v:0"])
+        .args(["-vf", "idet", "-f", "null", "-"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("Multi frame detection:")).expect("idet's verdict");
+    let count = |key: &str| -> u64 {
+        let after = line.split(key).nth(1).unwrap().trim_start();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
 }
