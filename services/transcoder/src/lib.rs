@@ -84,6 +84,7 @@ pub mod publish;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;
+pub mod version_gc;
 pub mod worker;
 
 use std::time::Duration;
