@@ -9,7 +9,8 @@
 //!   one-shot facts with an expected last subject sequence of 0 (stored once, forever).
 //! - [`outbox`]: draining the outbox in order; refused entries set aside with their reason;
 //!   its metrics; [`outbox_replay`]: sending them again once the cause is fixed.
-//!   [`publish_class`]: what a publish error means, from the server's code.
+//!   [`publish_class`]: what a publish error means, from the server's code;
+//!   [`publish_denied`]: publishes refused for permissions, seen at once.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
 //! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
@@ -38,6 +39,7 @@ pub mod outbox_replay;
 pub mod platform;
 pub mod probe;
 pub mod publish_class;
+pub mod publish_denied;
 pub mod readiness;
 pub mod redact;
 pub mod secret;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use framelog_core::eventlog::{EventLog, OUTBOX_REFUSED_TREE, OUTBOX_TREE};
 use framelog_core::outbox::RefusedEntry;
 use framelog_core::outbox_replay::{ReplayError, ReplayOutcome, Replayed};
+use framelog_core::publish_denied::PublishViolations;
 use framelog_core::{CommonSettings, nats};
 
 /// `framelog outbox ...`.
@@ -87,14 +88,16 @@ fn list(common: &CommonSettings, json: bool) -> anyhow::Result<()> {
 async fn replay(common: &CommonSettings, ids: &[String], json: bool) -> anyhow::Result<()> {
     let db = open_store(common)?;
     let credentials = common.nats_credentials()?;
-    let client = nats::connect_with(
+    let violations = PublishViolations::default();
+    let client = nats::connect_watching(
         &common.nats_urls(),
         credentials.as_ref(),
         "framelog-cli",
         Duration::from_secs(10),
+        Some(&violations),
     )
     .await?;
-    let events = EventLog::new(client, db.clone())?;
+    let events = EventLog::new(client, db.clone())?.watch(violations);
     let (done, stopped) = match events.replay_refused(ids).await {
         Ok(done) => (done, None),
         Err(ReplayError::Stopped { subject, error, done }) => (done, Some((subject, error))),
