@@ -259,6 +259,18 @@ pub fn split_by_month(start: OffsetDateTime, secs: f64) -> Vec<(Month, f64)> {
     out
 }
 
+/// A session's billed time per UTC month, in whole milliseconds (what the monthly live meter
+/// adds up; integers, so adding and taking back a session's share never drifts). Nothing
+/// until the session ended.
+pub fn session_millis(u: &SessionUsage) -> Vec<(Month, i64)> {
+    let Some((start, secs)) = u.billed() else { return Vec::new() };
+    split_by_month(start, secs)
+        .into_iter()
+        .map(|(m, part)| (m, (part * 1000.0).round() as i64))
+        .filter(|(_, ms)| *ms > 0)
+        .collect()
+}
+
 /// The egress record of an `egress_metered` event (`None` for other events).
 pub fn egress_usage(event: &Event) -> Option<EgressUsage> {
     match &event.data {

@@ -207,3 +207,16 @@ fn given_ended_before_started_or_repeated_then_the_session_bills_the_same() {
     // A session that has only started bills nothing yet.
     assert_eq!(ledger(&[a]).month(nov()).live_minutes, 0.0);
 }
+
+#[test]
+fn given_a_session_across_midnight_then_its_meter_shares_are_whole_milliseconds_per_month() {
+    let start = at("2026-11-30T23:50:00Z");
+    let open = SessionUsage { started_at: Some(start), ended_at: None, duration_secs: 0.0 };
+    assert!(session_millis(&open).is_empty(), "an open session bills nothing yet");
+    let ended = SessionUsage {
+        ended_at: Some(at("2026-12-01T00:21:30Z")),
+        duration_secs: 30.0 * 60.0 + 0.0004,
+        ..open
+    };
+    assert_eq!(session_millis(&ended), [(nov(), 600_000), (dec(), 1_200_000)]);
+}

@@ -146,6 +146,8 @@ pub(crate) struct Inner {
     /// The outbox head's key and how often JetStream refused it (refused after a few tries).
     pub(crate) head_refusals: std::sync::Mutex<Option<(sled::IVec, u32)>>,
     pub(crate) metrics: OutboxMetrics,
+    /// The connection's publish permission violations, when watched ([`EventLog::watch`]).
+    pub(crate) violations: std::sync::OnceLock<crate::publish_denied::PublishViolations>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -196,8 +198,19 @@ impl EventLog {
                 wake: Notify::new(),
                 head_refusals: std::sync::Mutex::new(None),
                 metrics: OutboxMetrics::default(),
+                violations: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Takes the publish permission violations of this log's connection into account (the
+    /// connection must have been made with [`PublishViolations::install`]): a publish they
+    /// name is refused at once instead of timing out. Only the first call counts.
+    ///
+    /// [`PublishViolations::install`]: crate::publish_denied::PublishViolations::install
+    pub fn watch(self, violations: crate::publish_denied::PublishViolations) -> EventLog {
+        let _ = self.inner.violations.set(violations);
+        self
     }
 
     /// The JetStream context.
@@ -289,9 +302,24 @@ impl EventLog {
     }
 
     pub(crate) async fn send(&self, out: &Outgoing) -> Result<Published, SendError> {
-        let ack =
-            async { self.inner.js.send_publish(out.subject.clone(), out.message()).await?.await }
-                .await;
+        let publish =
+            async { self.inner.js.send_publish(out.subject.clone(), out.message()).await?.await };
+        // A publish refused for permissions gets no reply: the server's error decides at once.
+        let ack = match self.inner.violations.get() {
+            Some(v) => {
+                let rx = v.subscribe();
+                tokio::select! {
+                    ack = publish => ack,
+                    d = crate::publish_denied::denied(rx, &out.subject) => {
+                        return Err(SendError::Refused {
+                            kind: PublishErrorKind::Other,
+                            message: d.reason,
+                        });
+                    }
+                }
+            }
+            None => publish.await,
+        };
         let e = match ack {
             Ok(ack) => {
                 return Ok(Published::Stored {

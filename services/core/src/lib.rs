@@ -8,7 +8,9 @@
 //! - [`eventlog`]: publishing events with ack, dedup ids, trace context and the sled outbox;
 //!   one-shot facts with an expected last subject sequence of 0 (stored once, forever).
 //! - [`outbox`]: draining the outbox in order; refused entries set aside with their reason;
-//!   its metrics. [`publish_class`]: what a publish error means, from the server's code.
+//!   its metrics; [`outbox_replay`]: sending them again once the cause is fixed.
+//!   [`publish_class`]: what a publish error means, from the server's code;
+//!   [`publish_denied`]: publishes refused for permissions, seen at once.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
 //! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
@@ -33,9 +35,11 @@ pub mod metrics;
 pub mod nats;
 pub mod nats_auth;
 pub mod outbox;
+pub mod outbox_replay;
 pub mod platform;
 pub mod probe;
 pub mod publish_class;
+pub mod publish_denied;
 pub mod readiness;
 pub mod redact;
 pub mod secret;

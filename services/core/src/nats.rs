@@ -90,6 +90,18 @@ pub async fn connect_with(
     name: &str,
     patience: Duration,
 ) -> Result<async_nats::Client, NatsSetupError> {
+    connect_watching(urls, credentials, name, patience, None).await
+}
+
+/// [`connect_with`], reporting the connection's publish permission violations to `violations`
+/// (for [`crate::eventlog::EventLog::watch`]).
+pub async fn connect_watching(
+    urls: &[String],
+    credentials: Option<&NatsCredentials>,
+    name: &str,
+    patience: Duration,
+    violations: Option<&crate::publish_denied::PublishViolations>,
+) -> Result<async_nats::Client, NatsSetupError> {
     let (urls, from_url) = credentials_from_urls(urls).map_err(NatsSetupError::Credentials)?;
     let credentials = credentials.cloned().or(from_url);
     let joined = urls.join(",");
@@ -104,6 +116,9 @@ pub async fn connect_with(
             .max_reconnects(None);
         if let Some(c) = &credentials {
             opts = c.apply(opts);
+        }
+        if let Some(v) = violations {
+            opts = v.install(opts);
         }
         match opts.connect(urls.clone()).await {
             Ok(c) => break c,

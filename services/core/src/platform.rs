@@ -68,15 +68,23 @@ impl Platform {
             sled::Config::new().path(&db_path).flush_every_ms(Some(200)).open().map_err(
                 |source| StartError::Sled { path: db_path.display().to_string(), source },
             )?;
-        let client =
-            nats::connect_with(&settings.nats_urls(), credentials.as_ref(), client_name, patience)
-                .await?;
+        let violations = crate::publish_denied::PublishViolations::default();
+        let urls = settings.nats_urls();
+        let client = nats::connect_watching(
+            &urls,
+            credentials.as_ref(),
+            client_name,
+            patience,
+            Some(&violations),
+        )
+        .await?;
         let js = jetstream::new(client.clone());
         nats::ensure_topology_with(&js, settings.replicas, settings.view_stream_max_bytes).await?;
         nats::apply_duplicate_window(&js, settings.nats_duplicate_window).await?;
         let tenants = TenantStore::open(&js).await?.with_client(client.clone());
         let events = EventLog::new(client.clone(), db.clone())
-            .map_err(|source| StartError::Sled { path: db_path.display().to_string(), source })?;
+            .map_err(|source| StartError::Sled { path: db_path.display().to_string(), source })?
+            .watch(violations);
         let metrics = Metrics::new();
         events.register_metrics(&metrics);
         Ok(Platform {

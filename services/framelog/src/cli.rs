@@ -36,6 +36,9 @@ pub enum Command {
     /// Change existing streams and buckets to the declared topology (a start never does).
     #[command(subcommand)]
     Topology(crate::topology::TopologyCommand),
+    /// List or replay the events JetStream refused for good (the server must be stopped).
+    #[command(subcommand)]
+    Outbox(crate::outbox::OutboxCommand),
 }
 
 /// `framelog projection ...`. Each opens the local sled store, so the server using that data

@@ -10,10 +10,12 @@
 //! - [`projection`]: `framelog projection rebuild|digest`.
 //! - [`web`]: the built web UI as the router's fallback (SPA), never over API paths.
 //! - [`topology`]: `framelog topology apply [--replicas N] [--dry-run]`.
+//! - [`outbox`]: `framelog outbox list|replay [--id ...]` (entries JetStream refused).
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
 pub mod hook;
+pub mod outbox;
 pub mod projection;
 pub mod secret;
 pub mod serve;

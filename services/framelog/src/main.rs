@@ -31,6 +31,10 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::topology::run(cmd).await
         }
+        Command::Outbox(cmd) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
+            framelog::outbox::run(cmd).await
+        }
         Command::Tenant(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             match cmd {

@@ -47,6 +47,7 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
                 if new != old
                     && let Some(u) = new
                 {
+                    crate::live_meters::meter_session(ov, tenant, old.as_ref(), &u)?;
                     ov.put_json(View::Usage, k, &u);
                 }
             }

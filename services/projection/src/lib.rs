@@ -16,7 +16,8 @@
 //! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
 //! - [`rollup`]: month-close totals of `VID_VIEW` written to `VID` (`month_closed`), so bills
 //!   and view totals survive `VID_VIEW` aging out; [`closer`]: the task that closes months.
-//! - [`meters`]: monthly storage, upload and CPU meters as running deltas (bills without scans).
+//! - [`meters`]: monthly storage, upload and CPU meters as running deltas (bills without scans);
+//!   [`live_meters`]: the monthly live-minutes meter.
 //! - [`window`]: the view-id dedup set, windowed by event time and pruned as events advance.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
@@ -32,6 +33,7 @@ pub mod apply;
 pub mod closer;
 pub mod cursor;
 pub mod error;
+pub mod live_meters;
 pub mod meters;
 pub mod pricing;
 pub mod projector;

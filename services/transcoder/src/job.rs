@@ -138,7 +138,7 @@ async fn run(
     let prefix = hls_prefix(emit.tenant().as_str(), emit.video().as_str());
     let tmp_root = shared.ctx.platform.settings.data_dir.join(TMP_DIR);
     tokio::fs::create_dir_all(&tmp_root).await.map_err(JobError::io("creating the work dir"))?;
-    let version = Version::new(emit.tenant().as_str(), emit.video().as_str());
+    let version = Version::noted(&shared.ctx, emit.tenant().as_str(), emit.video().as_str()).await;
     let grace = shared.settings.version_grace_secs;
     let work = tempfile::Builder::new()
         .prefix(&format!("{}-{}-", emit.tenant(), emit.video()))

@@ -100,6 +100,7 @@ pub mod rate;
 pub mod settings;
 pub mod storyboard;
 pub mod sweeper;
+pub mod version_gc;
 pub mod video_filters;
 pub mod worker;
 

@@ -8,19 +8,23 @@
 //!
 //! The early rung moves the pointer only while no complete version exists; the whole ladder
 //! moves it by compare-and-set, retires the version it replaces and removes it after the grace
-//! period.
+//! period. That timer lives in this process; what a restart or a crash leaves (a retired
+//! version, a version never made live) is collected by the sweeper from the notes of
+//! [`crate::version_gc`], written before any file is stored.
 
 use std::path::Path;
 use std::time::Duration;
 
 use framelog_core::media::versions::{self, Published};
 use framelog_core::media::{SharedMediaStore, hls_prefix};
+use framelog_core::service::ServiceContext;
 use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::error::JobError;
 use crate::outputs::Deletion;
 use crate::playlist::{AudioMedia, Variant};
+use crate::version_gc::Journal;
 
 /// One attempt's version of a video's outputs.
 #[derive(Debug, Clone)]
@@ -31,6 +35,9 @@ pub struct Version {
     pub id: String,
     /// Where this attempt's files go.
     pub prefix: String,
+    /// Where stored versions are noted for the sweeper ([`crate::version_gc`]); none: only
+    /// this process's timer collects what this version retires.
+    pub journal: Option<Journal>,
 }
 
 fn now() -> i64 {
@@ -43,7 +50,45 @@ impl Version {
         let video_prefix = hls_prefix(tenant, video);
         let id = versions::new_version_id();
         let prefix = versions::version_prefix(&video_prefix, &id);
-        Version { video_prefix, id, prefix }
+        Version { video_prefix, id, prefix, journal: None }
+    }
+
+    /// A fresh version whose stored files are noted for the sweeper (without notes if the
+    /// bucket cannot be opened: logged).
+    pub async fn noted(ctx: &ServiceContext, tenant: &str, video: &str) -> Version {
+        let v = Version::new(tenant, video);
+        let replicas = ctx.platform.settings.replicas;
+        match Journal::open(&ctx.platform.js, replicas).await {
+            Ok(j) => v.with_journal(j),
+            Err(e) => {
+                tracing::warn!(error = %e, "version notes unavailable: only this process collects");
+                v
+            }
+        }
+    }
+
+    /// This version, noting what it stores (and what it may retire) in `journal`.
+    pub fn with_journal(self, journal: Journal) -> Version {
+        Version { journal: Some(journal), ..self }
+    }
+
+    /// Notes this version and the live one it may retire, before any file is stored, so that
+    /// the sweeper collects them whatever crashes next. A failed note is logged, not fatal:
+    /// only collection depends on it.
+    async fn note(&self, media: &SharedMediaStore) {
+        let Some(journal) = &self.journal else { return };
+        let mut ids = vec![self.id.clone()];
+        match media.current(&self.video_prefix).await {
+            Ok(Some(cur)) if cur.pointer.version != self.id => ids.push(cur.pointer.version),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the live version could not be read to note it"),
+        }
+        for id in ids {
+            if let Err(e) = journal.note(&self.video_prefix, &id, now()).await {
+                tracing::warn!(version = %id, error = %e,
+                    "version not noted: the sweeper will not collect it");
+            }
+        }
     }
 
     /// `uri` (relative to the version) as named from the video's root.
@@ -78,6 +123,7 @@ impl Version {
         complete: bool,
         grace_secs: u64,
     ) -> Result<bool, JobError> {
+        self.note(media).await;
         deletion.put_dir(&self.prefix, src).await?;
         let moved =
             versions::publish(media.as_ref(), &self.video_prefix, &self.id, complete, now())
@@ -101,8 +147,7 @@ impl Version {
     }
 
     /// Removes the retired versions already due, and those retired now once the grace period
-    /// has passed (a task of this process; a later publication of the video removes what a
-    /// restart left).
+    /// has passed (a task of this process; the sweeper removes what a restart left).
     async fn collect_later(&self, media: SharedMediaStore, grace_secs: u64) {
         let grace = i64::try_from(grace_secs).unwrap_or(i64::MAX);
         let prefix = self.video_prefix.clone();

@@ -16,6 +16,9 @@
 //!    (its sequence above the consumer's ack floor) waits; anything else is stuck. A stuck
 //!    video is requested again once (a new `transcode.requested` caused by the first, with a
 //!    deterministic id), then dead-lettered with a reason saying so.
+//!
+//! Each sweep also collects old output versions ([`crate::version_gc`]): retired ones past
+//! their grace period and ones no pointer ever named, whatever restarted meanwhile.
 
 use std::time::Duration;
 
@@ -35,6 +38,7 @@ use crate::consumer::DURABLE;
 use crate::emit::{Emitter, SOURCE};
 use crate::lease::{self, Holder, Leases};
 use crate::settings::TranscoderSettings;
+use crate::version_gc::{Journal, collect_versions};
 
 /// KV bucket of the sweeper: its lock, its cursor in `VID`, the watch list.
 pub const KV_SWEEPER: &str = "framelog_transcode_sweeper";
@@ -123,6 +127,8 @@ pub struct Swept {
     pub rescheduled: usize,
     pub dead_lettered: usize,
     pub forgotten: usize,
+    /// Output versions removed (retired past their grace, or never made live).
+    pub versions_removed: usize,
 }
 
 /// One replica's sweeper.
@@ -133,6 +139,7 @@ pub struct Sweeper {
     kv: kv::Store,
     leases: Leases,
     tombstones: Tombstones,
+    journal: Journal,
 }
 
 impl std::fmt::Debug for Sweeper {
@@ -171,6 +178,7 @@ impl Sweeper {
             kv,
             leases: Leases::open(js, replicas).await?,
             tombstones: Tombstones::open(js).await.map_err(err)?,
+            journal: Journal::open(js, replicas).await?,
         })
     }
 
@@ -202,14 +210,23 @@ impl Sweeper {
         if !self.lock(lock_ttl).await? {
             return Ok(Swept { locked_out: true, ..Default::default() });
         }
+        let grace = Duration::from_secs(self.settings.version_grace_secs);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        // A failed collection never stops the sweep for stuck videos.
+        let versions = collect_versions(&self.journal, &self.ctx.media, &self.leases, now, grace)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "collecting old output versions failed");
+                Default::default()
+            });
         let stream = self.ctx.platform.js.get_stream(STREAM_VID).await.map_err(err)?;
         self.scan(&stream).await?;
         // No consumer yet: every request will be delivered when one is created.
         let Ok(mut consumer) = stream.get_consumer::<pull::Config>(DURABLE).await else {
-            return Ok(Swept::default());
+            return Ok(Swept { versions_removed: versions.removed, ..Default::default() });
         };
         let floor = PullConsumer::info(&mut consumer).await.map_err(err)?.ack_floor.stream_sequence;
-        let mut out = Swept::default();
+        let mut out = Swept { versions_removed: versions.removed, ..Default::default() };
         let mut keys = self.kv.keys().await.map_err(err)?;
         let mut watched = Vec::new();
         while let Some(k) = keys.next().await {

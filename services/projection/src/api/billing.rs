@@ -10,30 +10,18 @@ use framelog_core::tenants::Tenant;
 use framelog_events::fold::billing::{EgressUsage, SessionUsage, month_usage};
 use framelog_events::fold::{Month, Status, VideoUsage, views};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::streams::tenant_streams;
 use super::{ApiState, Consistent, internal};
-use crate::store::{View, be_u64, decode, key, tenant_prefix};
+use crate::store::{View, be_u64, key, tenant_prefix};
 
 /// `GET /v1/billing/usage` parameters.
 #[derive(Debug, Deserialize)]
 pub struct UsageQuery {
     /// `YYYY-MM`, UTC; default the current month.
     pub month: Option<String>,
-}
-
-fn records<T: DeserializeOwned>(s: &ApiState, prefix: Vec<u8>) -> Result<Vec<T>, ApiError> {
-    s.store
-        .tree(View::Usage)
-        .scan_prefix(prefix)
-        .map(|kv| {
-            let (_, v) = kv.map_err(|e| internal(e.into()))?;
-            decode(View::Usage, &v).map_err(internal)
-        })
-        .collect()
 }
 
 /// `GET /v1/billing/usage`: `{"month", "meters": {...}, "amounts": {...} | null}`.
@@ -53,12 +41,15 @@ pub async fn usage(
     // Storage, uploads and CPU from the monthly meters (one key per month, not every video).
     let (storage, uploads, cpu) =
         crate::meters::month_meters(&s.store, t, month).map_err(internal)?;
-    let sessions: Vec<SessionUsage> = records(&s, key(t, &[b"l", b""]))?;
+    // Live minutes from the month's meter (one key), not every session of the tenant.
+    let live_minutes =
+        crate::live_meters::month_live_minutes(&s.store, t, month).map_err(internal)?;
     // Egress from the month's pre-aggregated meter (or its rollup once closed): O(1).
     let (bytes, requests) = crate::rollup::month_egress(&s.store, t, month).map_err(internal)?;
     let period_start = crate::rollup::month_end(month) - time::Duration::seconds(1);
     let egress = [EgressUsage { period_start, bytes, requests }];
-    let mut m = month_usage(month, &[] as &[VideoUsage], &sessions, &egress);
+    let mut m = month_usage(month, &[] as &[VideoUsage], &[] as &[SessionUsage], &egress);
+    m.live_minutes = live_minutes;
     m.storage_bytes = storage;
     m.uploads = uploads;
     m.transcode_cpu_seconds = cpu;
