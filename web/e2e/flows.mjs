@@ -15,7 +15,7 @@ import { pushLive } from './stack.mjs';
 export const state = { base: '', apiKey: '', clip: '', tmp: '', videoId: null };
 
 /** @param {string} p @param {RequestInit} [init] */
-async function api(p, init = {}) {
+export async function api(p, init = {}) {
   const headers = new Headers(init.headers);
   headers.set('Authorization', `Bearer ${state.apiKey}`);
   if (init.body && typeof init.body === 'string') headers.set('Content-Type', 'application/json');
@@ -49,7 +49,7 @@ async function ensureVideo() {
 /** @type {Promise<string> | null} */
 let ready = null;
 /** The test video once the API says it is ready (transcoded: up to ~90 s, shared by the flows). */
-function videoReady() {
+export function videoReady() {
   ready ??= (async () => {
     const id = await ensureVideo();
     await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', `video ${id} to be ready (API)`, 90000, 1000);
@@ -59,7 +59,7 @@ function videoReady() {
 }
 
 /** @param {Page} page */
-async function signIn(page, path = '/') {
+export async function signIn(page, path = '/') {
   await page.goto(path);
   await page.getByLabel('API key').fill(state.apiKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -84,7 +84,7 @@ async function dropClip(page, name) {
 }
 
 /** @param {Page} page */
-async function startPlayback(page) {
+export async function startPlayback(page) {
   await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await page.evaluate(() => {
     const v = document.querySelector('video');
@@ -95,10 +95,10 @@ async function startPlayback(page) {
 }
 
 /** @param {Page} page */
-const currentTime = (page) => page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
+export const currentTime = (page) => page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
 
 /** @param {Page} page */
-async function noPlayerError(page) {
+export async function noPlayerError(page) {
   const err = await page.locator('.player').getAttribute('data-error');
   expect(!err, `player error: ${err}`);
 }

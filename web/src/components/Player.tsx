@@ -73,6 +73,7 @@ export function Player({ src, live = false, token, mediaId, storyboardUrl, poste
       data-error={p.error ?? ''}
       data-loads={p.loads}
       data-audio={p.audioTrack}
+      data-audio-switched={p.audioSwitched}
     >
       <video
         ref={video}

@@ -40,6 +40,8 @@ export interface PlayerState {
   playing: number;
   audioTracks: AudioTrackLike[];
   audioTrack: number;
+  /** The audio track of the last AUDIO_TRACK_SWITCHED (-1 before any). */
+  audioSwitched: number;
   stats: PlayerStats;
   error: string | null;
   /** "Reconnecting…" while a reload or URL refresh is under way. */
@@ -85,6 +87,7 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
   const [playing, setPlaying] = useState(-1);
   const [audioTracks, setAudioTracks] = useState<AudioTrackLike[]>([]);
   const [audioTrack, setAudioTrackState] = useState(-1);
+  const [audioSwitched, setAudioSwitched] = useState(-1);
   const [stats, setStats] = useState<PlayerStats>(EMPTY_STATS);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);
@@ -191,7 +194,10 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
       if (keep >= 0 && keep !== hls.audioTrack) hls.audioTrack = keep;
       setAudioTrackState(hls.audioTrack);
     });
-    hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_e, d) => setAudioTrackState(d.id));
+    hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_e, d) => {
+      setAudioTrackState(d.id);
+      setAudioSwitched(d.id);
+    });
     hls.on(Hls.Events.FRAG_BUFFERED, () => {
       tried.current = { ...NO_ATTEMPTS, media: Date.now() - lastMedia > 10000 ? 0 : tried.current.media };
       setStatus(null);
@@ -272,6 +278,7 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
     playing,
     audioTracks,
     audioTrack,
+    audioSwitched,
     stats,
     error,
     status,
