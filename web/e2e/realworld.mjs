@@ -97,22 +97,50 @@ async function untilReady(id) {
 
 /**
  * Watches the <video> for stalls: every `waiting` after playback started, until the next
- * `playing`; `ended`; the playing wall time. @param {Page} page
+ * `playing`; the longest time currentTime stood still while playing (a freeze with no
+ * `waiting`, as where MSE audio ends: hls.js #7266); `ended`; the playing wall time.
+ * @param {Page} page
  */
 function watchStalls(page) {
   return page.evaluate(() => {
     const v = /** @type {HTMLVideoElement} */ (document.querySelector('video'));
-    const m = { started: -1, waits: /** @type {number[]} */ ([]), since: -1, ended: false, endedAt: -1, endTime: -1, duration: -1 };
+    const m = {
+      started: -1, startTime: 0, waits: /** @type {number[]} */ ([]), since: -1,
+      lastT: -1, lastAdvance: -1, frozen: 0, frozenAt: -1,
+      ended: false, endedAt: -1, endTime: -1, duration: -1,
+    };
     /** @type {any} */ (window).__stalls = m;
+    const still = () => {
+      if (m.lastAdvance < 0) return;
+      const gap = performance.now() - m.lastAdvance;
+      if (gap > m.frozen) {
+        m.frozen = gap;
+        m.frozenAt = v.currentTime;
+      }
+    };
     v.addEventListener('playing', () => {
-      if (m.started < 0) m.started = performance.now();
+      if (m.started < 0) {
+        m.started = performance.now();
+        m.startTime = v.currentTime;
+        m.lastAdvance = m.started;
+        m.lastT = v.currentTime;
+      }
       if (m.since >= 0) m.waits.push(performance.now() - m.since);
       m.since = -1;
     });
     v.addEventListener('waiting', () => {
       if (m.started >= 0 && m.since < 0) m.since = performance.now();
     });
+    v.addEventListener('timeupdate', () => {
+      if (m.started < 0 || v.paused) return;
+      if (v.currentTime > m.lastT + 0.01) {
+        still();
+        m.lastAdvance = performance.now();
+      }
+      m.lastT = v.currentTime;
+    });
     v.addEventListener('ended', () => {
+      still();
       m.ended = true;
       m.endedAt = performance.now();
       m.endTime = v.currentTime;
@@ -124,8 +152,9 @@ function watchStalls(page) {
 }
 
 /**
- * Waits for `ended` and checks: no wait over 1 s, currentTime reached the duration, which is
- * the source's. @param {Page} page @param {number} sourceSecs @param {(s: string) => void} log
+ * Waits for `ended` and checks: no wait or freeze over 1 s, the wall time about the media time
+ * played, currentTime reached the duration, which is the source's.
+ * @param {Page} page @param {number} sourceSecs @param {(s: string) => void} log
  */
 async function playedThrough(page, sourceSecs, log) {
   const m = await eventually(
@@ -141,9 +170,17 @@ async function playedThrough(page, sourceSecs, log) {
     throw new Error(`${e instanceof Error ? e.message : e}; stuck at currentTime ${t.toFixed(2)} of ${sourceSecs} s`);
   });
   const wall = (m.endedAt - m.started) / 1000;
+  const played = m.endTime - m.startTime;
   const longest = Math.max(0, ...m.waits) / 1000;
-  log(`played ${m.endTime.toFixed(2)} of ${m.duration.toFixed(2)} s in ${wall.toFixed(2)} s wall; waits ${m.waits.map((/** @type {number} */ w) => (w / 1000).toFixed(2)).join(', ') || 'none'}`);
+  const frozen = m.frozen / 1000;
+  log(
+    `played ${m.startTime.toFixed(2)}→${m.endTime.toFixed(2)} of ${m.duration.toFixed(2)} s in ${wall.toFixed(2)} s wall; ` +
+      `waits ${m.waits.map((/** @type {number} */ w) => (w / 1000).toFixed(2)).join(', ') || 'none'}; ` +
+      `longest freeze ${frozen.toFixed(2)} s at ${Number(m.frozenAt).toFixed(2)} s`,
+  );
   expect(longest <= 1, `no wait longer than 1 s after playback started (longest ${longest.toFixed(2)} s)`);
+  expect(frozen <= 1, `currentTime never stood still over 1 s while playing (${frozen.toFixed(2)} s at ${Number(m.frozenAt).toFixed(2)} s)`);
+  expect(wall <= played + 1.5, `the wall time (${wall.toFixed(2)} s) is about the media time played (${played.toFixed(2)} s)`);
   expect(m.endTime >= m.duration - 0.1, `currentTime reached the duration (${m.endTime} of ${m.duration})`);
   expect(Math.abs(m.duration - sourceSecs) < 0.5, `the media lasts the source's ${sourceSecs} s (${m.duration})`);
 }
