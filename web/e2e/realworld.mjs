@@ -210,8 +210,9 @@ test('real-world: a VFR HEVC phone clip (30.02 fps, rotated 90°) plays to the e
   const v = await untilReady(id);
   log(`renditions: ${v.renditions.map((/** @type {any} */ r) => `${r.name} ${r.width}x${r.height}@${r.fps}`).join(', ')}`);
   await signIn(page, `/watch/${id}`);
-  await startPlayback(page);
+  await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await watchStalls(page);
+  await startPlayback(page);
   await playedThrough(page, 4, log);
   const size = await page.evaluate(() => {
     const el = /** @type {HTMLVideoElement} */ (document.querySelector('video'));
@@ -227,8 +228,9 @@ test('real-world: audio that ends at 40% of the video plays to the end without a
   const id = await source('short', shortAudioClip);
   await untilReady(id);
   await signIn(page, `/watch/${id}`);
-  await startPlayback(page);
+  await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await watchStalls(page);
+  await startPlayback(page);
   await playedThrough(page, 5, log);
   await noPlayerError(page);
   await shot('realworld-short-audio');
@@ -239,8 +241,9 @@ test('real-world: two audio languages, the default (French) first; switching to 
   const id = await source('langs', twoLanguagesClip);
   await untilReady(id);
   await signIn(page, `/watch/${id}`);
-  await startPlayback(page);
+  await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await watchStalls(page);
+  await startPlayback(page);
   const menu = page.getByLabel('Audio', { exact: true });
   await eventually(async () => (await menu.locator('option').count()) === 2, 'two audio languages in the menu', 15000);
   const options = await menu.locator('option').evaluateAll((os) =>
