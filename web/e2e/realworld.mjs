@@ -182,6 +182,9 @@ async function playedThrough(page, sourceSecs, log) {
   expect(frozen <= 1, `currentTime never stood still over 1 s while playing (${frozen.toFixed(2)} s at ${Number(m.frozenAt).toFixed(2)} s)`);
   expect(wall <= played + 1.5, `the wall time (${wall.toFixed(2)} s) is about the media time played (${played.toFixed(2)} s)`);
   expect(m.endTime >= m.duration - 0.1, `currentTime reached the duration (${m.endTime} of ${m.duration})`);
+  // Chromium's own count: every source here has sound, so the played media must have had some.
+  const audio = await page.evaluate(() => (/** @type {any} */ (document.querySelector('video'))).webkitAudioDecodedByteCount ?? -1);
+  expect(audio !== 0, `audio was decoded (${audio} bytes)`);
   expect(Math.abs(m.duration - sourceSecs) < 0.5, `the media lasts the source's ${sourceSecs} s (${m.duration})`);
 }
 
@@ -239,7 +242,9 @@ test('real-world: audio that ends at 40% of the video plays to the end without a
 test('real-world: two audio languages, the default (French) first; switching to English plays on', 200000, async ({ page, shot, log }) => {
   uploadAll();
   const id = await source('langs', twoLanguagesClip);
-  await untilReady(id);
+  const v = await untilReady(id);
+  const master = await fetch(`${state.base}${v.playback_url}`).then((r) => r.text());
+  log(`master: ${master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA') || l.startsWith('#EXT-X-STREAM')).join(' | ') || master.slice(0, 200)}`);
   await signIn(page, `/watch/${id}`);
   await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await watchStalls(page);
