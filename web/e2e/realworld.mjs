@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { api, currentTime, noPlayerError, signIn, startPlayback, state } from './flows.mjs';
@@ -239,13 +239,16 @@ test('real-world: audio that ends at 40% of the video plays to the end without a
   await shot('realworld-short-audio');
 });
 
-test('real-world: two audio languages, the default (French) first; switching to English plays on', 200000, async ({ page, shot, log }) => {
-  uploadAll();
-  const id = await source('langs', twoLanguagesClip);
-  const v = await untilReady(id);
-  const master = await fetch(`${state.base}${v.playback_url}`).then((r) => r.text());
-  log(`master: ${master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA') || l.startsWith('#EXT-X-STREAM')).join(' | ') || master.slice(0, 200)}`);
-  await signIn(page, `/watch/${id}`);
+/**
+ * On a watch page showing a master with two audio languages (French the default): plays, checks
+ * the menu and its default, switches to English during playback (hls.js AUDIO_TRACK_SWITCHED),
+ * asserts the new rendition is fetched and time goes on, and plays to the end without a stall.
+ * @param {Page} page @param {number} secs @param {(s: string) => void} log
+ */
+async function switchLanguage(page, secs, log) {
+  /** @type {string[]} */
+  const urls = [];
+  page.on('request', (r) => urls.push(r.url()));
   await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await watchStalls(page);
   await startPlayback(page);
@@ -254,6 +257,8 @@ test('real-world: two audio languages, the default (French) first; switching to 
   const options = await menu.locator('option').evaluateAll((os) =>
     os.map((o) => ({ value: /** @type {HTMLOptionElement} */ (o).value, label: o.textContent ?? '' })),
   );
+  // hls.js picks its initial track (the DEFAULT=YES one) after listing them.
+  await page.locator('.player:not([data-audio="-1"])').waitFor({ timeout: 10000 });
   const chosen = await menu.inputValue();
   log(`audio: ${options.map((o) => `${o.label}${o.value === chosen ? ' (selected)' : ''}`).join(', ')}`);
   const french = options.find((o) => /\bfr|fran/i.test(o.label));
@@ -261,9 +266,8 @@ test('real-world: two audio languages, the default (French) first; switching to 
   expect(!!french && !!english, 'the menu names both languages');
   expect(chosen === french?.value, 'the default-flagged French track is selected');
   await eventually(async () => (await currentTime(page)) > 1, 'playback to pass 1 s', 15000);
-  /** @type {string[]} */
-  const after = [];
-  page.on('request', (r) => after.push(r.url()));
+  const before = new Set(urls);
+  const mark = urls.length;
   await menu.selectOption(english?.value ?? '');
   await page.locator(`.player[data-audio-switched="${english?.value}"]`).waitFor({ timeout: 10000 });
   const t0 = await currentTime(page);
@@ -272,8 +276,65 @@ test('real-world: two audio languages, the default (French) first; switching to 
     'playback to go on after the switch (AUDIO_TRACK_SWITCHED)',
     10000,
   );
-  log(`after the switch: ${after.filter((u) => !u.includes('/v1/')).map((u) => u.split('/').slice(-2).join('/')).join(', ')}`);
-  await playedThrough(page, 6, log);
+  const fetched = urls.slice(mark).filter((u) => !before.has(u) && !u.includes('/v1/'));
+  log(`new after the switch: ${fetched.map((u) => u.split('/').slice(-2).join('/')).join(', ')}`);
+  expect(fetched.some((u) => new URL(u).pathname.endsWith('.m3u8')), 'the new audio rendition\'s playlist was fetched after the switch');
+  await playedThrough(page, secs, log);
+}
+
+test('real-world: two audio languages, the default (French) first; switching to English plays on', 200000, async ({ page, shot, log }) => {
+  uploadAll();
+  const id = await source('langs', twoLanguagesClip);
+  const v = await untilReady(id);
+  const master = await fetch(`${state.base}${v.playback_url}`).then((r) => r.text());
+  log(`master: ${master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA') || l.startsWith('#EXT-X-STREAM')).join(' | ') || master.slice(0, 200)}`);
+  await signIn(page, `/watch/${id}`);
+  await switchLanguage(page, 6, log);
   await noPlayerError(page);
   await shot('realworld-two-languages');
+});
+
+/** A two-language fMP4 HLS asset written by ffmpeg's own HLS muxer (French DEFAULT=YES). */
+async function ffmpegTwoLanguageHls(/** @type {string} */ dir) {
+  await ffmpeg([
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=6',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=6',
+    '-f', 'lavfi', '-i', 'sine=frequency=880:sample_rate=48000:duration=6',
+    '-map', '0:v', '-map', '1:a', '-map', '2:a',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac',
+    '-f', 'hls', '-hls_time', '2', '-hls_playlist_type', 'vod', '-hls_segment_type', 'fmp4',
+    '-master_pl_name', 'master.m3u8',
+    '-var_stream_map', 'a:0,agroup:aud,language:eng,name:English a:1,agroup:aud,language:fra,name:French,default:yes v:0,agroup:aud',
+    '-hls_segment_filename', path.join(dir, 's%v_%03d.m4s'), '-hls_fmp4_init_filename', 'init.mp4',
+    path.join(dir, 'p%v.m3u8'),
+  ]);
+}
+
+test('player: the audio menu of a two-language master made by ffmpeg switches languages', 60000, async ({ page, shot, log }) => {
+  // The player alone, whatever the transcoder writes: the API read and the HLS files are
+  // answered by the test (ffmpeg's HLS muxer wrote them), the page and hls.js are the real ones.
+  const dir = path.join(state.tmp, 'ffmpeg-hls');
+  mkdirSync(dir, { recursive: true });
+  await ffmpegTwoLanguageHls(dir);
+  const id = 'vid_ffmpeg_fixture';
+  const now = new Date().toISOString();
+  await page.route(`**/v1/videos/${id}*`, (route) =>
+    route.fulfill({
+      json: {
+        id, status: 'ready', filename: 'two-languages.mp4', size: null, duration_secs: 6, width: 320, height: 180,
+        renditions: [], views: 0, views_today: 0, error: null, created_at: now, updated_at: now,
+        playback_url: `/hls/fixture/${id}/master.m3u8`, poster_url: null, storyboard_url: null,
+      },
+    }),
+  );
+  await page.route(`**/hls/fixture/${id}/*`, (route) => {
+    const name = new URL(route.request().url()).pathname.split('/').pop() ?? '';
+    const type = name.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp4';
+    return route.fulfill({ body: readFileSync(path.join(dir, name)), contentType: type });
+  });
+  await page.route('**/v1/views', (route) => route.fulfill({ status: 204 }));
+  await signIn(page, `/watch/${id}`);
+  await switchLanguage(page, 6, log);
+  await noPlayerError(page);
+  await shot('player-ffmpeg-two-languages');
 });
