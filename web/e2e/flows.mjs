@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { eventually, expect, test } from './harness.mjs';
-import { pushLive } from './stack.mjs';
+import { makeClip, pushLive } from './stack.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 
@@ -25,9 +25,9 @@ export async function api(p, init = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Uploads the clip through the REST API (the fallback when the wizard flow failed). */
-async function apiUpload(/** @type {string} */ name) {
-  const bytes = readFileSync(state.clip);
+/** Uploads the clip (or `file`) through the REST API (the fallback when the wizard flow failed). */
+async function apiUpload(/** @type {string} */ name, file = state.clip) {
+  const bytes = readFileSync(file);
   const up = await api('/v1/videos/upload', { method: 'POST', body: JSON.stringify({ filename: name, size: bytes.length }) });
   for (let i = 0; i < up.total_chunks; i++) {
     const chunk = bytes.subarray(i * up.chunk_size, (i + 1) * up.chunk_size);
@@ -56,6 +56,21 @@ export function videoReady() {
     return id;
   })();
   return ready;
+}
+
+/** @type {Promise<string> | null} */
+let long = null;
+/**
+ * A 12 s clip, ready: three segments, so a pinned quality (hls.js `nextLevel`, no buffer flush)
+ * is seen taking over at a segment boundary. Its upload starts with the catalog flow.
+ */
+function longVideoReady() {
+  long ??= (async () => {
+    const id = await apiUpload('e2e-long.mp4', await makeClip(state.tmp, 12, 'long.mp4'));
+    await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', `video ${id} to be ready (API)`, 150000, 1000);
+    return id;
+  })();
+  return long;
 }
 
 /** @param {Page} page */
@@ -152,6 +167,7 @@ test('the catalog card reaches "ready" from the live feed, without a reload', 12
   const id = await ensureVideo();
   // The API wait of the later flows starts now, so the transcode budget is shared, not repeated.
   videoReady().catch(() => undefined);
+  longVideoReady().catch(() => undefined);
   await signIn(page);
   await page.evaluate(() => ((/** @type {any} */ (window)).__noReload = true));
   const card = page.locator(`li.video-card[data-video-id="${id}"]`);
@@ -231,8 +247,8 @@ test('the watch page plays the video (hls.js, time advances, storyboard on hover
   await eventually(async () => (await api(`/v1/videos/${id}`)).views >= 1, 'the view beacon to be counted', 20000, 500);
 });
 
-test('switch quality from the menu', 120000, async ({ page, shot, log }) => {
-  const id = await videoReady();
+test('switch quality from the menu (at the next segment, no buffer flush)', 200000, async ({ page, shot, log }) => {
+  const id = await longVideoReady();
   await signIn(page, `/watch/${id}`);
   await startPlayback(page);
   const quality = page.getByLabel('Quality');
