@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { eventually, expect, test } from './harness.mjs';
-import { pushLive } from './stack.mjs';
+import { makeClip, pushLive } from './stack.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 
@@ -15,7 +15,7 @@ import { pushLive } from './stack.mjs';
 export const state = { base: '', apiKey: '', clip: '', tmp: '', videoId: null };
 
 /** @param {string} p @param {RequestInit} [init] */
-async function api(p, init = {}) {
+export async function api(p, init = {}) {
   const headers = new Headers(init.headers);
   headers.set('Authorization', `Bearer ${state.apiKey}`);
   if (init.body && typeof init.body === 'string') headers.set('Content-Type', 'application/json');
@@ -25,9 +25,9 @@ async function api(p, init = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Uploads the clip through the REST API (the fallback when the wizard flow failed). */
-async function apiUpload(/** @type {string} */ name) {
-  const bytes = readFileSync(state.clip);
+/** Uploads the clip (or `file`) through the REST API (the fallback when the wizard flow failed). */
+async function apiUpload(/** @type {string} */ name, file = state.clip) {
+  const bytes = readFileSync(file);
   const up = await api('/v1/videos/upload', { method: 'POST', body: JSON.stringify({ filename: name, size: bytes.length }) });
   for (let i = 0; i < up.total_chunks; i++) {
     const chunk = bytes.subarray(i * up.chunk_size, (i + 1) * up.chunk_size);
@@ -49,7 +49,7 @@ async function ensureVideo() {
 /** @type {Promise<string> | null} */
 let ready = null;
 /** The test video once the API says it is ready (transcoded: up to ~90 s, shared by the flows). */
-function videoReady() {
+export function videoReady() {
   ready ??= (async () => {
     const id = await ensureVideo();
     await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', `video ${id} to be ready (API)`, 90000, 1000);
@@ -58,8 +58,23 @@ function videoReady() {
   return ready;
 }
 
+/** @type {Promise<string> | null} */
+let long = null;
+/**
+ * A 12 s clip, ready: three segments, so a pinned quality (hls.js `nextLevel`, no buffer flush)
+ * is seen taking over at a segment boundary. Its upload starts with the catalog flow.
+ */
+function longVideoReady() {
+  long ??= (async () => {
+    const id = await apiUpload('e2e-long.mp4', await makeClip(state.tmp, 12, 'long.mp4'));
+    await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', `video ${id} to be ready (API)`, 150000, 1000);
+    return id;
+  })();
+  return long;
+}
+
 /** @param {Page} page */
-async function signIn(page, path = '/') {
+export async function signIn(page, path = '/') {
   await page.goto(path);
   await page.getByLabel('API key').fill(state.apiKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -84,7 +99,7 @@ async function dropClip(page, name) {
 }
 
 /** @param {Page} page */
-async function startPlayback(page) {
+export async function startPlayback(page) {
   await page.locator('.player[data-engine="hls.js"]').waitFor({ timeout: 15000 });
   await page.evaluate(() => {
     const v = document.querySelector('video');
@@ -95,10 +110,10 @@ async function startPlayback(page) {
 }
 
 /** @param {Page} page */
-const currentTime = (page) => page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
+export const currentTime = (page) => page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
 
 /** @param {Page} page */
-async function noPlayerError(page) {
+export async function noPlayerError(page) {
   const err = await page.locator('.player').getAttribute('data-error');
   expect(!err, `player error: ${err}`);
 }
@@ -152,6 +167,7 @@ test('the catalog card reaches "ready" from the live feed, without a reload', 12
   const id = await ensureVideo();
   // The API wait of the later flows starts now, so the transcode budget is shared, not repeated.
   videoReady().catch(() => undefined);
+  longVideoReady().catch(() => undefined);
   await signIn(page);
   await page.evaluate(() => ((/** @type {any} */ (window)).__noReload = true));
   const card = page.locator(`li.video-card[data-video-id="${id}"]`);
@@ -231,8 +247,8 @@ test('the watch page plays the video (hls.js, time advances, storyboard on hover
   await eventually(async () => (await api(`/v1/videos/${id}`)).views >= 1, 'the view beacon to be counted', 20000, 500);
 });
 
-test('switch quality from the menu', 120000, async ({ page, shot, log }) => {
-  const id = await videoReady();
+test('switch quality from the menu (at the next segment, no buffer flush)', 200000, async ({ page, shot, log }) => {
+  const id = await longVideoReady();
   await signIn(page, `/watch/${id}`);
   await startPlayback(page);
   const quality = page.getByLabel('Quality');

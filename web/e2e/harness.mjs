@@ -54,9 +54,10 @@ export async function runAll(browser, o) {
   mkdirSync(o.artifacts, { recursive: true });
   let passed = 0;
   let failed = 0;
-  // E2E_GREP=<text> runs only the flows whose name contains it (for working on one flow).
-  const grep = process.env.E2E_GREP?.toLowerCase();
-  for (const t of tests.filter((x) => !grep || x.name.toLowerCase().includes(grep))) {
+  // E2E_GREP=<text> runs only the flows whose name contains it (for working on one flow);
+  // `a|b` runs the flows that contain a or b.
+  const grep = process.env.E2E_GREP?.toLowerCase().split('|').filter(Boolean);
+  for (const t of tests.filter((x) => !grep || grep.some((g) => x.name.toLowerCase().includes(g)))) {
     const started = Date.now();
     const context = await browser.newContext({ baseURL: o.base, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { runAll } from './harness.mjs';
 import { state } from './flows.mjs';
+import './player.mjs';
+import './realworld.mjs';
 import { killAllNow, makeClip, startStack, stopAll, tail } from './stack.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -226,14 +226,17 @@ export function pushLive(url, secs, log) {
   ], log);
 }
 
-/** The test clip (4 s, 854x480 so the ladder has two renditions to switch between). */
-export async function makeClip(/** @type {string} */ dir) {
-  const out = path.join(dir, 'clip.mp4');
+/**
+ * The test clip (4 s, 854x480 so the ladder has two renditions to switch between); `secs` and
+ * `name` make a longer one (several segments, for switching at a segment boundary).
+ */
+export async function makeClip(/** @type {string} */ dir, secs = 4, name = 'clip.mp4') {
+  const out = path.join(dir, name);
   const size = process.env.E2E_CLIP_SIZE ?? '854x480';
   await run('ffmpeg', [
     '-hide_banner', '-loglevel', 'error',
-    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30:duration=4`,
-    '-f', 'lavfi', '-i', 'sine=duration=4',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30:duration=${secs}`,
+    '-f', 'lavfi', '-i', `sine=duration=${secs}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-y', out,
   ]);
   return out;

@@ -155,20 +155,23 @@ describe('view beacon', () => {
   });
 });
 
-describe('live low-latency settings', () => {
-  it('are accepted by hls.js: 2 segments behind, at most 2.5 (5 s with 2 s fragments)', async () => {
+describe('live settings (RFC 8216 §6.3.3, hls.js docs)', () => {
+  it('are accepted by hls.js: 3 target durations behind, jump back past 6, catch up at most 1.1x', async () => {
     const { default: Hls } = await import('hls.js');
-    const { LIVE_CONFIG } = await import('../src/player/usePlayer');
-    expect(LIVE_CONFIG).toMatchObject({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 2.5 });
+    const { LIVE_CONFIG } = await import('../src/player/live');
+    expect(LIVE_CONFIG).toMatchObject({ liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 6 });
+    expect(LIVE_CONFIG.liveMaxLatencyDurationCount!).toBeGreaterThan(LIVE_CONFIG.liveSyncDurationCount!);
+    expect(LIVE_CONFIG.maxLiveSyncPlaybackRate!).toBeLessThanOrEqual(1.1);
     const hls = new Hls(LIVE_CONFIG);
-    expect(hls.config.liveSyncDurationCount).toBe(2);
+    expect(hls.config.liveSyncDurationCount).toBe(3);
+    expect(hls.config.liveMaxLatencyDurationCount).toBe(6);
     hls.destroy();
-    // Why not liveMaxLatencyDuration: 5 — hls.js refuses mixing counts and seconds.
-    expect(() => new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDuration: 5 })).toThrow(/mix/);
+    // Why not liveMaxLatencyDuration in seconds: hls.js refuses mixing counts and seconds.
+    expect(() => new Hls({ liveSyncDurationCount: 3, liveMaxLatencyDuration: 12 })).toThrow(/mix/);
   });
 
   it('wait for a live playlist that is not written yet (404), but not forever', async () => {
-    const { LIVE_CONFIG, LIVE_START_RETRIES, retryLivePlaylist } = await import('../src/player/usePlayer');
+    const { LIVE_CONFIG, LIVE_START_RETRIES, retryLivePlaylist } = await import('../src/player/live');
     const policy = LIVE_CONFIG.manifestLoadPolicy?.default.errorRetry;
     expect(policy?.shouldRetry).toBe(retryLivePlaylist);
     expect(policy?.maxNumRetry).toBe(LIVE_START_RETRIES);

@@ -1,8 +1,10 @@
-// The player: hls.js video, quality menu, storyboard seek bar, stats and the view beacon.
+// The player: hls.js (native HLS on WebKit) video, quality and audio-language menus, storyboard
+// seek bar, stats and the view beacon.
 
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ViewBeacon, sendBeacon } from '../player/beacon';
 import { currentLevelLabel, formatBitrate, levelName, levelOptions } from '../player/levels';
+import { audioOptions } from '../player/policy';
 import { parseStoryboard, type Thumb } from '../player/storyboard';
 import { usePlayer } from '../player/usePlayer';
 import { SeekBar } from './SeekBar';
@@ -16,6 +18,8 @@ interface Props {
   storyboardUrl?: string | null;
   poster?: string | null;
   title: string;
+  /** A freshly signed master URL when the current one has expired (401/403). */
+  refresh?: () => Promise<string | null>;
 }
 
 function useStoryboard(url: string | null | undefined): Thumb[] {
@@ -35,12 +39,13 @@ function useStoryboard(url: string | null | undefined): Thumb[] {
   return thumbs;
 }
 
-export function Player({ src, live = false, token, mediaId, storyboardUrl, poster, title }: Props) {
+export function Player({ src, live = false, token, mediaId, storyboardUrl, poster, title, refresh }: Props) {
   const video = useRef<HTMLVideoElement>(null);
-  const p = usePlayer(video, src, live);
+  const p = usePlayer(video, src, { live, refresh });
   const thumbs = useStoryboard(storyboardUrl);
   const [time, setTime] = useState({ current: 0, duration: 0 });
   const options = useMemo(() => levelOptions(p.levels), [p.levels]);
+  const audio = useMemo(() => audioOptions(p.audioTracks), [p.audioTracks]);
 
   useEffect(() => {
     const el = video.current;
@@ -61,9 +66,18 @@ export function Player({ src, live = false, token, mediaId, storyboardUrl, poste
 
   const playingName = p.levels[p.playing] ? levelName(p.levels[p.playing]!) : '';
   return (
-    <div className="player" data-engine={p.engine} data-level={playingName} data-error={p.error ?? ''}>
+    <div
+      className="player"
+      data-engine={p.engine}
+      data-level={playingName}
+      data-error={p.error ?? ''}
+      data-loads={p.loads}
+      data-audio={p.audioTrack}
+      data-audio-switched={p.audioSwitched}
+    >
       <video
         ref={video}
+        x-webkit-airplay="allow"
         controls
         playsInline
         muted={live}
@@ -77,8 +91,13 @@ export function Player({ src, live = false, token, mediaId, storyboardUrl, poste
         }}
       />
       {p.error && (
-        <div className="error" role="alert">
+        <div className="error" role="alert" data-testid="player-error">
           {p.error}
+        </div>
+      )}
+      {!p.error && p.status && (
+        <div className="small muted" role="status" data-testid="player-status">
+          {p.status}
         </div>
       )}
       {!live && (
@@ -105,6 +124,18 @@ export function Player({ src, live = false, token, mediaId, storyboardUrl, poste
             </option>
           ))}
         </select>
+        {audio.length > 1 && (
+          <>
+            <label htmlFor="audio-track">Audio</label>
+            <select id="audio-track" value={p.audioTrack} onChange={(e) => p.setAudioTrack(Number(e.target.value))}>
+              {audio.map((o) => (
+                <option key={o.value} value={o.value}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
+          </>
+        )}
         <span className="small muted" aria-live="polite">
           {p.levels.length > 0 ? `Playing ${currentLevelLabel(p.levels, p.selected, p.playing)}` : ''}
         </span>

@@ -1,6 +1,6 @@
 // Watch one video: the player once it is playable, its transcode progress until then.
 
-import { useRef, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { afterSeq } from '../api/client';
 import type { Video } from '../api/types';
 import { useApi } from '../auth';
@@ -43,14 +43,11 @@ export function Watch({ id }: { id: string }) {
     );
   }
   const title = titleOf(video);
-  // The signed URL is re-signed on every read: remount the player only when the video becomes
-  // ready (more renditions), not on each read.
-  const stage = video.status === 'ready' ? 'ready' : 'playable';
   return (
     <Page title={title} actions={<StatusBadge status={video.status} />}>
       <ErrorMessage error={v.error} />
       {video.playback_url ? (
-        <PlayerOnce key={`${video.id}:${stage}`} video={video} title={title} />
+        <StagedPlayer key={video.id} video={video} title={title} />
       ) : (
         <div className="card notice" data-testid="not-playable">
           {video.status === 'failed' ? (
@@ -66,17 +63,32 @@ export function Watch({ id }: { id: string }) {
   );
 }
 
-/** The player keeps the first signed URL it was given. */
-function PlayerOnce({ video, title }: { video: Video; title: string }) {
-  const [v] = useState(video);
+/**
+ * The signed URL is re-signed on every read, so the player is given a new one only when the
+ * video becomes ready (the full ladder replaces the early master). The player is never
+ * remounted: it loads the new master in place, keeping the viewer's position and play state.
+ */
+function StagedPlayer({ video, title }: { video: Video; title: string }) {
+  const api = useApi();
+  const stage = video.status === 'ready' ? 'ready' : 'playable';
+  const [shown, setShown] = useState({ stage, video });
+  if (shown.stage !== stage && video.playback_url) setShown({ stage, video });
+  // One view per page: the beacon keeps the first token (a new one would start a new view).
+  const [token] = useState(() => tokenOf(video.playback_url!));
+  const id = video.id;
+  const refresh = useCallback(
+    () => api.request<Video>(`/v1/videos/${encodeURIComponent(id)}`).then(({ data }) => data.playback_url),
+    [api, id],
+  );
   return (
     <Player
-      src={v.playback_url!}
-      token={tokenOf(v.playback_url!)}
-      mediaId={v.id}
-      storyboardUrl={v.storyboard_url}
-      poster={v.poster_url}
+      src={shown.video.playback_url!}
+      token={token}
+      mediaId={id}
+      storyboardUrl={shown.video.storyboard_url}
+      poster={shown.video.poster_url}
       title={title}
+      refresh={refresh}
     />
   );
 }
