@@ -173,7 +173,12 @@ async fn audio_that_ends_at_40_percent_is_padded_to_the_video() {
     let vlast = vpl.segments.len() - 1;
     let v = probe_joined_stream(&vdir, &vpl, &[vlast], &scratch.path().join("v.mp4"), "v:0");
     let (_, video_end) = packets_end(&v);
-    assert!((end - video_end).abs() < 0.05, "audio ends at {end} s, the video at {video_end} s");
+    // Never shorter than the video (MSE players stop where the audio ends); a little longer is
+    // the AAC encoder's priming against the video's reorder delay, which the rate control moves.
+    assert!(
+        end >= video_end - 0.05 && end - video_end < 0.15,
+        "audio ends at {end} s, the video at {video_end} s"
+    );
     // 1024 samples an AAC frame: as many samples as 3 s at 48 kHz (and the encoder's delay).
     let all: Vec<usize> = (0..pl.segments.len()).collect();
     let (frames, _) = packets_end(&probe_joined(&dir, &pl, &all, &scratch.path().join("all.mp4")));

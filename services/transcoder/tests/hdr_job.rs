@@ -52,7 +52,7 @@ async fn a_pq_source_is_published_tone_mapped_with_bt709_tags_poster_and_sprites
     let Outcome::Completed { renditions, .. } = run_to_end(&mut w).await else {
         panic!("not completed")
     };
-    assert_eq!(renditions, ["360p"]);
+    assert_eq!(renditions, ["270p", "360p"]);
     let live = env.live_dir("vpq");
     let playlist = live.join("360p").join("playlist.m3u8");
     let probe = ffprobe(&playlist);

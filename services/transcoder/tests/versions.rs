@@ -131,7 +131,7 @@ async fn fault_a_retry_of_a_ready_video_keeps_its_ladder_live_then_replaces_it_w
             while !stop.load(Ordering::Relaxed) {
                 let res = http.get(&url).send().await.unwrap();
                 let status = res.status().as_u16();
-                seen.push((status, res.text().await.unwrap().matches(",RESOLUTION=").count()));
+                seen.push((status, video_variants(&res.text().await.unwrap())));
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             seen
