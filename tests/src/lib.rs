@@ -6,6 +6,8 @@
 //!   store (for outage tests). It requires credentials ([`auth`]: the roles of
 //!   `deploy/nats/ROLES.md` with fresh passwords); `url()` carries the `framelog` user's.
 //! - [`TestApp`]: an axum router served on `127.0.0.1:0` with an HTTP client and the base URL.
+//! - [`corpus`]: the real-world media corpus (issue 15), one generated source per class of
+//!   upload (phone VFR/HDR, browser WebM, interlaced broadcast, ProRes, odd geometry and audio).
 //! - [`tools`]: where the project-local binaries are (`.tools/bin`, installed by bootstrap).
 //!
 //! Every test gets its own server, port and directories, so tests run in parallel.
@@ -13,6 +15,7 @@
 pub mod app;
 pub mod auth;
 pub mod cluster;
+pub mod corpus;
 pub mod media;
 pub mod nats;
 pub mod nginx;
