@@ -66,7 +66,7 @@ let long = null;
  */
 function longVideoReady() {
   long ??= (async () => {
-    const id = await apiUpload('e2e-long.mp4', await makeClip(state.tmp, 12, 'long.mp4'));
+    const id = await apiUpload('e2e-long.mp4', await makeClip(state.tmp, 24, 'long.mp4'));
     await eventually(async () => (await api(`/v1/videos/${id}`)).status === 'ready', `video ${id} to be ready (API)`, 150000, 1000);
     return id;
   })();
