@@ -26,7 +26,7 @@ export async function api(p, init = {}) {
 }
 
 /** Uploads the clip (or `file`) through the REST API (the fallback when the wizard flow failed). */
-async function apiUpload(/** @type {string} */ name, file = state.clip) {
+export async function apiUpload(/** @type {string} */ name, file = state.clip) {
   const bytes = readFileSync(file);
   const up = await api('/v1/videos/upload', { method: 'POST', body: JSON.stringify({ filename: name, size: bytes.length }) });
   for (let i = 0; i < up.total_chunks; i++) {

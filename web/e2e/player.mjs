@@ -4,12 +4,10 @@
 // API; and a playable-early video that becomes ready is upgraded in place, keeping the viewer's
 // position and play state.
 
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { api, currentTime, noPlayerError, signIn, startPlayback, state, videoReady } from './flows.mjs';
+import { api, apiUpload, currentTime, noPlayerError, signIn, startPlayback, state, videoReady } from './flows.mjs';
 import { eventually, expect, test } from './harness.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
@@ -87,18 +85,7 @@ async function uploadClip(/** @type {string} */ name) {
     '-f', 'lavfi', '-i', 'sine=duration=24',
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', file,
   ]);
-  const bytes = readFileSync(file);
-  const up = await api('/v1/videos/upload', { method: 'POST', body: JSON.stringify({ filename: name, size: bytes.length }) });
-  for (let i = 0; i < up.total_chunks; i++) {
-    const chunk = bytes.subarray(i * up.chunk_size, (i + 1) * up.chunk_size);
-    await api(`/v1/videos/upload/${up.upload_id}/chunk/${i}`, {
-      method: 'PUT',
-      body: chunk,
-      headers: { 'X-Chunk-SHA256': createHash('sha256').update(chunk).digest('hex') },
-    });
-  }
-  await api(`/v1/videos/upload/${up.upload_id}/complete`, { method: 'POST' });
-  return /** @type {string} */ (up.video_id);
+  return apiUpload(name, file);
 }
 
 test('player: a playable-early video that becomes ready keeps its position and play state', 150000, async ({ page, shot, log }) => {

@@ -5,12 +5,11 @@
 // switch during playback. Then the player's error handling (a 404 master shows a message, a
 // 503 master is reloaded and plays) and the early → ready upgrade keeping the viewer's place.
 
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { api, currentTime, noPlayerError, signIn, startPlayback, state } from './flows.mjs';
+import { api, apiUpload, currentTime, noPlayerError, signIn, startPlayback, state } from './flows.mjs';
 import { eventually, expect, test } from './harness.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
@@ -64,18 +63,7 @@ async function twoLanguagesClip(/** @type {string} */ dir) {
 
 /** Uploads a file through the REST API; resolves to the video id. @param {string} file */
 async function upload(file) {
-  const bytes = readFileSync(file);
-  const up = await api('/v1/videos/upload', { method: 'POST', body: JSON.stringify({ filename: path.basename(file), size: bytes.length }) });
-  for (let i = 0; i < up.total_chunks; i++) {
-    const chunk = bytes.subarray(i * up.chunk_size, (i + 1) * up.chunk_size);
-    await api(`/v1/videos/upload/${up.upload_id}/chunk/${i}`, {
-      method: 'PUT',
-      body: chunk,
-      headers: { 'X-Chunk-SHA256': createHash('sha256').update(chunk).digest('hex') },
-    });
-  }
-  await api(`/v1/videos/upload/${up.upload_id}/complete`, { method: 'POST' });
-  return /** @type {string} */ (up.video_id);
+  return apiUpload(path.basename(file), file);
 }
 
 /** @param {string} id */
