@@ -204,7 +204,13 @@ fn parse_with_duration(json: &[u8], packets_end: Option<f64>) -> Result<Inspecti
         },
     };
     let video = match video {
-        Some(v) => Some(video_stream(v)?),
+        Some(v) => {
+            let mut stream = video_stream(v)?;
+            // A video track that stops before the source does (its audio runs on).
+            let early = v.own_duration().map_or(0.0, |d| duration_secs - d);
+            stream.ends_early_secs = if early.is_finite() { early.max(0.0) } else { 0.0 };
+            Some(stream)
+        }
         None => None,
     };
     let probe = match &video {
@@ -448,6 +454,17 @@ mod tests {
         assert_eq!(i.subtitles.len(), 1);
         assert!(i.subtitles[0].forced && i.subtitles[0].language.is_none(), "und is no language");
         assert_eq!(i.duration_from, DurationFrom::Container);
+        assert_eq!(v.ends_early_secs, 0.0, "a stream without its own duration is not short");
+    }
+
+    #[test]
+    fn a_video_track_that_stops_before_the_source_says_by_how_much() {
+        let j = r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":180,
+          "avg_frame_rate":"10/1","duration":"3.000000"},
+          {"codec_type":"audio","codec_name":"aac","duration":"30.000000"}],
+          "format":{"format_name":"mov","duration":"30.000000"}}"#;
+        let v = parse_inspection(j.as_bytes()).unwrap().video.unwrap();
+        assert!((v.ends_early_secs - 27.0).abs() < 1e-9, "{}", v.ends_early_secs);
     }
 
     #[test]

@@ -182,6 +182,7 @@ fn stream(width: u32, height: u32, sar: (u32, u32), rotation: i32, fps: f64) -> 
         rotation,
         avg_fps: fps,
         r_fps: Some(fps),
+        ends_early_secs: 0.0,
     }
 }
 

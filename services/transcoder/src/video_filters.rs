@@ -11,6 +11,9 @@
 //! 3. for an SDR source in BT.601 (SD) or full range, a matrix/range conversion so the BT.709
 //!    limited-range tags on the outputs are true.
 //!
+//! A video track that stops before its source's end (the audio runs on) is first held on its
+//! last picture to the end (`tpad`), so players do not stall there and no audio is cut.
+//!
 //! The cascade's scale steps then make the display size the ladder chose and each sets
 //! `setsar=1` ([`scale_step`]). Rotation is ffmpeg's autorotate, which runs before all of this.
 //! Colour names reach a filter string only through the fixed tables below, never as ffprobe
@@ -34,6 +37,9 @@ pub const OUTPUT_COLOUR_ARGS: [&str; 8] = [
     "tv",
 ];
 
+/// A video track that ends more than this before its source is held on its last picture.
+pub const PAD_AFTER_SECS: f64 = 0.1;
+
 /// Nominal peak luminance (cd/m²) SDR white maps to in the tone-map.
 const NOMINAL_PEAK: u32 = 100;
 
@@ -41,6 +47,11 @@ const NOMINAL_PEAK: u32 = 100;
 /// for a progressive SDR BT.709 (or untagged HD) limited-range source.
 pub fn pre_filters(video: &VideoStream) -> Vec<String> {
     let mut chain = Vec::new();
+    if video.ends_early_secs > PAD_AFTER_SECS {
+        // The audio runs on: hold the last picture to the end, as a desktop player does, so
+        // MSE players do not stop where the video track ends and no audio is cut.
+        chain.push(format!("tpad=stop_mode=clone:stop_duration={:.3}", video.ends_early_secs));
+    }
     if video.is_interlaced() {
         chain.push(DEINTERLACE.to_owned());
     }

@@ -16,6 +16,7 @@ fn stream(width: u32, height: u32) -> VideoStream {
         rotation: 0,
         avg_fps: 30.0,
         r_fps: Some(30.0),
+        ends_early_secs: 0.0,
     }
 }
 
@@ -155,4 +156,18 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
     let poster = poster_args(Path::new("/in.ts"), Some(&v), (1280, 720), Path::new("/o/p.jpg"));
     let vf = &poster[poster.iter().position(|a| a == "-vf").unwrap() + 1];
     assert_eq!(vf, &format!("{pre},scale=1280:720,setsar=1"));
+}
+
+#[test]
+fn a_video_track_that_stops_before_its_audio_is_held_on_its_last_picture() {
+    let mut v = stream(1280, 720);
+    v.ends_early_secs = 0.05;
+    assert!(pre_filters(&v).is_empty(), "a frame's worth of difference is not padded");
+    v.ends_early_secs = 27.0;
+    v.field_order = FieldOrder::TopFirst;
+    assert_eq!(
+        pre_filters(&v),
+        ["tpad=stop_mode=clone:stop_duration=27.000", DEINTERLACE],
+        "held first, then deinterlaced like every other frame"
+    );
 }

@@ -242,7 +242,7 @@ async fn a_4k_source_gets_a_poster_no_larger_than_1080p() {
 }
 
 #[tokio::test]
-async fn a_video_track_shorter_than_the_audio_gets_only_the_sheets_its_frames_fill() {
+async fn a_video_track_shorter_than_the_audio_is_held_to_the_end_and_fills_every_sheet() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("short-video.mp4");
     let status = Command::new("ffmpeg")
@@ -258,7 +258,7 @@ async fn a_video_track_shorter_than_the_audio_gets_only_the_sheets_its_frames_fi
         select_profiles(&LadderSource::from_probe(&probe_of(320, 180, 10.0, 30.0)))[0].clone();
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    // 250 thumbnails planned over the container's 30 s: three sheets; the frames fill one.
+    // 250 thumbnails planned over the container's 30 s: three sheets.
     let board = Storyboard::plan(30.0, lowest.width, lowest.height, 0.12);
     assert_eq!(board.sheets(), 3);
     let thumbs = Thumbnails {
@@ -269,8 +269,16 @@ async fn a_video_track_shorter_than_the_audio_gets_only_the_sheets_its_frames_fi
         poster: out.join("poster.jpg"),
     };
     run_lowest(&source, &lowest, &thumbs, &out).await;
-    assert_eq!(thumbs.sheets_written(), 1);
+    // The 3 s video track is held on its last picture to the audio's end (30 s): the rendition
+    // lasts the whole source and every planned sheet is filled.
+    let playlist = std::fs::read_to_string(out.join(&lowest.name).join("playlist.m3u8")).unwrap();
+    let secs = parse_media_playlist(&playlist).unwrap().duration();
+    assert!((secs - 30.0).abs() < 0.5, "the video lasts {secs} s");
+    assert_eq!(thumbs.sheets_written(), 3);
     let cues = parse_vtt(&storyboard_vtt(&board, "", thumbs.sheets_written())).unwrap();
+    assert_eq!(cues.len(), 250);
+    // Had ffmpeg written fewer sheets, no cue would name a missing one.
+    let cues = parse_vtt(&storyboard_vtt(&board, "", 1)).unwrap();
     assert_eq!(cues.len(), 100);
     assert!(cues.iter().all(|c| c.2.starts_with("sprites_0.jpg#")), "no cue names a missing sheet");
 }

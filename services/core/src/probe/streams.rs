@@ -136,6 +136,10 @@ pub struct VideoStream {
     pub avg_fps: f64,
     /// `r_frame_rate`: the stream's base rate (the nominal rate of a VFR stream).
     pub r_fps: Option<f64>,
+    /// How long before the source's end the video track stops (its own duration is shorter
+    /// than the container's: a screen recording whose audio runs on). 0 when it does not, or
+    /// when the stream does not say its duration.
+    pub ends_early_secs: f64,
 }
 
 impl VideoStream {
@@ -249,7 +253,13 @@ impl FfStream {
             rotation,
             avg_fps,
             r_fps,
+            ends_early_secs: 0.0,
         }
+    }
+
+    /// The stream's own duration, when it says one.
+    pub(super) fn own_duration(&self) -> Option<f64> {
+        self.duration_secs()
     }
 
     pub(super) fn audio(&self) -> AudioStream {
@@ -381,6 +391,7 @@ mod tests {
             rotation,
             avg_fps: 25.0,
             r_fps: Some(25.0),
+            ends_early_secs: 0.0,
         }
     }
 
