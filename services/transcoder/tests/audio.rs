@@ -322,3 +322,23 @@ async fn an_audio_only_source_becomes_a_ready_audio_only_asset() {
     );
     common::assert_events_match_schemas(&env).await;
 }
+
+#[tokio::test]
+async fn an_editing_export_with_24_bit_pcm_gets_48_khz_aac_as_long_as_its_video() {
+    let env = env().await;
+    let src = framelog_tests::corpus::generate(
+        framelog_tests::corpus::Class::ProResPcm,
+        env.sources.path(),
+    );
+    assert_eq!(ffprobe(&src.path)["streams"][1]["codec_name"], "pcm_s24le");
+    let master = transcode(&env, "vprores", &src.path).await;
+    let media = parse_master_media(&master);
+    assert_eq!(media.len(), 1, "{master}");
+    let (dir, pl) = rendition(&env, "vprores", &media[0]["URI"]);
+    assert!((pl.duration() - src.duration_secs).abs() < 0.1, "{} s", pl.duration());
+    let scratch = tempfile::tempdir().unwrap();
+    let p = probe_joined(&dir, &pl, &[0], &scratch.path().join("first.mp4"));
+    let s = &p["streams"][0];
+    assert_eq!((s["codec_name"].as_str(), s["sample_rate"].as_str()), (Some("aac"), Some("48000")));
+    assert_eq!(s["channels"], 2);
+}
