@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { api, apiUpload, currentTime, noPlayerError, signIn, startPlayback, state, videoReady } from './flows.mjs';
+import { apiUpload, currentTime, noPlayerError, signIn, startPlayback, state, videoReady } from './flows.mjs';
 import { eventually, expect, test } from './harness.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
