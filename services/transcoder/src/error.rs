@@ -60,6 +60,16 @@ pub enum JobError {
          {duration_secs:.1} s) and was stopped"
     )]
     DeadlineExceeded { limit_secs: u64, duration_secs: f64 },
+    /// A work item was planned by a worker whose plan of the source differs from this one's
+    /// (another release): handed back for a worker that plans alike, no attempt used.
+    #[error("the item was planned differently ({theirs}) than this worker plans it ({ours})")]
+    OtherPlan { ours: String, theirs: String },
+    /// A work item of a chunked job was dead-lettered: this attempt of the job fails.
+    #[error("work item {item} failed: {reason}")]
+    ItemFailed { item: String, reason: String },
+    /// The work item queue or its leases could not be used.
+    #[error("work items: {0}")]
+    Items(String),
     /// ffmpeg succeeded but an output is not what it should be.
     #[error("output {path}: {message}")]
     Output { path: String, message: String },

@@ -52,6 +52,8 @@ pub struct Shared {
     pub worker: String,
     /// Deleted videos, checked before anything is published.
     pub tombstones: Tombstones,
+    /// The work items of chunked jobs ([`crate::items`]).
+    pub items: crate::items::Items,
 }
 
 /// What a completed job made.
@@ -175,6 +177,26 @@ async fn run(
             cancel,
         };
         return job.run(plan, inspection.probe.duration_secs).await;
+    }
+    if shared.settings.chunks.chunked() {
+        let duration = inspection.probe.duration_secs;
+        let limit = shared.settings.deadline(duration);
+        let deadline = Deadline::arm(cancel, limit, started, duration);
+        let coordinator = crate::chunked_job::Coordinator {
+            shared,
+            emit,
+            deletion,
+            attempt,
+            started,
+            source: &source,
+            source_key,
+            work: work.path(),
+            inspection: &inspection,
+            reporter,
+            cancel: deadline.token(),
+            shutdown: cancel,
+        };
+        return coordinator.run().await.map_err(|e| deadline.explain(e));
     }
     let profiles = select_profiles(&crate::ladder::LadderSource::from_inspection(&inspection));
     if profiles.is_empty() {
@@ -391,7 +413,11 @@ pub(crate) async fn write(path: &Path, text: String) -> Result<(), JobError> {
 
 /// A local path to read the source from: the store's own file, or a copy in `work`.
 #[instrument(skip_all, fields(key = %key), err)]
-async fn locate_source(shared: &Shared, key: &str, work: &Path) -> Result<PathBuf, JobError> {
+pub(crate) async fn locate_source(
+    shared: &Shared,
+    key: &str,
+    work: &Path,
+) -> Result<PathBuf, JobError> {
     let media = &shared.ctx.media;
     if let Some(p) = media.local_path(key)
         && tokio::fs::try_exists(&p).await.unwrap_or(false)

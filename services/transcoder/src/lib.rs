@@ -70,9 +70,13 @@
 //! store, its events are acked by NATS (or durable in the outbox) and the marker is written; a
 //! redelivery of a completed request finds the marker and is acked without work.
 
+pub mod assemble;
 pub mod attempts;
 pub mod audio;
 pub mod audio_only;
+pub mod chunk_settings;
+pub mod chunked_job;
+pub mod chunks;
 pub mod codecs;
 pub mod command;
 pub mod consumer;
@@ -85,6 +89,8 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod iframes;
+pub mod item_runner;
+pub mod items;
 pub mod job;
 pub mod ladder;
 pub mod lease;
@@ -92,16 +98,20 @@ pub mod level;
 pub mod limits;
 pub mod master;
 pub mod outputs;
+pub mod passthrough;
 pub mod playlist;
 pub mod profile;
 pub mod progress;
 pub mod publish;
+pub mod range_encode;
 pub mod rate;
 pub mod settings;
+pub mod sheets;
 pub mod storyboard;
 pub mod sweeper;
 pub mod version_gc;
 pub mod video_filters;
+pub mod work_plan;
 pub mod worker;
 
 use std::time::Duration;

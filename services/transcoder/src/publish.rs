@@ -53,6 +53,13 @@ impl Version {
         Version { video_prefix, id, prefix, journal: None }
     }
 
+    /// The existing version `id` of `tenant`'s `video` (a work item stores files into it).
+    pub fn named(tenant: &str, video: &str, id: &str) -> Version {
+        let video_prefix = hls_prefix(tenant, video);
+        let prefix = versions::version_prefix(&video_prefix, id);
+        Version { video_prefix, id: id.to_owned(), prefix, journal: None }
+    }
+
     /// A fresh version whose stored files are noted for the sweeper (without notes if the
     /// bucket cannot be opened: logged).
     pub async fn noted(ctx: &ServiceContext, tenant: &str, video: &str) -> Version {
@@ -65,6 +72,22 @@ impl Version {
                 v
             }
         }
+    }
+
+    /// The version of one request (the same for every attempt of it, so ranges encoded by an
+    /// earlier attempt of a chunked job are kept), noted for the sweeper like [`Version::noted`].
+    /// Its id sorts like [`versions::new_version_id`]: the request's time in milliseconds, then
+    /// a hash of its id.
+    pub async fn for_request(
+        ctx: &ServiceContext,
+        tenant: &str,
+        video: &str,
+        request: &framelog_events::Event,
+    ) -> Version {
+        let mut v = Version::noted(ctx, tenant, video).await;
+        v.id = request_version_id(request);
+        v.prefix = versions::version_prefix(&v.video_prefix, &v.id);
+        v
     }
 
     /// This version, noting what it stores (and what it may retire) in `journal`.
@@ -146,6 +169,51 @@ impl Version {
         }
     }
 
+    /// Stores one local file as `<version>/<rel>` (moved in; unless the video is deleted),
+    /// noting the version for the sweeper first.
+    pub async fn store_file(
+        &self,
+        deletion: &Deletion,
+        media: &SharedMediaStore,
+        rel: &str,
+        local: &Path,
+    ) -> Result<u64, JobError> {
+        deletion.check().await?;
+        Ok(media.put_file(&format!("{}/{rel}", self.prefix), local).await?)
+    }
+
+    /// Notes this version for the sweeper (before its first file is stored).
+    pub async fn note_stored(&self, media: &SharedMediaStore) {
+        self.note(media).await;
+    }
+
+    /// Moves the pointer to this version, whose files are already stored one by one, if the
+    /// rules allow (`complete`: the whole output). Returns whether it is live. Unlike
+    /// [`Version::publish`], a newer complete version being live does not remove this one's
+    /// files here (the sweeper collects it from its note).
+    pub async fn go_live(
+        &self,
+        deletion: &Deletion,
+        media: &SharedMediaStore,
+        complete: bool,
+        grace_secs: u64,
+    ) -> Result<bool, JobError> {
+        deletion.check().await?;
+        let moved =
+            versions::publish(media.as_ref(), &self.video_prefix, &self.id, complete, now())
+                .await?;
+        match moved {
+            Published::Moved(_) => {
+                if complete {
+                    self.collect_later(media.clone(), grace_secs).await;
+                }
+                Ok(true)
+            }
+            Published::Kept(Some(p)) => Ok(p.version == self.id),
+            Published::Kept(None) => Ok(false),
+        }
+    }
+
     /// Removes the retired versions already due, and those retired now once the grace period
     /// has passed (a task of this process; the sweeper removes what a restart left).
     async fn collect_later(&self, media: SharedMediaStore, grace_secs: u64) {
@@ -162,6 +230,16 @@ impl Version {
             }
         });
     }
+}
+
+/// The version id of `request`: its time in milliseconds (12 hex digits, like a UUIDv7's) and
+/// 20 hex digits of a hash of its id, so ids of later requests sort after earlier ones.
+pub fn request_version_id(request: &framelog_events::Event) -> String {
+    use sha2::Digest;
+    let ms = request.time.unix_timestamp_nanos() / 1_000_000;
+    let ms = u64::try_from(ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    let hash = sha2::Sha256::digest(request.id.to_string().as_bytes());
+    format!("{ms:012x}{}", &hex::encode(hash)[..20])
 }
 
 #[cfg(test)]

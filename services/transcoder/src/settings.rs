@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::chunk_settings::ChunkSettings;
 use crate::error::TranscoderError;
 use crate::limits::TranscodeLimits;
 use crate::profile::GOP_SECS;
@@ -163,6 +164,10 @@ pub struct TranscoderSettings {
         default_value_t = 600
     )]
     pub version_grace_secs: u64,
+
+    /// Ranges, work items and passthrough ([`crate::chunk_settings`]).
+    #[command(flatten)]
+    pub chunks: ChunkSettings,
 }
 
 impl Default for TranscoderSettings {
@@ -188,6 +193,7 @@ impl Default for TranscoderSettings {
             sweep_interval_secs: 300,
             stuck_after_secs: 3600,
             version_grace_secs: 600,
+            chunks: ChunkSettings::default(),
         }
     }
 }
@@ -310,6 +316,9 @@ impl TranscoderSettings {
         }
         if self.max_handbacks < 0 {
             return bad("--transcode-max-handbacks must be ≥ 0".into());
+        }
+        if let Err(m) = self.chunks.validate() {
+            return bad(m);
         }
         if self.encoder.trim().is_empty() {
             return bad("--transcode-encoder must be `auto` or an encoder name".into());

@@ -118,6 +118,10 @@ impl Worker {
         let replicas = ctx.platform.settings.replicas;
         let handbacks = HandBacks::open(&ctx.platform.js, replicas).await.map_err(kv_err)?;
         let leases = Leases::open(&ctx.platform.js, replicas).await.map_err(kv_err)?;
+        let (ttl, tries) = (settings.lease_ttl(), settings.chunks.item_attempts);
+        let items = crate::items::Items::open(&ctx.platform.js, replicas, ttl, tries)
+            .await
+            .map_err(|e| kv_err(format!("opening the work items: {e}")))?;
         Ok(Worker {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
             tenants: TenantSlots::default(),
@@ -130,6 +134,7 @@ impl Worker {
                 encoder,
                 worker: name.into(),
                 tombstones,
+                items,
             }),
             consumer,
             running: JoinSet::new(),
