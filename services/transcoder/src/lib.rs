@@ -92,6 +92,7 @@ pub mod level;
 pub mod limits;
 pub mod master;
 pub mod outputs;
+pub mod passthrough;
 pub mod playlist;
 pub mod profile;
 pub mod progress;
