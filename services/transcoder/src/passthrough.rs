@@ -78,13 +78,15 @@ pub enum Eligibility {
 }
 
 /// Pure: whether the probed source's video plays as it is in every browser (see the module
-/// doc for the rules), and what to do with its audio.
+/// doc for the rules), and what to do with its audio. A refusal says every rule the source
+/// breaks, joined by `; `.
 pub fn eligibility(inspection: &Inspection) -> Eligibility {
     let Some(video) = &inspection.video else {
         return Eligibility::NotEligible("no video stream".into());
     };
-    if let Err(why) = video_eligible(video) {
-        return Eligibility::NotEligible(why);
+    let refusals = video_refusals(video);
+    if !refusals.is_empty() {
+        return Eligibility::NotEligible(refusals.join("; "));
     }
     let audio = match inspection.audio_in_play_order().first() {
         Some(a) if a.codec == "aac" => AudioHandling::Copy(a.index),
@@ -94,48 +96,47 @@ pub fn eligibility(inspection: &Inspection) -> Eligibility {
     Eligibility::Eligible { audio }
 }
 
-fn video_eligible(v: &VideoStream) -> Result<(), String> {
+/// Every reason `v` cannot be copied (empty: it can), so the log says all of them.
+fn video_refusals(v: &VideoStream) -> Vec<String> {
+    let mut why = Vec::new();
     if v.codec != "h264" {
-        return Err(format!("video codec {} is not H.264", v.codec));
-    }
-    match v.profile.as_deref() {
-        Some(p) if PROFILES.contains(&p) => {}
-        Some(p) => return Err(format!("H.264 profile {p} is not Constrained Baseline/Main/High")),
-        None => return Err("the H.264 profile is unknown".into()),
+        why.push(format!("video codec {} is not H.264", v.codec));
+    } else {
+        match v.profile.as_deref() {
+            Some(p) if PROFILES.contains(&p) => {}
+            Some(p) => why.push(format!("H.264 profile {p} is not Constrained Baseline/Main/High")),
+            None => why.push("the H.264 profile is unknown".into()),
+        }
     }
     let pix = v.pix_fmt.as_deref().unwrap_or("unknown");
     if !matches!(pix, "yuv420p" | "yuvj420p") || v.bit_depth != 8 {
-        return Err(format!("pixel format {pix} ({} bit) is not 8-bit 4:2:0", v.bit_depth));
+        why.push(format!("pixel format {pix} ({} bit) is not 8-bit 4:2:0", v.bit_depth));
     }
     match v.dynamic_range() {
         DynamicRange::Sdr => {}
-        DynamicRange::Hlg => return Err("HDR (HLG) needs a tone-map".into()),
-        DynamicRange::Pq => return Err("HDR (PQ) needs a tone-map".into()),
+        DynamicRange::Hlg => why.push("HDR (HLG) needs a tone-map".into()),
+        DynamicRange::Pq => why.push("HDR (PQ) needs a tone-map".into()),
     }
     if v.is_interlaced() {
-        return Err("interlaced video needs deinterlacing".into());
+        why.push("interlaced video needs deinterlacing".into());
     }
     if v.rotation != 0 {
-        return Err(format!(
-            "rotated by {} degrees (players ignore the display matrix)",
-            v.rotation
-        ));
+        why.push(format!("rotated by {} degrees (players ignore the display matrix)", v.rotation));
     }
     if v.sar != (1, 1) {
-        return Err(format!("anamorphic (pixel aspect {}:{})", v.sar.0, v.sar.1));
+        why.push(format!("anamorphic (pixel aspect {}:{})", v.sar.0, v.sar.1));
     }
     if v.avg_fps > MAX_FPS + 0.01 {
-        return Err(format!("{:.2} fps is over {MAX_FPS}", v.avg_fps));
+        why.push(format!("{:.2} fps is over {MAX_FPS}", v.avg_fps));
     }
     let mbs = u64::from(v.width.div_ceil(16)) * u64::from(v.height.div_ceil(16));
     if mbs > MAX_FRAME_MBS || v.width > 4096 || v.height > 4096 {
-        return Err(format!("{}x{} is over H.264 level 5.1's frame size", v.width, v.height));
-    }
-    if mbs as f64 * v.avg_fps > MAX_MBS_PER_SEC {
+        why.push(format!("{}x{} is over H.264 level 5.1's frame size", v.width, v.height));
+    } else if mbs as f64 * v.avg_fps > MAX_MBS_PER_SEC {
         let (w, h, fps) = (v.width, v.height, v.avg_fps);
-        return Err(format!("{w}x{h} at {fps:.2} fps is over H.264 level 5.1's macroblock rate"));
+        why.push(format!("{w}x{h} at {fps:.2} fps is over H.264 level 5.1's macroblock rate"));
     }
-    Ok(())
+    why
 }
 
 fn s(v: impl ToString) -> String {
