@@ -70,7 +70,9 @@ pub enum AudioHandling {
 /// Whether a source can be packaged by stream copy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Eligibility {
+    /// The video can be copied as it is.
     Eligible {
+        /// What to do with the audio.
         audio: AudioHandling,
     },
     /// Why not, for the log.
