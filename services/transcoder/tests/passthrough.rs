@@ -92,6 +92,17 @@ fn frame_count(path: &Path, stream: &str) -> u64 {
     out[0].trim().trim_end_matches(',').parse().unwrap()
 }
 
+/// Presentation time of the first packet of the first `stream` (`v` or `a`), seconds.
+fn first_pts(path: &Path, stream: &str) -> f64 {
+    let out = lines(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", &format!("{stream}:0"), "-read_intervals"])
+            .args(["%+#1", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(path),
+    );
+    out[0].trim().trim_end_matches(',').parse().unwrap()
+}
+
 /// Decodes `path` to the end: ffmpeg must print no error at all.
 fn decodes_cleanly(path: &Path) {
     let o = Command::new("ffmpeg")
@@ -134,6 +145,12 @@ async fn an_h264_aac_mp4_is_packaged_fast_and_keeps_every_video_packet_bit_for_b
     assert_eq!(frame_count(&video, "v"), frame_count(&src, "v"));
     assert_eq!(frame_hashes(&video, "v", true), frame_hashes(&src, "v", true), "video packets");
     assert_eq!(frame_hashes(&audio, "a", true), frame_hashes(&src, "a", true), "audio copied");
+    // Audio against video: the offset of their first packets is kept (the shift to
+    // non-negative decode times moves both), so lip sync is the source's.
+    let sync = |v: &Path, a: &Path| first_pts(a, "a") - first_pts(v, "v");
+    let (before, after) = (sync(&src, &src), sync(&video, &audio));
+    println!("audio - video first packet: source {before:.4} s, packaged {after:.4} s");
+    assert!((before - after).abs() < 0.002, "A/V offset {before} became {after}");
     let v = &p.variant;
     assert_eq!(v.uri, "source/playlist.m3u8");
     assert_eq!((v.width, v.height, v.frame_rate), (640, 360, 30.0));
