@@ -70,6 +70,7 @@
 //! store, its events are acked by NATS (or durable in the outbox) and the marker is written; a
 //! redelivery of a completed request finds the marker and is acked without work.
 
+pub mod assemble;
 pub mod attempts;
 pub mod audio;
 pub mod audio_only;
@@ -96,8 +97,10 @@ pub mod playlist;
 pub mod profile;
 pub mod progress;
 pub mod publish;
+pub mod range_types;
 pub mod rate;
 pub mod settings;
+pub mod sheets;
 pub mod storyboard;
 pub mod sweeper;
 pub mod version_gc;
