@@ -104,6 +104,7 @@ pub mod profile;
 pub mod progress;
 pub mod publish;
 pub mod range_encode;
+pub mod range_types;
 pub mod rate;
 pub mod settings;
 pub mod sheets;
