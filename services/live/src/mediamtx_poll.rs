@@ -240,6 +240,23 @@ impl PollHealth {
     }
 }
 
+/// One step of the poller: [`poll_once`], its outcome recorded in [`PollHealth`] (what the
+/// reaper asks). `None` when the API failed, or is not configured (then nothing is recorded:
+/// MediaMTX sessions are never reaped).
+pub async fn poll(st: &LiveState, now: OffsetDateTime) -> Option<PollReport> {
+    st.settings.mediamtx_api_url.as_ref()?;
+    match poll_once(st, now).await {
+        Ok(report) => {
+            st.mediamtx_poll.succeeded();
+            Some(report)
+        }
+        Err(e) => {
+            st.mediamtx_poll.failed(&e);
+            None
+        }
+    }
+}
+
 /// Polls every `--live-mediamtx-poll-every` seconds until `shutdown` (nothing without an API
 /// URL, or when the period is 0).
 pub async fn run(st: LiveState, shutdown: CancellationToken) {
@@ -253,10 +270,7 @@ pub async fn run(st: LiveState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match poll_once(&st, OffsetDateTime::now_utc()).await {
-            Ok(_) => st.mediamtx_poll.succeeded(),
-            Err(e) => st.mediamtx_poll.failed(&e),
-        }
+        poll(&st, OffsetDateTime::now_utc()).await;
     }
 }
 
