@@ -139,9 +139,16 @@ impl Event {
         self.data.kind()
     }
 
-    /// The NATS subject this event is published on.
+    /// The NATS subject this event is published on: `vid.<tenant>.<kind>.<phase>.<aggregate>`,
+    /// with a sixth token for a live fact of one session or recording
+    /// ([`crate::once::occurrence`]).
     pub fn nats_subject(&self) -> Subject {
-        Subject::new(self.tenant.clone(), self.kind(), self.data.phase(), self.subject.clone())
+        let s =
+            Subject::new(self.tenant.clone(), self.kind(), self.data.phase(), self.subject.clone());
+        match crate::once::occurrence(&self.data) {
+            Some(o) => s.with_occurrence(o),
+            None => s,
+        }
     }
 
     /// `framelog:<type>/<version>`.

@@ -6,10 +6,29 @@
 //! request, an outbox entry re-sent after the duplicate window) is then refused with "wrong
 //! last sequence", which the publisher reads as "already stored". Facts that legitimately
 //! repeat per aggregate (one per attempt, rendition, session, key generation, window or
-//! period) keep only the duplicate window's protection and must never be listed here.
+//! period) keep only the duplicate window's protection and must never be listed here, unless
+//! their subject carries what tells them apart: a live stream's `started` and `ended` carry
+//! their session, `recording_ready` its video, as a sixth subject token ([`occurrence`]), so
+//! each is once per subject too.
 
 use crate::data::{LiveData, ReadyData, TranscodeData, UploadData};
 use crate::envelope::EventData;
+use crate::id::AggregateId;
+
+/// The occurrence a live fact's subject carries after its stream id: the session of `started`
+/// and `ended`, the video of `recording_ready` (one per recording file: a long session has
+/// several). `None` for every other fact, and for a session id that is not a valid subject
+/// token (then the fact keeps the five-token subject and only the duplicate window).
+pub fn occurrence(data: &EventData) -> Option<AggregateId> {
+    let EventData::Live(d) = data else { return None };
+    match d {
+        LiveData::Started { session_id, .. } | LiveData::Ended { session_id, .. } => {
+            AggregateId::new(session_id.as_str()).ok()
+        }
+        LiveData::RecordingReady { video_id, .. } => Some(video_id.clone()),
+        _ => None,
+    }
+}
 
 /// Whether `data` is a fact stored at most once per subject (its aggregate and phase).
 pub fn once_per_subject(data: &EventData) -> bool {
@@ -43,14 +62,15 @@ pub fn once_per_subject(data: &EventData) -> bool {
         EventData::Ready(ReadyData::Unknown) => false,
         EventData::Live(d) => match d {
             LiveData::StreamCreated { .. } | LiveData::StreamDeleted {} => true,
-            // The subject carries the stream id, not the session: a stream has many sessions,
-            // key generations and denials.
+            // Once per session (or recording): their subject carries it.
+            LiveData::Started { .. } | LiveData::Ended { .. } | LiveData::RecordingReady { .. } => {
+                occurrence(data).is_some()
+            }
+            // The subject carries the stream id only: a stream has many key generations and
+            // denials.
             LiveData::KeyRotated { .. }
             | LiveData::PublishDenied { .. }
             | LiveData::RecordingRefused { .. }
-            | LiveData::Started { .. }
-            | LiveData::Ended { .. }
-            | LiveData::RecordingReady { .. }
             | LiveData::Unknown => false,
         },
         // Per viewer and window, per period: many per subject.
@@ -103,6 +123,16 @@ mod tests {
                 audio_only: false,
             }),
             EventData::Live(LiveData::StreamDeleted {}),
+            EventData::Live(LiveData::Ended {
+                session_id: "ses_1".into(),
+                duration_secs: 1.0,
+                reason: "r".into(),
+            }),
+            EventData::Live(LiveData::RecordingReady {
+                session_id: String::new(),
+                video_id: AggregateId::new("vid_1").unwrap(),
+                source_key: "k".into(),
+            }),
         ];
         for d in &once {
             assert!(once_per_subject(d), "{d:?}");
@@ -110,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn facts_that_repeat_per_attempt_rendition_session_or_window_are_not_once() {
+    fn facts_that_repeat_per_attempt_rendition_key_generation_or_window_are_not_once() {
         let many = [
             EventData::Transcode(TranscodeData::Started {
                 worker: "w".into(),
@@ -125,8 +155,9 @@ mod tests {
             }),
             EventData::Transcode(TranscodeData::Playable { renditions: vec![] }),
             EventData::Transcode(TranscodeData::DeadLettered { reason: "r".into(), attempts: 3 }),
+            // A session id that cannot be a subject token: no occurrence, window only.
             EventData::Live(LiveData::Ended {
-                session_id: "s".into(),
+                session_id: "Ses 1".into(),
                 duration_secs: 1.0,
                 reason: "r".into(),
             }),
@@ -140,5 +171,25 @@ mod tests {
         for d in &many {
             assert!(!once_per_subject(d), "{d:?}");
         }
+    }
+
+    #[test]
+    fn live_facts_of_a_session_or_recording_name_it_as_their_occurrence() {
+        let started = EventData::Live(LiveData::Started {
+            session_id: "ses_2".into(),
+            server: MediaServer::Mediamtx,
+            connection_id: "c".into(),
+            protocol: "rtmp".into(),
+            remote_addr: None,
+        });
+        assert_eq!(occurrence(&started), Some(AggregateId::new("ses_2").unwrap()));
+        let ready = EventData::Live(LiveData::RecordingReady {
+            session_id: "ses_2".into(),
+            video_id: AggregateId::new("vid_7").unwrap(),
+            source_key: "k".into(),
+        });
+        assert_eq!(occurrence(&ready), Some(AggregateId::new("vid_7").unwrap()));
+        assert_eq!(occurrence(&EventData::Live(LiveData::KeyRotated { generation: 1 })), None);
+        assert_eq!(occurrence(&EventData::Upload(UploadData::Deleted {})), None);
     }
 }

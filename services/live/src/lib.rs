@@ -8,7 +8,8 @@
 //! - [`api`]: create, delete, reveal, rotate, playback URL.
 //! - [`sessions`]: publish authorisation and live sessions, shared by both media servers (a
 //!   new session ends the stream's previous one; sightings of a session are `last_seen`).
-//! - [`reaper`]: ends sessions their media server stopped reporting, billed to the last sight.
+//! - [`reaper`]: ends sessions their media server stopped reporting, billed to the last sight;
+//!   [`mediamtx_poll`]: sightings of MediaMTX sessions from its Control API's path list.
 //! - [`mediamtx`], [`nginx`]: the webhook front ends; [`guard`]: their secret, proxy and
 //!   address checks; [`hook_secret`]: the webhook secret file.
 //! - [`denials`]: the rate limit of the `publish_denied` audit (pure).
@@ -27,6 +28,7 @@ pub mod guard;
 pub mod hook_secret;
 pub mod keys;
 pub mod mediamtx;
+pub mod mediamtx_poll;
 pub mod nginx;
 pub mod quota;
 pub mod reaper;
@@ -108,6 +110,7 @@ pub async fn state(
         hook_secret,
         recordings_dirs,
         denials: std::sync::Mutex::new(denials::DenialLimiter::new(window, denials::DEFAULT_CAP)),
+        mediamtx_poll: mediamtx_poll::PollHealth::registered(&ctx.platform.metrics),
         streams: store::StreamStore::open(&ctx.platform.js).await?,
         ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
         platform: ctx.platform.clone(),
@@ -130,5 +133,7 @@ pub async fn start(
     let follow = tokio::spawn(st.streams.clone().follow(ctx.shutdown.clone()));
     // Reaps from the same local copy (each candidate is checked again in KV).
     let reaper = tokio::spawn(reaper::run(st.clone(), ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("live", router(st)).with_task(follow).with_task(reaper))
+    // Sightings of MediaMTX sessions (nothing without --live-mediamtx-api-url).
+    let poll = tokio::spawn(mediamtx_poll::run(st.clone(), ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("live", router(st)).with_task(follow).with_task(reaper).with_task(poll))
 }

@@ -46,7 +46,7 @@ fn query_param<'a>(q: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// `live/<stream id>` (or a bare id) → the stream id.
-fn stream_of_path(path: &str) -> &str {
+pub(crate) fn stream_of_path(path: &str) -> &str {
     path.trim_matches('/').rsplit('/').next().unwrap_or("")
 }
 

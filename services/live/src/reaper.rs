@@ -6,8 +6,10 @@
 //! config) for every publisher; each valid answer records `last_seen` on the session in the
 //! stream record (at most every `--live-seen-every` seconds). A session not seen for
 //! `--live-reap-after` seconds is ended with `ended { duration_secs: last_seen − started_at,
-//! reason: "not seen since <t>" }`. MediaMTX sends no periodic hook, so its sessions are not
-//! reaped (they end with its `unavailable` hook, or when a new session replaces them).
+//! reason: "not seen since <t>" }`. MediaMTX sends no periodic hook: its sightings come from
+//! polling its Control API ([`crate::mediamtx_poll`]), and its sessions are reaped only while
+//! that poll succeeds (without the API, or while it is down, they end with the `unavailable`
+//! hook, or when a new session replaces them).
 //!
 //! Several replicas may reap at once: the session leaves the record by compare-and-set (only
 //! one replica's update takes it out) and `ended` has an id deterministic per session, so one
@@ -25,15 +27,24 @@ use crate::sessions::{close, publish_ended};
 use crate::state::LiveState;
 use crate::store::LiveSession;
 
-/// Whether the media server of `s` reports live sessions periodically (only those can be
-/// told apart from a session that is silent because it died).
-pub fn is_watched(s: &LiveSession) -> bool {
-    s.server == MediaServer::NginxRtmp
+/// Whether the sessions of `s`'s media server are reported periodically now (only those can
+/// be told apart from a session that is silent because it died): nginx-rtmp always
+/// (`on_update`), MediaMTX while `mediamtx_polled` (its API poll succeeds).
+pub fn is_watched(s: &LiveSession, mediamtx_polled: bool) -> bool {
+    match s.server {
+        MediaServer::NginxRtmp => true,
+        MediaServer::Mediamtx => mediamtx_polled,
+    }
 }
 
 /// Whether `s` has not been seen for `after` at `now` (pure).
-pub fn is_stale(s: &LiveSession, now: OffsetDateTime, after: Duration) -> bool {
-    is_watched(s) && now - s.last_sight() >= after
+pub fn is_stale(
+    s: &LiveSession,
+    now: OffsetDateTime,
+    after: Duration,
+    mediamtx_polled: bool,
+) -> bool {
+    is_watched(s, mediamtx_polled) && now - s.last_sight() >= after
 }
 
 /// How often the reaper looks: a sixth of the limit (between 250 ms and 15 s), so a dead
@@ -46,9 +57,12 @@ pub fn interval(after: Duration) -> Duration {
 /// sessions this replica ended (another replica that got there first ends them instead).
 pub async fn reap_once(st: &LiveState, now: OffsetDateTime) -> Result<Vec<String>, ApiError> {
     let after = Duration::from_secs(st.settings.reap_after_secs);
+    let polled = st.mediamtx_poll.is_up();
     let mut ended = Vec::new();
     for r in st.streams.cached_live() {
-        let Some(s) = r.session.as_ref().filter(|s| is_stale(s, now, after)) else { continue };
+        let Some(s) = r.session.as_ref().filter(|s| is_stale(s, now, after, polled)) else {
+            continue;
+        };
         if let Some(id) = reap(st, r.stream_id.as_str(), &s.session_id, now, after).await? {
             ended.push(id);
         }
@@ -70,7 +84,10 @@ async fn reap(
         .update(stream, |r| {
             taken = None;
             match &r.session {
-                Some(s) if s.session_id == session && is_stale(s, now, after) => {
+                Some(s)
+                    if s.session_id == session
+                        && is_stale(s, now, after, st.mediamtx_poll.is_up()) =>
+                {
                     taken = close(r);
                     Ok::<_, ApiError>(true)
                 }
@@ -127,12 +144,14 @@ mod tests {
     fn a_session_is_stale_only_when_its_last_sight_is_older_than_the_limit() {
         let now = OffsetDateTime::from_unix_timestamp(1000).unwrap();
         let after = Duration::from_secs(90);
-        assert!(!is_stale(&session(MediaServer::NginxRtmp, 950, None), now, after));
-        assert!(is_stale(&session(MediaServer::NginxRtmp, 900, None), now, after));
-        assert!(!is_stale(&session(MediaServer::NginxRtmp, 100, Some(950)), now, after));
-        assert!(is_stale(&session(MediaServer::NginxRtmp, 100, Some(909)), now, after));
-        // MediaMTX reports nothing periodically: never reaped.
-        assert!(!is_stale(&session(MediaServer::Mediamtx, 100, None), now, after));
+        assert!(!is_stale(&session(MediaServer::NginxRtmp, 950, None), now, after, false));
+        assert!(is_stale(&session(MediaServer::NginxRtmp, 900, None), now, after, false));
+        assert!(!is_stale(&session(MediaServer::NginxRtmp, 100, Some(950)), now, after, false));
+        assert!(is_stale(&session(MediaServer::NginxRtmp, 100, Some(909)), now, after, false));
+        // MediaMTX is reaped only while its API poll succeeds.
+        assert!(!is_stale(&session(MediaServer::Mediamtx, 100, None), now, after, false));
+        assert!(is_stale(&session(MediaServer::Mediamtx, 100, None), now, after, true));
+        assert!(!is_stale(&session(MediaServer::Mediamtx, 100, Some(950)), now, after, true));
         // A sighting before the start (clock skew) counts as the start.
         assert_eq!(
             session(MediaServer::NginxRtmp, 500, Some(400)).last_sight().unix_timestamp(),

@@ -203,8 +203,10 @@ pub(crate) fn close(r: &mut StreamRecord) -> Option<LiveSession> {
     Some(s)
 }
 
-/// Publishes `ended` for `s`, billed from its start to `until`. The id is deterministic per
-/// session, so whoever ends it (hook, reaper, replacement, on any replica) writes it once.
+/// Publishes `ended` for `s`, billed from its start to `until`. Its subject carries the
+/// session (`vid.<tenant>.live.ended.<stream>.<session>`, stored only while empty) and its id is
+/// deterministic per session, so whoever ends it (hook, reaper, replacement, on any replica, or
+/// an outbox resend long after the duplicate window) writes it once.
 pub(crate) async fn publish_ended(
     st: &LiveState,
     r: &StreamRecord,

@@ -65,9 +65,25 @@ pub struct LiveSettings {
     #[arg(long = "live-nginx-control-url", env = "FRAMELOG_LIVE_NGINX_CONTROL_URL")]
     pub nginx_control_url: Option<String>,
 
-    /// MediaMTX control API base URL (e.g. http://127.0.0.1:9997), to kick publishers.
-    #[arg(long = "live-mediamtx-api-url", env = "FRAMELOG_LIVE_MEDIAMTX_API_URL")]
+    /// MediaMTX control API base URL (e.g. http://127.0.0.1:9997), to kick publishers and to
+    /// poll `GET /v3/paths/list` for sightings of its sessions (the reaper ends MediaMTX
+    /// sessions only with it, and only while it answers).
+    #[arg(
+        long = "live-mediamtx-api-url",
+        alias = "live-mediamtx-api",
+        env = "FRAMELOG_LIVE_MEDIAMTX_API_URL"
+    )]
     pub mediamtx_api_url: Option<String>,
+
+    /// Poll the MediaMTX API's path list every this many seconds (0: never, and MediaMTX
+    /// sessions are then never reaped). Keep `--live-reap-after` well above this period plus
+    /// `--live-seen-every`.
+    #[arg(
+        long = "live-mediamtx-poll-every",
+        env = "FRAMELOG_LIVE_MEDIAMTX_POLL_EVERY",
+        default_value_t = 5
+    )]
+    pub mediamtx_poll_every_secs: u64,
 
     /// MediaMTX actions besides publish/read/playback to allow without a check (api, metrics,
     /// pprof). `playback` always needs a viewer token, like `read`, whatever this says.
@@ -107,6 +123,7 @@ impl Default for LiveSettings {
             hook_allow: vec!["127.0.0.1".into(), "::1".into()],
             nginx_control_url: None,
             mediamtx_api_url: None,
+            mediamtx_poll_every_secs: 5,
             mediamtx_allow_actions: Vec::new(),
             viewer_token_ttl_secs: 6 * 3600,
             reap_after_secs: 90,
@@ -127,6 +144,7 @@ impl std::fmt::Debug for LiveSettings {
             .field("hook_allow", &self.hook_allow)
             .field("nginx_control_url", &self.nginx_control_url)
             .field("mediamtx_api_url", &self.mediamtx_api_url)
+            .field("mediamtx_poll_every_secs", &self.mediamtx_poll_every_secs)
             .field("mediamtx_allow_actions", &self.mediamtx_allow_actions)
             .field("viewer_token_ttl_secs", &self.viewer_token_ttl_secs)
             .field("reap_after_secs", &self.reap_after_secs)

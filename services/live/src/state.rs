@@ -51,6 +51,9 @@ pub struct LiveInner {
     pub recordings_dirs: Vec<std::path::PathBuf>,
     /// Rate limit of the `publish_denied` / `recording_refused` audit.
     pub denials: std::sync::Mutex<DenialLimiter>,
+    /// Whether the MediaMTX API poll reads the path list (MediaMTX sessions are reaped only
+    /// then).
+    pub mediamtx_poll: crate::mediamtx_poll::PollHealth,
 }
 
 impl FromRef<LiveState> for TenantStore {

@@ -41,6 +41,30 @@ pub async fn env_on_nats(
     nats: NatsServer,
 ) -> Env {
     let (p, dir) = platform(&nats).await;
+    env_on_platform(listener, settings, nats, p, dir).await
+}
+
+/// The env with the JetStream duplicate window of `VID` shrunk to `window` (exactly-once
+/// tests: a repeat after it is stopped only by the subject's expected sequence).
+pub async fn env_with_window(settings: LiveSettings, window: Duration) -> Env {
+    let nats = NatsServer::start();
+    let dir = tempfile::Builder::new().prefix("framelog-data-").tempdir().unwrap();
+    let mut common = framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
+    common.nats_duplicate_window = window;
+    let p = framelog_core::Platform::start(common, "framelog-test", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    env_on_platform(listener, settings, nats, p, dir).await
+}
+
+async fn env_on_platform(
+    listener: tokio::net::TcpListener,
+    settings: LiveSettings,
+    nats: NatsServer,
+    p: framelog_core::Platform,
+    dir: tempfile::TempDir,
+) -> Env {
     let key_a = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let key_b = p.tenants.create(&TenantId::new("globex").unwrap()).await.unwrap();
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
