@@ -85,6 +85,8 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod iframes;
+pub mod item_worker;
+pub mod items;
 pub mod job;
 pub mod ladder;
 pub mod lease;
