@@ -20,6 +20,7 @@
 //! created through `framelog_core::topology::ensure`, so a start never lowers their replicas.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind};
@@ -241,7 +242,7 @@ impl Items {
                 Decision::Take { attempt, record } => {
                     match self.leases.write(&key, &record, revision).await {
                         Ok(revision) => {
-                            let items = self.clone();
+                            let items = Arc::new(self.clone());
                             let lease = ItemLease { items, key, token, record, revision, attempt };
                             return Ok(Take::Taken(lease));
                         }
@@ -356,7 +357,7 @@ impl Items {
 /// The lease of one item this worker holds (one attempt).
 #[derive(Debug)]
 pub struct ItemLease {
-    items: Items,
+    items: Arc<Items>,
     key: String,
     token: String,
     record: Record,
