@@ -24,6 +24,8 @@ use crate::items::{ItemError, ItemLease, ItemResult, Items, STREAM_WORK, Take, W
 
 /// Durable consumer shared by every transcoder's item worker.
 pub const DURABLE_ITEMS: &str = "transcode-items";
+/// How long an item this build cannot read is handed back for.
+pub const UNREADABLE_DELAY: Duration = Duration::from_secs(30);
 
 /// Encodes one item and uploads its files; the lead's item runner in production.
 #[async_trait]
@@ -63,7 +65,7 @@ pub enum ItemOutcome {
     Fenced { item: String },
     /// Handed back (shutdown, another plan): attempt given back, message naked.
     HandedBack { item: String },
-    /// Not a work item this build can read: terminated.
+    /// Not a work item this build can read: handed back for [`UNREADABLE_DELAY`].
     Rejected { reason: String },
     /// Pulling or a store failed.
     ConsumerError(String),
@@ -174,8 +176,10 @@ impl ItemWorker {
         let item: WorkItem = match serde_json::from_slice(&msg.payload) {
             Ok(i) => i,
             Err(e) => {
-                tracing::error!(subject = %msg.subject, error = %e, "unreadable work item terminated");
-                let _ = msg.ack_with(AckKind::Term).await;
+                // Never terminated: a newer release may read it (the stream's max age ends it).
+                tracing::error!(subject = %msg.subject, error = %e,
+                    "unreadable work item handed back for a newer worker");
+                let _ = msg.ack_with(AckKind::Nak(Some(UNREADABLE_DELAY))).await;
                 return ItemOutcome::Rejected { reason: e.to_string() };
             }
         };
@@ -313,7 +317,8 @@ impl Task {
             Err(e) => {
                 let reason = e.to_string();
                 tracing::warn!(item = %key, attempt, error = %reason, "work item attempt failed");
-                let dead = if e.is_permanent() {
+                // Retrying cannot mend the input's fault, nor bring a deleted video back.
+                let dead = if e.is_permanent() || matches!(e, JobError::Deleted) {
                     lease.dead_letter(&reason).await.map(|()| true)
                 } else {
                     lease.fail(&reason).await

@@ -19,7 +19,6 @@
 //! The stream and both buckets are declared with [`stream_config`] and [`bucket_configs`] and
 //! created through `framelog_core::topology::ensure`, so a start never lowers their replicas.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +29,9 @@ use framelog_core::nats::DUPLICATE_WINDOW;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::lease::{self, Decision, LeaseError, Leases, Record};
+pub use crate::item_lease::ItemLease;
+use crate::lease::{self, Decision, LeaseError, Leases};
 
 /// Work-queue stream of items, subjects `work.<tenant>.<video>.<version>.<item>`.
 pub const STREAM_WORK: &str = "VID_WORK";
@@ -123,7 +121,7 @@ fn store(e: impl std::fmt::Display) -> ItemError {
     ItemError::Store(e.to_string())
 }
 
-fn lease_err(e: LeaseError) -> ItemError {
+pub(crate) fn lease_err(e: LeaseError) -> ItemError {
     match e {
         LeaseError::Conflict => ItemError::Fenced,
         LeaseError::Store(m) => ItemError::Store(m),
@@ -171,7 +169,7 @@ pub fn bucket_configs(replicas: usize) -> Vec<kv::Config> {
 #[derive(Clone)]
 pub struct Items {
     js: jetstream::Context,
-    leases: Leases,
+    pub(crate) leases: Leases,
     results: kv::Store,
     ttl: Duration,
     max_attempts: u32,
@@ -243,7 +241,8 @@ impl Items {
                     match self.leases.write(&key, &record, revision).await {
                         Ok(revision) => {
                             let items = Arc::new(self.clone());
-                            let lease = ItemLease { items, key, token, record, revision, attempt };
+                            let lease =
+                                ItemLease::new(items, key, token, record, revision, attempt);
                             return Ok(Take::Taken(lease));
                         }
                         Err(LeaseError::Conflict) => continue,
@@ -321,7 +320,7 @@ impl Items {
 
     /// Writes a `Failed` result for `key` (unless one exists) and settles its lease record;
     /// the stored result.
-    async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         key: &str,
         reason: String,
@@ -344,143 +343,17 @@ impl Items {
     }
 
     /// `create`s the result; false if one exists.
-    async fn create_result(&self, key: &str, result: &ItemResult) -> Result<bool, ItemError> {
+    pub(crate) async fn create_result(
+        &self,
+        key: &str,
+        result: &ItemResult,
+    ) -> Result<bool, ItemError> {
         let value = serde_json::to_vec(result).expect("a result serialises");
         match self.results.create(key, value.into()).await {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(store(e)),
         }
-    }
-}
-
-/// The lease of one item this worker holds (one attempt).
-#[derive(Debug)]
-pub struct ItemLease {
-    items: Arc<Items>,
-    key: String,
-    token: String,
-    record: Record,
-    revision: u64,
-    attempt: u32,
-}
-
-impl ItemLease {
-    /// Which attempt this is (1 the first time).
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The item's key.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// Unique to this take.
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// Writes `change` of the record with a compare-and-set; `Fenced` if it was lost.
-    async fn write(
-        &mut self,
-        change: impl FnOnce(&Record) -> Option<Record>,
-    ) -> Result<(), ItemError> {
-        let next = change(&self.record).ok_or(ItemError::Fenced)?;
-        self.revision =
-            self.items.leases.write(&self.key, &next, self.revision).await.map_err(lease_err)?;
-        self.record = next;
-        Ok(())
-    }
-
-    /// Extends the lease by its ttl from now.
-    async fn renew(&mut self) -> Result<(), ItemError> {
-        let (token, ttl) = (self.token.clone(), self.items.ttl);
-        self.write(|r| r.renewed(&token, lease::now_ms(), ttl)).await
-    }
-
-    /// Runs `work` (given a child of `cancel`) while renewing the lease every ttl/3, calling
-    /// `on_renew` before each renewal (e.g. the queue message's in-progress ack). A renewal
-    /// lost to another worker, or a lease that would run out before the next renewal, cancels
-    /// `work`'s token, drops it and returns `Err(Fenced)`; else its output and the lease.
-    pub async fn run<F, Fut, R, RFut>(
-        mut self,
-        work: F,
-        mut on_renew: R,
-        cancel: &CancellationToken,
-    ) -> Result<(Fut::Output, ItemLease), ItemError>
-    where
-        F: FnOnce(CancellationToken) -> Fut,
-        Fut: Future,
-        R: FnMut() -> RFut,
-        RFut: Future<Output = ()>,
-    {
-        let token = cancel.child_token();
-        let work = work(token.clone());
-        tokio::pin!(work);
-        let every = self.items.ttl / 3;
-        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
-        let mut expires = Instant::now() + self.items.ttl;
-        loop {
-            tokio::select! {
-                out = &mut work => return Ok((out, self)),
-                _ = tick.tick() => {
-                    on_renew().await;
-                    let sent = Instant::now();
-                    match self.renew().await {
-                        Ok(()) => expires = sent + self.items.ttl,
-                        Err(ItemError::Fenced) => {
-                            tracing::warn!(item = %self.key, "the item's lease was taken over: fenced");
-                            token.cancel();
-                            return Err(ItemError::Fenced);
-                        }
-                        Err(e) => tracing::warn!(item = %self.key, error = %e, "renewing the item's lease failed"),
-                    }
-                    if expires.saturating_duration_since(Instant::now()) < every {
-                        tracing::warn!(item = %self.key, "the item's lease could not be renewed in time: fenced");
-                        token.cancel();
-                        return Err(ItemError::Fenced);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Stores `result` if this worker still holds the lease (`Err(Fenced)` otherwise); false if
-    /// a result exists already (the caller deletes its own files).
-    pub async fn complete(mut self, result: serde_json::Value) -> Result<bool, ItemError> {
-        self.renew().await?;
-        let won = self.items.create_result(&self.key, &ItemResult::Done(result)).await?;
-        if let Err(e) = self.write(|r| Some(r.settled())).await {
-            tracing::warn!(item = %self.key, error = %e, "the item's lease record was not settled");
-        }
-        Ok(won)
-    }
-
-    /// A failed attempt: the attempt stays counted and the lease is released; on the last
-    /// attempt the item is dead-lettered (`Failed` result) and true is returned.
-    pub async fn fail(mut self, reason: &str) -> Result<bool, ItemError> {
-        if self.attempt >= self.items.max_attempts {
-            self.dead_letter(reason).await?;
-            return Ok(true);
-        }
-        let token = self.token.clone();
-        self.write(|r| r.failed(&token)).await?;
-        Ok(false)
-    }
-
-    /// A failure that no retry can mend (the input's fault): dead-lettered now.
-    pub async fn dead_letter(mut self, reason: &str) -> Result<(), ItemError> {
-        self.renew().await?;
-        self.items.dead_letter(&self.key, reason.to_owned(), self.attempt).await?;
-        Ok(())
-    }
-
-    /// A graceful hand-back (shutdown, another release's plan): lease released, attempt given
-    /// back.
-    pub async fn hand_back(mut self) -> Result<(), ItemError> {
-        let token = self.token.clone();
-        self.write(|r| r.handed_back(&token)).await
     }
 }
 

@@ -85,6 +85,7 @@ pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
 pub mod iframes;
+pub mod item_lease;
 pub mod item_worker;
 pub mod items;
 pub mod job;

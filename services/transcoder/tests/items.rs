@@ -67,6 +67,8 @@ enum Mode {
     Sleep(u64),
     /// Fails (a transient error) every time.
     Fail,
+    /// Fails as no retry can mend (the source is gone).
+    Missing,
 }
 
 /// Records every run; its output names the worker.
@@ -91,6 +93,7 @@ impl ItemHandler for TestHandler {
                 context: "encoding".into(),
                 source: std::io::Error::other("boom"),
             }),
+            Mode::Missing => Err(JobError::SourceMissing(item.source_key.clone())),
         }
     }
 }
@@ -340,4 +343,60 @@ async fn a_running_item_whose_lease_is_taken_over_has_its_work_cancelled_and_is_
     let out = tokio::time::timeout(Duration::from_secs(3), running).await.unwrap().unwrap();
     assert_eq!(out, Err(ItemError::Fenced));
     assert!(given.lock().unwrap().as_ref().unwrap().is_cancelled(), "the work was told to stop");
+}
+
+#[tokio::test]
+async fn an_item_running_longer_than_the_ack_wait_is_kept_alive_and_not_run_twice() {
+    let env = env().await;
+    // Lease 1 s, so the message's ack wait is 2 s: the work outlasts both.
+    let (items_a, items_b) = (items(&env.a, 1000, 3).await, items(&env.b, 1000, 3).await);
+    let r5 = item(&range_item(5));
+    items_a.enqueue(&r5).await.unwrap();
+    let runs = Runs::default();
+    let mut wa = worker(&env.a, &items_a, "a", Mode::Sleep(3500), &runs).await;
+    let mut seen = step_until(&mut wa, 10, |o| matches!(o, ItemOutcome::Taken { .. })).await;
+    let wb = worker(&env.b, &items_b, "b", Mode::Sleep(10), &runs).await;
+    let stop = CancellationToken::new();
+    let other = tokio::spawn(drive(wb, stop.clone()));
+    seen.extend(step_until(&mut wa, 15, |o| matches!(o, ItemOutcome::Done { .. })).await);
+    stop.cancel();
+    let (_, by_b) = other.await.unwrap();
+    let (taken, done) = (
+        ItemOutcome::Taken { item: r5.key(), attempt: 1 },
+        ItemOutcome::Done { item: r5.key(), attempt: 1 },
+    );
+    assert_eq!(seen, vec![taken, done], "never redelivered to a either");
+    assert_eq!(by_b, vec![], "never redelivered while a worked");
+    assert_eq!(runs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_lettered_at_once() {
+    let env = env().await;
+    let items = items(&env.a, 6000, 3).await;
+    let r6 = item(&range_item(6));
+    items.enqueue(&r6).await.unwrap();
+    let runs = Runs::default();
+    let mut w = worker(&env.a, &items, "a", Mode::Missing, &runs).await;
+    let seen = step_until(&mut w, 10, |o| matches!(o, ItemOutcome::DeadLettered { .. })).await;
+    assert!(matches!(seen.last(), Some(ItemOutcome::DeadLettered { attempts: 1, .. })), "{seen:?}");
+    assert!(matches!(
+        items.result(&r6).await.unwrap(),
+        Some(ItemResult::Failed { attempts: 1, .. })
+    ));
+    assert_eq!(runs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_item_is_handed_back_for_a_newer_worker_not_terminated() {
+    let env = env().await;
+    let items = items(&env.a, 6000, 3).await;
+    let js = &env.a.platform.js;
+    js.publish("work.acme.v1.1.r00007", "not a work item".into()).await.unwrap().await.unwrap();
+    let runs = Runs::default();
+    let mut w = worker(&env.a, &items, "a", Mode::Sleep(10), &runs).await;
+    let seen = step_until(&mut w, 10, |_| true).await;
+    assert!(matches!(seen.as_slice(), [ItemOutcome::Rejected { .. }]), "{seen:?}");
+    assert_eq!(queued(&env.a).await, 1, "kept for a build that reads it");
+    assert!(runs.lock().unwrap().is_empty());
 }
