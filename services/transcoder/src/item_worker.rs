@@ -236,6 +236,29 @@ impl ItemWorker {
         }
     }
 
+    /// The thin loop around [`ItemWorker::process_next`] until `shutdown`, then
+    /// [`ItemWorker::shutdown`] (running items handed back).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        tracing::info!(worker = %self.name, "work item worker running");
+        loop {
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                o = self.process_next() => o,
+            };
+            log_outcome(&outcome);
+            if let ItemOutcome::ConsumerError(_) = outcome {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+        for o in self.shutdown().await {
+            log_outcome(&o);
+        }
+        tracing::info!("work item worker stopped");
+    }
+
     /// Stops every running item (handed back, message naked at once) and reports each end.
     pub async fn shutdown(mut self) -> Vec<ItemOutcome> {
         self.cancel.cancel();
@@ -351,6 +374,15 @@ fn store(e: impl std::fmt::Display) -> ItemError {
 fn settle(r: Result<(), async_nats::Error>, what: &str) {
     if let Err(e) = r {
         tracing::warn!(error = %e, "{what} of a work item failed; it will be redelivered");
+    }
+}
+
+fn log_outcome(o: &ItemOutcome) {
+    match o {
+        ItemOutcome::Idle => {}
+        ItemOutcome::ConsumerError(e) => tracing::warn!(error = %e, "taking work items failed"),
+        ItemOutcome::Crashed(e) => tracing::error!(error = %e, "a work item task crashed"),
+        other => tracing::debug!(outcome = ?other, "work item step"),
     }
 }
 

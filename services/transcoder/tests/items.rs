@@ -400,3 +400,22 @@ async fn an_unreadable_item_is_handed_back_for_a_newer_worker_not_terminated() {
     assert_eq!(queued(&env.a).await, 1, "kept for a build that reads it");
     assert!(runs.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_item_whose_last_attempt_died_is_dead_lettered_by_the_next_worker_without_running() {
+    let env = env().await;
+    let (items_a, items_b) = (items(&env.a, 1000, 1).await, items(&env.b, 1000, 1).await);
+    let r8 = item(&range_item(8));
+    items_a.enqueue(&r8).await.unwrap();
+    let runs = Runs::default();
+    let mut wa = worker(&env.a, &items_a, "a", Mode::Sleep(60_000), &runs).await;
+    step_until(&mut wa, 10, |o| matches!(o, ItemOutcome::Taken { .. })).await;
+    drop(wa); // its one attempt dies
+    let runs_b = Runs::default();
+    let mut wb = worker(&env.b, &items_b, "b", Mode::Sleep(10), &runs_b).await;
+    let seen = step_until(&mut wb, 15, |o| matches!(o, ItemOutcome::DeadLettered { .. })).await;
+    assert!(matches!(seen.as_slice(), [ItemOutcome::DeadLettered { attempts: 1, .. }]), "{seen:?}");
+    assert!(matches!(items_b.result(&r8).await.unwrap(), Some(ItemResult::Failed { .. })));
+    assert!(runs_b.lock().unwrap().is_empty(), "b did not run it");
+    assert_eq!(queued(&env.b).await, 0, "terminated");
+}
