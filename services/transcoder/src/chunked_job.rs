@@ -36,8 +36,8 @@ use crate::emit::Emitter;
 use crate::error::JobError;
 use crate::ffmpeg::{self, Priority};
 use crate::iframes::IFrameVariant;
-use crate::item_runner::{AudioResult, is_deleted_result, run_item};
-use crate::items::{ItemResult, Take, WorkItem};
+use crate::item_runner::{AudioResult, discard, is_deleted_result, run_item};
+use crate::items::{ItemLease, ItemResult, Take, WorkItem};
 use crate::job::{Done, Report, Shared, finish, write};
 use crate::master::{AudioMedia, Variant};
 use crate::outputs::{Deletion, MeasuredAudio, master_audio};
@@ -306,6 +306,10 @@ impl Coordinator<'_> {
         let mut got = Gathered::default();
         let mut watch = items.watch(tenant, video, &version.id).await.map_err(items_err)?;
         for w in &work {
+            // A new attempt of the job tries again what an earlier one dead-lettered.
+            if items.retry_failed(w).await.map_err(items_err)? {
+                tracing::info!(item = %w.item, "a dead-lettered item is tried again");
+            }
             if let Err(e) = items.enqueue(w).await {
                 tracing::warn!(item = %w.item, error = %e, "not queued: this worker encodes it");
             }
@@ -331,33 +335,13 @@ impl Coordinator<'_> {
                     Take::Held => {
                         held_until.insert(w.item.clone(), now + ttl);
                     }
-                    Take::Taken(mut lease) => {
-                        let cancel = self.cancel;
-                        let run = lease
-                            .run(|token| async move { run_item(shared, w, &token).await }, cancel)
-                            .await;
-                        match run {
-                            Ok(Ok(value)) => {
-                                if lease.complete(value).await.map_err(items_err)? {
-                                    tracing::debug!(item = %w.item, "item done here");
-                                }
-                                if let Some(r) = items.result(w).await.map_err(items_err)? {
-                                    changed |= got.absorb(&w.item, r)?;
-                                }
-                            }
-                            Ok(Err(JobError::Cancelled)) | Err(_) if self.cancel.is_cancelled() => {
-                                let _ = lease.hand_back().await;
-                                return Err(JobError::Cancelled);
-                            }
-                            Ok(Err(JobError::Deleted)) => return Err(JobError::Deleted),
-                            Ok(Err(e)) => {
-                                tracing::warn!(item = %w.item, error = %e, "item failed here");
-                                if lease.fail(&e.to_string()).await.map_err(items_err)? {
-                                    return Err(JobError::ItemFailed {
-                                        item: w.item.clone(),
-                                        reason: e.to_string(),
-                                    });
-                                }
+                    Take::Taken(lease) => {
+                        let work = |token: CancellationToken| async move {
+                            run_item(shared, w, &token).await
+                        };
+                        match lease.run(work, || async {}, self.cancel).await {
+                            Ok((result, lease)) => {
+                                changed |= self.settle_local(w, result, lease, &mut got).await?;
                             }
                             Err(e) => {
                                 tracing::warn!(item = %w.item, error = %e, "item lease lost");
@@ -401,6 +385,50 @@ impl Coordinator<'_> {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Settles an item this worker ran: its result stored (or discarded if another won), the
+    /// lease handed back on shutdown, the failure counted. Returns whether a result was added.
+    async fn settle_local(
+        &self,
+        w: &WorkItem,
+        result: Result<serde_json::Value, JobError>,
+        lease: ItemLease,
+        got: &mut Gathered,
+    ) -> Result<bool, JobError> {
+        let items = &self.shared.items;
+        match result {
+            Ok(value) => {
+                if !lease.complete(value.clone()).await.unwrap_or(false) {
+                    discard(&self.shared.ctx.media, w, &value).await;
+                }
+                match items.result(w).await.map_err(items_err)? {
+                    Some(r) => got.absorb(&w.item, r),
+                    None => Ok(false),
+                }
+            }
+            Err(JobError::Cancelled | JobError::OtherPlan { .. }) => {
+                let _ = lease.hand_back().await;
+                if self.cancel.is_cancelled() {
+                    return Err(JobError::Cancelled);
+                }
+                Ok(false)
+            }
+            Err(JobError::Deleted) => Err(JobError::Deleted),
+            Err(e) => {
+                tracing::warn!(item = %w.item, error = %e, "item failed here");
+                let reason = e.to_string();
+                let dead = if e.is_permanent() {
+                    lease.dead_letter(&reason).await.map(|()| true)
+                } else {
+                    lease.fail(&reason).await
+                };
+                if dead.map_err(items_err)? {
+                    return Err(JobError::ItemFailed { item: w.item.clone(), reason });
+                }
+                Ok(false)
             }
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use framelog_core::media::hls_prefix;
+use framelog_core::media::{SharedMediaStore, hls_prefix};
 use framelog_core::probe;
 use framelog_events::AudioRendition;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ use tracing::instrument;
 use crate::command::{MEDIA_PLAYLIST, hls_args, input_args};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority};
-use crate::items::{ItemHandler, WorkItem};
+use crate::item_worker::ItemHandler;
+use crate::items::WorkItem;
 use crate::job::{Shared, TMP_DIR, locate_source};
 use crate::master::AudioMedia;
 use crate::outputs::{Deletion, MeasuredAudio, measure_all_audio};
@@ -99,6 +100,31 @@ impl ItemHandler for ItemRunner {
         cancel: &CancellationToken,
     ) -> Result<serde_json::Value, JobError> {
         run_item(&self.shared, item, cancel).await
+    }
+
+    async fn discard(&self, item: &WorkItem, output: &serde_json::Value) {
+        discard(&self.shared.ctx.media, item, output).await;
+    }
+}
+
+/// Removes the files of an item result that was not stored (another attempt's won).
+pub async fn discard(media: &SharedMediaStore, item: &WorkItem, output: &serde_json::Value) {
+    let prefix = item_prefix(item);
+    let mut keys = Vec::new();
+    if let Ok(a) = serde_json::from_value::<AudioResult>(output.clone()) {
+        keys.push(format!("{prefix}/a-{}", a.token));
+    } else if let Ok(r) = serde_json::from_value::<RangeOutput>(output.clone()) {
+        for rung in &r.rungs {
+            keys.push(format!("{prefix}/{}/{}", rung.name, rung.init));
+            keys.extend(rung.segments.iter().map(|s| format!("{prefix}/{}/{}", rung.name, s.uri)));
+        }
+        keys.extend(r.thumbs.iter().map(|t| format!("{prefix}/thumbs/{t}")));
+        keys.extend(r.poster.iter().map(|p| format!("{prefix}/{p}")));
+    }
+    for k in keys {
+        if let Err(e) = media.delete_prefix(&k).await {
+            tracing::warn!(key = k, error = %e, "a discarded item's file was not removed");
+        }
     }
 }
 

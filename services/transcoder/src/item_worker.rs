@@ -328,7 +328,7 @@ impl Task {
                     ItemOutcome::ConsumerError(format!("storing {key}'s result: {e}"))
                 }
             },
-            Err(JobError::Cancelled) => {
+            Err(JobError::Cancelled | JobError::OtherPlan { .. }) => {
                 let fenced = lease.hand_back().await.is_err();
                 let delay = (!self.cancel.is_cancelled()).then_some(self.handback_delay);
                 if fenced {

@@ -308,6 +308,18 @@ impl Items {
         Ok(results.boxed())
     }
 
+    /// Clears a dead-lettered item (its `Failed` result and its lease record) so that a new
+    /// attempt of its job tries it again with fresh attempts; a `Done` result is kept.
+    /// Returns whether it was cleared.
+    pub async fn retry_failed(&self, item: &WorkItem) -> Result<bool, ItemError> {
+        let key = item.key();
+        let Some(ItemResult::Failed { .. }) = self.result(item).await? else { return Ok(false) };
+        self.results.purge(&key).await.map_err(store)?;
+        let leases = self.js.get_key_value(KV_ITEMS).await.map_err(store)?;
+        leases.purge(&key).await.map_err(store)?;
+        Ok(true)
+    }
+
     /// Removes the leases and results of a version (after its job completes).
     pub async fn forget(&self, tenant: &str, video: &str, version: &str) -> Result<(), ItemError> {
         let leases = self.js.get_key_value(KV_ITEMS).await.map_err(store)?;

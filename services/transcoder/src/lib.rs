@@ -181,7 +181,12 @@ pub async fn start(
     let sweeper = sweeper::spawn(ctx, &settings, &name).await.map_err(|e| {
         TranscoderError::Consumer(ConsumeError::Receive(format!("starting the sweeper: {e}")))
     })?;
+    let chunked = settings.chunks.chunked() && settings.chunks.item_slots > 0;
     let worker = Worker::new(ctx, settings, encoder, name).await?;
+    let items = match chunked {
+        true => Some(worker.item_worker().await?),
+        false => None,
+    };
     let dead_letters = deadletter::spawn(ctx).await.map_err(|e| {
         TranscoderError::Consumer(ConsumeError::Receive(format!(
             "consuming max-deliveries advisories: {e}"
@@ -193,6 +198,9 @@ pub async fn start(
         .with_task(dead_letters);
     if let Some(sweeper) = sweeper {
         handle = handle.with_task(sweeper);
+    }
+    if let Some(items) = items {
+        handle = handle.with_task(tokio::spawn(items.run(ctx.shutdown.clone())));
     }
     Ok(handle)
 }

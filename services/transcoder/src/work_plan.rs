@@ -15,8 +15,7 @@ use crate::profile::Profile;
 use crate::settings::TranscoderSettings;
 use crate::storyboard::{Storyboard, poster_size, tile_interval};
 
-/// The item name of the audio renditions.
-pub const AUDIO_ITEM: &str = "audio";
+pub use crate::items::{AUDIO_ITEM, range_item};
 
 /// One job's rungs, ranges, audio and thumbnails.
 #[derive(Debug, Clone)]
@@ -32,11 +31,6 @@ pub struct WorkPlan {
     pub duration_secs: f64,
     /// Hex digest of everything above and the encoder.
     pub hash: String,
-}
-
-/// The item name of range `index`.
-pub fn range_item(index: u32) -> String {
-    format!("r{index:05}")
 }
 
 /// The range index an item name stands for.

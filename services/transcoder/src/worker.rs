@@ -149,6 +149,21 @@ impl Worker {
         self
     }
 
+    /// The loop that encodes work items of any worker's chunked jobs, sharing this worker's
+    /// encoder and name (`--transcode-item-slots` at once).
+    pub async fn item_worker(&self) -> Result<crate::item_worker::ItemWorker, TranscoderError> {
+        let runner = crate::item_runner::ItemRunner { shared: self.shared.clone() };
+        let (ctx, items) = (&self.shared.ctx, self.shared.items.clone());
+        let slots = self.shared.settings.chunks.item_slots.max(1);
+        crate::item_worker::ItemWorker::new(ctx, items, Arc::new(runner), self.name(), slots)
+            .await
+            .map_err(|e| {
+                TranscoderError::Consumer(framelog_core::consumer::ConsumeError::Receive(format!(
+                    "binding the work item consumer: {e}"
+                )))
+            })
+    }
+
     /// The worker's name.
     pub fn name(&self) -> &str {
         &self.shared.worker
