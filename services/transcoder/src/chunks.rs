@@ -32,6 +32,10 @@ pub struct RangeSpec {
     pub thumbs: u32,
     /// Whether the poster frame (at `poster_at_secs`) falls in this range.
     pub poster: bool,
+    /// Whether this is the plan's last range: encoded to the end of the source (no `-t`), and
+    /// only it holds a video track that ends early on its last picture.
+    #[serde(default)]
+    pub last: bool,
 }
 
 /// Every range of one job, in order, and the exact segment length.
@@ -55,6 +59,11 @@ pub fn segment_frames(top: &Profile, segment_secs: u32) -> u64 {
     u64::from(top.gop.max(1)) * u64::from((segment_secs / GOP_SECS).max(1))
 }
 
+/// The exact segment length in seconds: [`segment_frames`] at `top`'s rate.
+pub fn segment_length(top: &Profile, segment_secs: u32) -> f64 {
+    frames_secs(top, segment_frames(top, segment_secs))
+}
+
 /// The exact length in seconds of `frames` frames of `top`'s rate.
 fn frames_secs(top: &Profile, frames: u64) -> f64 {
     frames as f64 * f64::from(top.fps.den.max(1)) / f64::from(top.fps.num.max(1))
@@ -74,7 +83,7 @@ pub fn plan(
     poster_at_secs: f64,
 ) -> ChunkPlan {
     let frames = segment_frames(top, segment_secs);
-    let segment = frames_secs(top, frames);
+    let segment = segment_length(top, segment_secs);
     let duration = if duration_secs.is_finite() { duration_secs.max(0.0) } else { 0.0 };
     let half_frame = frames_secs(top, 1) / 2.0;
     let total = ((duration - half_frame) / segment).ceil().max(1.0) as u32;
@@ -99,6 +108,7 @@ pub fn plan(
             first_thumb: 0,
             thumbs: 0,
             poster: false,
+            last: next == total,
         });
         first_segment = next;
     }

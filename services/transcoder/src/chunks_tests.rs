@@ -28,6 +28,8 @@ fn contiguous(p: &ChunkPlan, duration: f64) {
     assert!(p.ranges.iter().enumerate().all(|(i, r)| r.index as usize == i));
     assert_eq!(p.ranges.last().unwrap().end_secs, duration);
     assert_eq!(p.ranges.iter().filter(|r| r.poster).count(), 1, "one poster");
+    let last: Vec<bool> = p.ranges.iter().map(|r| r.last).collect();
+    assert!(last.iter().rev().skip(1).all(|l| !l) && last[last.len() - 1], "{last:?}");
 }
 
 #[test]
