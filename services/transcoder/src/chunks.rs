@@ -122,7 +122,8 @@ pub fn plan(
     // A range without thumbnails starts where the next one would: the global order is kept.
     for r in 0..ranges.len() {
         if ranges[r].thumbs == 0 {
-            ranges[r].first_thumb = if r == 0 { 0 } else { ranges[r - 1].first_thumb + ranges[r - 1].thumbs };
+            ranges[r].first_thumb =
+                if r == 0 { 0 } else { ranges[r - 1].first_thumb + ranges[r - 1].thumbs };
         }
     }
     let poster = holding(&ranges, if poster_at_secs.is_finite() { poster_at_secs } else { 0.0 });

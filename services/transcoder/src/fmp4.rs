@@ -29,7 +29,8 @@ fn boxes(b: &[u8], from: usize, to: usize) -> Result<Vec<Span>, BoxError> {
     let mut at = from;
     while at + 8 <= to {
         let kind: [u8; 4] = b[at + 4..at + 8].try_into().expect("4 bytes");
-        let truncated = || BoxError::Truncated(String::from_utf8_lossy(&kind).into_owned(), at as u64);
+        let truncated =
+            || BoxError::Truncated(String::from_utf8_lossy(&kind).into_owned(), at as u64);
         let size32 = u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"));
         let (size, header) = match size32 {
             1 => {

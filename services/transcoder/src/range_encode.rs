@@ -137,13 +137,12 @@ pub async fn encode_range(
         let dir = job.out.join(THUMBS_DIR);
         tokio::fs::create_dir_all(&dir).await.map_err(JobError::io(dir.display().to_string()))?;
     }
-    let stats =
-        crate::ffmpeg::run(ffmpeg, &range_args(job), priority, cancel, on_progress).await.map_err(
-            |e| match e {
-                crate::ffmpeg::FfmpegError::Cancelled => JobError::Cancelled,
-                e => JobError::Ffmpeg(e),
-            },
-        )?;
+    let stats = crate::ffmpeg::run(ffmpeg, &range_args(job), priority, cancel, on_progress)
+        .await
+        .map_err(|e| match e {
+        crate::ffmpeg::FfmpegError::Cancelled => JobError::Cancelled,
+        e => JobError::Ffmpeg(e),
+    })?;
     let mut out = finish_range(job).await?;
     out.cpu_secs = stats.cpu_secs;
     Ok(out)

@@ -53,7 +53,9 @@ fn a_middle_range_seeks_its_input_reads_only_its_length_and_numbers_segments_glo
     assert!(joined.contains("-sc_threshold 0"));
     assert!(joined.contains("-var_stream_map v:0,name:720p v:1,name:480p"), "{joined}");
     assert!(joined.contains("-map [thumbnails] -frames:v 6 -start_number 4 -q:v 4"));
-    assert!(joined.ends_with("/o/thumbs/thumb_%05d.jpg -map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"));
+    assert!(joined.ends_with(
+        "/o/thumbs/thumb_%05d.jpg -map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"
+    ));
     assert!(r.poster, "15 s is in [6.006, 18.018)");
 }
 

@@ -116,8 +116,15 @@ async fn finish_rung(job: &RangeJob<'_>, name: &str) -> Result<RungOutput, JobEr
             iframe,
         });
     }
-    tokio::fs::remove_file(&playlist_path).await.map_err(|e| JobError::output(&playlist_path, e))?;
-    Ok(RungOutput { name: name.to_owned(), init: init_file, init_fingerprint: fingerprint, segments })
+    tokio::fs::remove_file(&playlist_path)
+        .await
+        .map_err(|e| JobError::output(&playlist_path, e))?;
+    Ok(RungOutput {
+        name: name.to_owned(),
+        init: init_file,
+        init_fingerprint: fingerprint,
+        segments,
+    })
 }
 
 async fn finish_thumbs(job: &RangeJob<'_>) -> Result<Vec<String>, JobError> {
