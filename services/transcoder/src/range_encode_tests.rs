@@ -43,7 +43,7 @@ fn a_middle_range_seeks_its_input_reads_only_its_length_and_numbers_segments_glo
     assert_eq!((r.first_segment, r.segments, r.first_thumb, r.thumbs), (1, 2, 4, 6));
     let args = range_args(&job(&profiles, &enc, r, &board));
     let i = args.iter().position(|a| a == "-i").unwrap();
-    assert_eq!(args[i - 8..i - 4], ["-ss", "6.006000", "-t", "12.012000"]);
+    assert_eq!(args[i - 8..i - 4], ["-ss", "5.989316", "-t", "12.012000"]);
     assert_eq!(args[i + 1], "file:/s/source");
     assert!(args.contains(&"-an".to_owned()));
     assert_eq!(after(&args, "-start_number"), ["1", "4"], "segments, then thumbnails");
@@ -67,11 +67,12 @@ fn the_graph_is_the_ladder_cascade_with_the_taps_on_the_source_clock() {
     let p = plan(24.0, &profiles[0], 2, 4, 1, &board, 6.0);
     let mut j = job(&profiles, &enc, &p.ranges[1], &board);
     j.poster_at_secs = 6.0;
+    j.segment_secs = 2;
     let g = filter_graph(&j);
     let want = [
-        "[0:v]split=2[src][pst]",
+        "[0:v]setpts=PTS-0.016666/TB,split=2[src][pst]",
         "[pst]select='isnan(prev_selected_t)*gte(t,4.000000)',scale=1280:720,setsar=1[poster]",
-        "[src]fps=30/1:start_time=0,scale=1280:720,setsar=1,split=2[r0][n1]",
+        "[src]fps=30/1:start_time=0,trim=end_frame=240,scale=1280:720,setsar=1,split=2[r0][n1]",
         "[r0]format=yuv420p[v0]",
     ];
     assert_eq!(g.split(';').take(4).collect::<Vec<_>>(), want, "{g}");
@@ -113,10 +114,16 @@ fn the_last_range_runs_to_the_end_and_only_it_holds_an_early_ending_video_track(
     j.video = Some(&video);
     let args = range_args(&j);
     assert!(!args.contains(&"-t".to_owned()), "to the end of the source");
-    assert!(filter_graph(&j).contains("[0:v]tpad=stop_mode=clone:stop_duration=2.000,"));
+    assert!(!filter_graph(&j).contains("trim="), "every frame to the end");
+    assert!(
+        filter_graph(&j)
+            .contains("[0:v]setpts=PTS-0.016666/TB,tpad=stop_mode=clone:stop_duration=2.000,")
+    );
     j.range = first;
-    assert!(!filter_graph(&j).contains("[0:v]tpad"), "a middle range is not padded");
+    assert!(!filter_graph(&j).contains("stop_duration=2.000,"), "range 0 is not padded");
     assert!(range_args(&j).contains(&"-t".to_owned()));
+    assert!(!filter_graph(&j).contains("setpts=PTS-"), "range 0 reads from 0, unshifted");
+    assert!(filter_graph(&j).contains(",trim=end_frame=180,"), "its 180 frames and no more");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The ffmpeg command line of one range (pure).
 
 use super::{RangeJob, THUMBS_DIR};
-use crate::chunks::{segment_length, thumb_time};
+use crate::chunks::{segment_frames, segment_length, thumb_time};
 use crate::command::{hls_args, input_args};
 use crate::profile::FrameRate;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
@@ -18,10 +18,25 @@ pub fn secs(t: f64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
+/// How much earlier than its start a range reads its input: half a frame of the top rung (none
+/// for a range starting at 0). A range so takes exactly the source frames the single-process
+/// encode's `fps` filter would round to its frames, even when the source's timestamps jitter
+/// around the boundary (a variable-rate phone video); the graph shifts them back first.
+pub fn lead_secs(job: &RangeJob<'_>) -> f64 {
+    match job.ordered().first() {
+        Some(top) if job.range.start_secs > 0.0 => {
+            (f64::from(top.fps.den) / f64::from(top.fps.num.max(1)) / 2.0).min(job.range.start_secs)
+        }
+        _ => 0.0,
+    }
+}
+
 /// The `-filter_complex` graph of a range: the ladder's cascade (as
 /// [`crate::command::filter_graph`]: pre-filters once, each rung scaled from the next larger,
-/// the rate capped where it changes), the top rung's `fps` anchored at 0 so a variable-rate
-/// source still gives whole frames from the range start; `[thumbs]` with the global thumbnail
+/// the rate capped where it changes), the input first shifted back by [`lead_secs`], the top
+/// rung's `fps` anchored at 0 and, but in the last range, cut after the range's exact frame
+/// count (so a variable-rate source still gives whole frames from the range start and not one
+/// frame more at its end); `[thumbs]` with the global thumbnail
 /// times and `[poster]` when the range taps them. Output labels `[v0]`, `[v1]`... in
 /// [`RangeJob::ordered`] order.
 pub fn filter_graph(job: &RangeJob<'_>) -> String {
@@ -36,7 +51,9 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
         v
     });
     let mut parts = Vec::new();
-    let mut node = format!("[0:v]{}", pre_chain(video.as_ref()));
+    let lead = lead_secs(job);
+    let shift = if lead > 0.0 { format!("setpts=PTS-{}/TB,", secs(lead)) } else { String::new() };
+    let mut node = format!("[0:v]{shift}{}", pre_chain(video.as_ref()));
     if range.poster {
         parts.push(format!("{node}split=2[src][pst]"));
         parts.push(format!(
@@ -52,6 +69,10 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
         let mut filters = Vec::new();
         if prev_fps.is_none() {
             filters.push(format!("fps={}:start_time=0", p.fps));
+            if !range.last {
+                let frames = segment_frames(p, job.segment_secs) * u64::from(range.segments);
+                filters.push(format!("trim=end_frame={frames}"));
+            }
         } else if prev_fps != Some(p.fps) {
             filters.push(format!("fps={}", p.fps));
         }
@@ -92,7 +113,7 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
     parts.join(";")
 }
 
-/// The whole argument list (without the program name): `-ss <start> [-t <length>]` before the
+/// The whole argument list (without the program name): `-ss <start - lead> [-t <length>]` before the
 /// fenced input, the range's graph, the ladder's per-rung codec, GOP and rate arguments, no
 /// audio, fMP4 HLS into `<out>/<rung>/` numbered from the range's first segment (`hls_time` a
 /// half frame under the exact segment length, so every cut falls on the planned keyframe),
@@ -118,7 +139,7 @@ pub fn range_args(job: &RangeJob<'_>) -> Vec<String> {
     .map(s)
     .collect();
     a.extend(job.encoder.input_args());
-    a.extend([s("-ss"), secs(range.start_secs)]);
+    a.extend([s("-ss"), secs(range.start_secs - lead_secs(job))]);
     if !range.last {
         a.extend([s("-t"), secs(range.end_secs - range.start_secs)]);
     }
