@@ -88,6 +88,7 @@ pub mod error;
 pub mod fairness;
 pub mod fence;
 pub mod ffmpeg;
+pub mod fmp4;
 pub mod iframes;
 pub mod item_lease;
 pub mod item_runner;
