@@ -211,6 +211,7 @@ fn spec(index: u32, start_secs: f64, end_secs: f64) -> RangeSpec {
         first_thumb: 0,
         thumbs: 0,
         poster: false,
+        last: false,
     }
 }
 
