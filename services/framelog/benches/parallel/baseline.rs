@@ -93,7 +93,12 @@ pub async fn seed(source: &Path, dir: &Path) -> Cost {
             video: None,
         };
         let s = ffmpeg_run(stage_args(&stage)).await;
-        println!("  seed {:>5}: {:7.2} s wall {:7.2} s CPU", p.name, s.wall.as_secs_f64(), s.cpu_secs);
+        println!(
+            "  seed {:>5}: {:7.2} s wall {:7.2} s CPU",
+            p.name,
+            s.wall.as_secs_f64(),
+            s.cpu_secs
+        );
         wall += s.wall.as_secs_f64();
         cpu += s.cpu_secs;
     }
