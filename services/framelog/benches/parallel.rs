@@ -184,6 +184,8 @@ impl Cluster {
             }
         }
         job.cpu = cpu() - cpu_before;
+        // Wall figures mean little on a loaded machine: say how loaded it was.
+        println!("  {id}: {:.2} s CPU over the job (load now {})", job.cpu, loadavg());
         job
     }
 }
@@ -341,8 +343,9 @@ async fn long_playable(minutes: u32) {
     let w = cluster.workers("long", 1);
     let job = cluster.transcode(&w, &src, &format!("m{minutes}"), false).await;
     let p = secs(job.playable);
+    let (m, bucket) = mux(minutes * 60).unwrap_or((93.5, "> 60 min"));
     println!(
-        "TABLE|time to playable, {minutes}-min 1080p30|{p:.2} s|93.5 s (Mux median, > 60 min)|{:.2}|< 93.5 s",
-        p / 93.5
+        "TABLE|time to playable, {minutes}-min 1080p30|{p:.2} s|{m:.1} s (Mux median, {bucket})|{:.2}|< {m:.1} s",
+        p / m
     );
 }
