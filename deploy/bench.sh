@@ -2,6 +2,8 @@
 # `just bench [name...]`: runs the named benchmarks (default: all) in release mode. Each bench
 # compares against a baseline in the same run, prints its own details, and one line per
 # measure `TABLE|measure|ours|baseline|ratio|goal`; the summary at the end is one table of them.
+# Arguments after `--` (or in FRAMELOG_BENCH_ARGS) go to every named bench, e.g.
+# `deploy/bench.sh parallel -- --quick` or `FRAMELOG_BENCH_ARGS="--only workers" just bench parallel`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,10 +15,23 @@ declare -A benches=(
   [hls]="-p framelog-playback --bench hls"
   [auth]="-p framelog-live --bench auth"
   [ladder]="-p framelog-transcoder --bench ladder"
+  [parallel]="-p framelog --bench parallel"
 )
-order=(upload ladder projection hls auth)
+order=(upload ladder parallel projection hls auth)
 
-want=("$@")
+want=()
+extra=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--" ]; then
+    shift
+    extra=("$@")
+    break
+  fi
+  want+=("$1")
+  shift
+done
+# shellcheck disable=SC2206
+[ -n "${FRAMELOG_BENCH_ARGS:-}" ] && extra+=(${FRAMELOG_BENCH_ARGS})
 [ ${#want[@]} -eq 0 ] || [ "${want[0]}" = "all" ] && want=("${order[@]}")
 results=()
 tmp=$(mktemp)
@@ -29,7 +44,7 @@ for name in "${want[@]}"; do
   fi
   echo "== bench $name =="
   # shellcheck disable=SC2086
-  cargo bench --locked $args 2>/dev/null | tee "$tmp"
+  cargo bench --locked $args -- ${extra[@]+"${extra[@]}"} 2>/dev/null | tee "$tmp"
   while IFS= read -r line; do results+=("${line#TABLE}"); done < <(grep '^TABLE|' "$tmp" || true)
 done
 echo

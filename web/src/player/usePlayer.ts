@@ -3,12 +3,12 @@
 // policy in policy.ts (reload with back-off, refresh the signed URL, media recovery, or a
 // message: never an endless spinner). A new source (the full ladder after the early master, a
 // refreshed URL, a retry) is loaded in place, keeping position, play state, pinned quality and
-// audio language.
+// audio language. A video whose ladder is still being encoded (EVENT playlists that grow) plays
+// from its start as they grow, never from the live edge (vod.ts).
 
 import Hls, { type ErrorData } from 'hls.js';
 import { useEffect, useRef, useState, type RefObject } from 'react';
 import { bufferAhead, type LevelLike } from './levels';
-import { LIVE_CONFIG } from './live';
 import {
   NO_ATTEMPTS,
   afterAction,
@@ -22,6 +22,7 @@ import {
   type Engine,
   type Resume,
 } from './policy';
+import { hlsConfig, nativeSeek } from './vod';
 
 export { LIVE_CONFIG, LIVE_START_RETRIES, retryLivePlaylist } from './live';
 
@@ -133,7 +134,8 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
 
     if (kind === 'native') {
       const onMeta = () => {
-        if (resume && resume.position > 0) el.currentTime = resume.position;
+        const seek = nativeSeek(resume, live, el.currentTime);
+        if (seek !== null) el.currentTime = seek;
         if (resume?.play) el.play().catch(() => undefined);
       };
       const onError = () => {
@@ -169,12 +171,9 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
       return;
     }
 
-    const hls = new Hls({
-      ...(live ? LIVE_CONFIG : {}),
-      enableWorker: true,
-      capLevelToPlayerSize: true,
-      startPosition: resume?.position ?? -1,
-    });
+    // A video (even one whose playlists still grow) starts at 0 or where the viewer was; a
+    // live stream at its edge (vod.ts).
+    const hls = new Hls(hlsConfig(live, resume));
     hlsRef.current = hls;
     let lastMedia = 0;
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => {
