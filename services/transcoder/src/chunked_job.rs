@@ -309,6 +309,12 @@ impl Coordinator<'_> {
             // A new attempt of the job tries again what an earlier one dead-lettered.
             if items.retry_failed(w).await.map_err(items_err)? {
                 tracing::info!(item = %w.item, "a dead-lettered item is tried again");
+            } else if let Some(ItemResult::Done(v)) = items.result(w).await.map_err(items_err)?
+                && !self.files_stored(version, &v).await?
+            {
+                // An earlier attempt's result whose files were collected meanwhile.
+                tracing::warn!(item = %w.item, "a done item's files are gone: done again");
+                items.reset(w).await.map_err(items_err)?;
             }
             if let Err(e) = items.enqueue(w).await {
                 tracing::warn!(item = %w.item, error = %e, "not queued: this worker encodes it");
@@ -431,6 +437,24 @@ impl Coordinator<'_> {
                 Ok(false)
             }
         }
+    }
+
+    /// Whether the files an earlier result names are still stored (one per rendition).
+    async fn files_stored(&self, version: &Version, v: &serde_json::Value) -> Result<bool, JobError> {
+        let media = &self.shared.ctx.media;
+        let keys: Vec<String> = if let Ok(a) = serde_json::from_value::<AudioResult>(v.clone()) {
+            a.tracks.iter().map(|t| format!("{}/{}", version.prefix, t.uri)).collect()
+        } else if let Ok(r) = serde_json::from_value::<RangeOutput>(v.clone()) {
+            r.rungs.iter().map(|g| format!("{}/{}/{}", version.prefix, g.name, g.init)).collect()
+        } else {
+            return Ok(true);
+        };
+        for k in keys {
+            if !media.exists(&k).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn progress(&self, done: f64) -> Progress {

@@ -312,12 +312,19 @@ impl Items {
     /// attempt of its job tries it again with fresh attempts; a `Done` result is kept.
     /// Returns whether it was cleared.
     pub async fn retry_failed(&self, item: &WorkItem) -> Result<bool, ItemError> {
-        let key = item.key();
         let Some(ItemResult::Failed { .. }) = self.result(item).await? else { return Ok(false) };
+        self.reset(item).await?;
+        Ok(true)
+    }
+
+    /// Forgets an item's result and lease record: it will be done again (a result whose files
+    /// are gone).
+    pub async fn reset(&self, item: &WorkItem) -> Result<(), ItemError> {
+        let key = item.key();
         self.results.purge(&key).await.map_err(store)?;
         let leases = self.js.get_key_value(KV_ITEMS).await.map_err(store)?;
         leases.purge(&key).await.map_err(store)?;
-        Ok(true)
+        Ok(())
     }
 
     /// Removes the leases and results of a version (after its job completes).
