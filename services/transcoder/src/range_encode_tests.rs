@@ -75,7 +75,7 @@ fn the_graph_is_the_ladder_cascade_with_the_taps_on_the_source_clock() {
     let want = [
         "[0:v]setpts=PTS-0.016666/TB,split=2[src][pst]",
         "[pst]select='isnan(prev_selected_t)*gte(t,4.000000)',scale=1280:720,setsar=1[poster]",
-        "[src]fps=30/1:start_time=0,trim=end_frame=240,scale=1280:720,setsar=1,split=2[r0][n1]",
+        "[src]fps=30/1:start_time=0,tpad=stop_mode=clone:stop=240,trim=end_frame=240,scale=1280:720,setsar=1,split=2[r0][n1]",
         "[r0]format=yuv420p[v0]",
     ];
     assert_eq!(g.split(';').take(4).collect::<Vec<_>>(), want, "{g}");
@@ -119,6 +119,7 @@ fn the_last_range_runs_to_the_end_and_only_it_holds_an_early_ending_video_track(
     let args = range_args(&j);
     assert!(!args.contains(&"-t".to_owned()), "to the end of the source");
     assert!(!filter_graph(&j).contains("trim="), "every frame to the end");
+    assert!(!filter_graph(&j).contains("stop=180"), "and no more");
     assert!(
         filter_graph(&j)
             .contains("[0:v]setpts=PTS-0.016666/TB,tpad=stop_mode=clone:stop_duration=2.000,")
@@ -127,7 +128,10 @@ fn the_last_range_runs_to_the_end_and_only_it_holds_an_early_ending_video_track(
     assert!(!filter_graph(&j).contains("stop_duration=2.000,"), "range 0 is not padded");
     assert!(range_args(&j).contains(&"-t".to_owned()));
     assert!(!filter_graph(&j).contains("setpts=PTS-"), "range 0 reads from 0, unshifted");
-    assert!(filter_graph(&j).contains(",trim=end_frame=180,"), "its 180 frames and no more");
+    assert!(
+        filter_graph(&j).contains(",tpad=stop_mode=clone:stop=180,trim=end_frame=180,"),
+        "its 180 frames and no more"
+    );
 }
 
 #[test]

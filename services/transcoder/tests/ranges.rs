@@ -162,14 +162,19 @@ async fn check_joins(name: &str, c: Case) {
     // The same frame scores over 0.98 (JPEG blocks straddle the sheet's rows at 90 px), the
     // next frame of testsrc2 under 0.92.
     assert!(worst > 0.95, "a thumbnail is not the single storyboard's tile (SSIM {worst})");
-    let posters: Vec<&String> = outs.iter().filter_map(|o| o.poster.as_ref()).collect();
+    let posters: Vec<(u32, &String)> =
+        outs.iter().filter_map(|o| o.poster.as_ref().map(|p| (o.index, p))).collect();
     assert_eq!(posters.len(), 1, "one poster");
+    let poster = dir.path().join("ranges").join(format!("r{}", posters[0].0)).join(posters[0].1);
+    let single_poster = dir.path().join("single").join("poster.jpg");
+    let poster_ssim = picture_ssim(&single_poster, "iw:ih:0:0", &poster);
+    assert!(poster_ssim > 0.98, "the single encode's poster frame: SSIM {poster_ssim}");
     println!(
         "  {} thumbnails in order (single storyboard: {}), lowest SSIM against its tile \
-         {worst:.4}; poster {}",
+         {worst:.4}; poster {} (SSIM against the single encode's {poster_ssim:.4})",
         thumbs.len(),
         c.board.count,
-        posters[0]
+        posters[0].1
     );
 }
 

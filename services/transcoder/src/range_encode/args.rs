@@ -34,9 +34,9 @@ pub fn lead_secs(job: &RangeJob<'_>) -> f64 {
 /// The `-filter_complex` graph of a range: the ladder's cascade (as
 /// [`crate::command::filter_graph`]: pre-filters once, each rung scaled from the next larger,
 /// the rate capped where it changes), the input first shifted back by [`lead_secs`], the top
-/// rung's `fps` anchored at 0 and, but in the last range, cut after the range's exact frame
-/// count (so a variable-rate source still gives whole frames from the range start and not one
-/// frame more at its end); `[thumbs]` with the global thumbnail
+/// rung's `fps` anchored at 0 and, but in the last range, padded and cut to the range's exact
+/// frame count (so a variable-rate source still gives whole frames from the range start and
+/// neither a frame less nor one more at its end); `[thumbs]` with the global thumbnail
 /// frames and `[poster]` when the range taps them. Output labels `[v0]`, `[v1]`... in
 /// [`RangeJob::ordered`] order.
 pub fn filter_graph(job: &RangeJob<'_>) -> String {
@@ -71,7 +71,9 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
             filters.push(format!("fps={}:start_time=0", p.fps));
             if !range.last {
                 let frames = segment_frames(p, job.segment_secs) * u64::from(range.segments);
-                filters.push(format!("trim=end_frame={frames}"));
+                // A sparse end (variable-rate source) is filled with copies of the last
+                // frame, as the single encode's fps filter does; never a frame more.
+                filters.push(format!("tpad=stop_mode=clone:stop={frames},trim=end_frame={frames}"));
             }
         } else if prev_fps != Some(p.fps) {
             filters.push(format!("fps={}", p.fps));
