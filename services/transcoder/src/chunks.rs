@@ -7,8 +7,9 @@
 //! source's, and the ladder's GOP is a multiple of every divisor). Range 0 is short (one
 //! segment by default) so the first playable piece is ready soonest; the others hold
 //! `range_segments` segments, the last one the remainder (its last segment maybe shorter).
-//! Storyboard thumbnail `i` is at `i / board rate` and belongs to the range holding that time;
-//! so does the poster.
+//! Storyboard thumbnail `i` is the last frame before `(i + 1/2) / board rate` (what the
+//! single-process storyboard's `fps` filter picks) and belongs to the range holding that frame;
+//! the poster to the range holding its time.
 
 use crate::profile::{GOP_SECS, Profile};
 use crate::storyboard::Storyboard;
@@ -113,7 +114,9 @@ pub fn plan(
         first_segment = next;
     }
     for i in 0..board.count {
-        let r = holding(&ranges, thumb_time(board, i));
+        // The range holding the thumbnail's frame: the last one starting before the instant.
+        let t = thumb_frame_before(board, i);
+        let r = ranges.iter().rposition(|r| r.start_secs < t - 1e-9).unwrap_or(0);
         if ranges[r].thumbs == 0 {
             ranges[r].first_thumb = i;
         }
@@ -136,6 +139,13 @@ pub fn plan(
 pub fn thumb_time(board: &Storyboard, i: u32) -> f64 {
     let ms = ((board.duration_secs * 1000.0).round() as u64).max(1);
     f64::from(i) * ms as f64 / (f64::from(board.count.max(1)) * 1000.0)
+}
+
+/// The instant thumbnail `i`'s frame comes just before: `(i + 1/2) / board rate`. The
+/// single-process storyboard's `fps` filter (rounding to the nearest output tick) gives tile `i`
+/// the last frame before it, which may lie after [`thumb_time`], even in the next range.
+pub fn thumb_frame_before(board: &Storyboard, i: u32) -> f64 {
+    (thumb_time(board, i) + thumb_time(board, i + 1)) / 2.0
 }
 
 /// The range holding time `t`: the last one starting at or before it (range 0 for earlier

@@ -101,15 +101,17 @@ fn thumbnails_and_the_poster_go_to_the_range_holding_their_time() {
     let b = Storyboard::plan(d, 640, 360, 2.0);
     assert_eq!(b.count, 12);
     let p = plan(d, &top(30, 1), 2, 4, 1, &b, 6.0);
-    // Ranges [0,2) [2,10) [10,18) [18,24); thumbnails every 2 s.
+    assert_eq!(thumb_frame_before(&b, 3), 7.0);
+    // Ranges [0,2) [2,10) [10,18) [18,24); thumbnails every 2 s, each the last frame before
+    // 1, 3, 5... s.
     let taps: Vec<(u32, u32)> = p.ranges.iter().map(|r| (r.first_thumb, r.thumbs)).collect();
     assert_eq!(taps, [(0, 1), (1, 4), (5, 4), (9, 3)]);
     let poster: Vec<bool> = p.ranges.iter().map(|r| r.poster).collect();
     assert_eq!(poster, [false, true, false, false], "6 s is in [2, 10)");
     for r in &p.ranges {
         for i in r.first_thumb..r.first_thumb + r.thumbs {
-            let t = thumb_time(&b, i);
-            assert!(r.start_secs <= t && t < r.end_secs, "thumb {i} at {t} in range {}", r.index);
+            let t = thumb_frame_before(&b, i);
+            assert!(r.start_secs < t && t <= r.end_secs, "thumb {i} at {t} in range {}", r.index);
         }
     }
     let late = plan(d, &top(30, 1), 2, 4, 1, &b, 99.0);
@@ -125,6 +127,9 @@ fn a_range_without_thumbnails_keeps_the_global_order() {
     assert_eq!(p.ranges.len(), 10);
     contiguous(&p, d);
     assert_eq!(p.ranges.iter().map(|r| r.thumbs).sum::<u32>(), 2);
-    assert_eq!((p.ranges[5].first_thumb, p.ranges[5].thumbs), (1, 1));
-    assert_eq!((p.ranges[7].first_thumb, p.ranges[7].thumbs), (2, 0));
+    // Thumbnails at 0 and 10 s take the last frames before 5 and 15 s.
+    assert_eq!((p.ranges[2].first_thumb, p.ranges[2].thumbs), (0, 1));
+    assert_eq!((p.ranges[5].first_thumb, p.ranges[5].thumbs), (1, 0));
+    assert_eq!((p.ranges[7].first_thumb, p.ranges[7].thumbs), (1, 1));
+    assert_eq!((p.ranges[0].first_thumb, p.ranges[0].thumbs), (0, 0));
 }

@@ -120,7 +120,8 @@ pub struct RangeOutput {
 }
 
 /// Convenience: [`range_args`] + [`crate::ffmpeg::run`] + [`finish_range`] (cpu_secs filled
-/// in). Creates the scratch directories first.
+/// in). Creates the scratch directories first. `on_progress` positions are seconds into the
+/// range (0 to its length). A cancelled run is [`JobError::Cancelled`].
 #[tracing::instrument(skip_all, fields(range = job.range.index), err)]
 pub async fn encode_range(
     job: &RangeJob<'_>,

@@ -40,19 +40,22 @@ fn a_middle_range_seeks_its_input_reads_only_its_length_and_numbers_segments_glo
     let board = Storyboard::plan(60.0, 640, 360, 2.0);
     let p = plan(60.0, &profiles[0], 6, 2, 1, &board, 15.0);
     let r = &p.ranges[1];
-    assert_eq!((r.first_segment, r.segments, r.first_thumb, r.thumbs), (1, 2, 4, 6));
+    assert_eq!((r.first_segment, r.segments, r.first_thumb, r.thumbs), (1, 2, 3, 6));
     let args = range_args(&job(&profiles, &enc, r, &board));
     let i = args.iter().position(|a| a == "-i").unwrap();
     assert_eq!(args[i - 8..i - 4], ["-ss", "5.989316", "-t", "12.012000"]);
     assert_eq!(args[i + 1], "file:/s/source");
     assert!(args.contains(&"-an".to_owned()));
-    assert_eq!(after(&args, "-start_number"), ["1", "4"], "segments, then thumbnails");
+    assert_eq!(after(&args, "-start_number"), ["1", "3"], "segments, then thumbnails");
     assert_eq!(after(&args, "-hls_time"), ["5.989316"], "6.006 s less half a frame");
     let joined = args.join(" ");
     assert!(joined.contains("-g:v:0 60 -keyint_min:v:0 60"), "the ladder's GOP: {joined}");
     assert!(joined.contains("-sc_threshold 0"));
     assert!(joined.contains("-var_stream_map v:0,name:720p v:1,name:480p"), "{joined}");
-    assert!(joined.contains("-map [thumbnails] -frames:v 6 -start_number 4 -q:v 4"));
+    assert!(
+        joined
+            .contains("-map [thumbnails] -fps_mode passthrough -frames:v 6 -start_number 3 -q:v 4")
+    );
     assert!(joined.ends_with(
         "/o/thumbs/thumb_%05d.jpg -map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"
     ));
@@ -72,15 +75,16 @@ fn the_graph_is_the_ladder_cascade_with_the_taps_on_the_source_clock() {
     let want = [
         "[0:v]setpts=PTS-0.016666/TB,split=2[src][pst]",
         "[pst]select='isnan(prev_selected_t)*gte(t,4.000000)',scale=1280:720,setsar=1[poster]",
-        "[src]fps=30/1:start_time=0,trim=end_frame=240,scale=1280:720,setsar=1,split=2[r0][n1]",
+        "[src]fps=30/1:start_time=0,tpad=stop_mode=clone:stop=240,trim=end_frame=240,scale=1280:720,setsar=1,split=2[r0][n1]",
         "[r0]format=yuv420p[v0]",
     ];
     assert_eq!(g.split(';').take(4).collect::<Vec<_>>(), want, "{g}");
     assert!(g.contains(",split=2[r3][thumbs];"), "thumbnails from the lowest rung: {g}");
     assert!(
         g.ends_with(
-            "[thumbs]setpts=PTS+2.000000/TB,tpad=stop_mode=clone:stop_duration=2.000000,\
-             fps=1/2:start_time=2.000000,scale=160:90[thumbnails]"
+            "[thumbs]setpts=PTS+round(2.000000/TB),\
+             select='gt(floor((t+1/30+0.000001)*(1/2)-0.5),floor((t+0.000001)*(1/2)-0.5))',\
+             scale=160:90[thumbnails]"
         ),
         "{g}"
     );
@@ -115,6 +119,7 @@ fn the_last_range_runs_to_the_end_and_only_it_holds_an_early_ending_video_track(
     let args = range_args(&j);
     assert!(!args.contains(&"-t".to_owned()), "to the end of the source");
     assert!(!filter_graph(&j).contains("trim="), "every frame to the end");
+    assert!(!filter_graph(&j).contains("stop=180"), "and no more");
     assert!(
         filter_graph(&j)
             .contains("[0:v]setpts=PTS-0.016666/TB,tpad=stop_mode=clone:stop_duration=2.000,")
@@ -123,7 +128,10 @@ fn the_last_range_runs_to_the_end_and_only_it_holds_an_early_ending_video_track(
     assert!(!filter_graph(&j).contains("stop_duration=2.000,"), "range 0 is not padded");
     assert!(range_args(&j).contains(&"-t".to_owned()));
     assert!(!filter_graph(&j).contains("setpts=PTS-"), "range 0 reads from 0, unshifted");
-    assert!(filter_graph(&j).contains(",trim=end_frame=180,"), "its 180 frames and no more");
+    assert!(
+        filter_graph(&j).contains(",tpad=stop_mode=clone:stop=180,trim=end_frame=180,"),
+        "its 180 frames and no more"
+    );
 }
 
 #[test]

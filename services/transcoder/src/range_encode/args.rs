@@ -1,7 +1,7 @@
 //! The ffmpeg command line of one range (pure).
 
 use super::{RangeJob, THUMBS_DIR};
-use crate::chunks::{segment_frames, segment_length, thumb_time};
+use crate::chunks::{segment_frames, segment_length};
 use crate::command::{hls_args, input_args};
 use crate::profile::FrameRate;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
@@ -34,10 +34,10 @@ pub fn lead_secs(job: &RangeJob<'_>) -> f64 {
 /// The `-filter_complex` graph of a range: the ladder's cascade (as
 /// [`crate::command::filter_graph`]: pre-filters once, each rung scaled from the next larger,
 /// the rate capped where it changes), the input first shifted back by [`lead_secs`], the top
-/// rung's `fps` anchored at 0 and, but in the last range, cut after the range's exact frame
-/// count (so a variable-rate source still gives whole frames from the range start and not one
-/// frame more at its end); `[thumbs]` with the global thumbnail
-/// times and `[poster]` when the range taps them. Output labels `[v0]`, `[v1]`... in
+/// rung's `fps` anchored at 0 and, but in the last range, padded and cut to the range's exact
+/// frame count (so a variable-rate source still gives whole frames from the range start and
+/// neither a frame less nor one more at its end); `[thumbs]` with the global thumbnail
+/// frames and `[poster]` when the range taps them. Output labels `[v0]`, `[v1]`... in
 /// [`RangeJob::ordered`] order.
 pub fn filter_graph(job: &RangeJob<'_>) -> String {
     let ordered = job.ordered();
@@ -71,7 +71,9 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
             filters.push(format!("fps={}:start_time=0", p.fps));
             if !range.last {
                 let frames = segment_frames(p, job.segment_secs) * u64::from(range.segments);
-                filters.push(format!("trim=end_frame={frames}"));
+                // A sparse end (variable-rate source) is filled with copies of the last
+                // frame, as the single encode's fps filter does; never a frame more.
+                filters.push(format!("tpad=stop_mode=clone:stop={frames},trim=end_frame={frames}"));
             }
         } else if prev_fps != Some(p.fps) {
             filters.push(format!("fps={}", p.fps));
@@ -94,18 +96,17 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
         parts.push(format!("[r{k}]{}[v{k}]", job.encoder.filter_tail()));
         node = format!("[n{}]", k + 1);
     }
-    if let Some(board) = job.board.filter(|_| job.taps_thumbs()) {
-        // Back on the source's clock (so the `fps` filter samples the single-process encode's
-        // instants), held one interval past the range's end (so the last thumbnail before the
-        // end is flushed; `-frames:v` drops the extra), then sampled from the first thumbnail.
-        let interval = thumb_time(board, 1).max(1e-3);
+    if let (Some(board), Some(lowest)) = (job.board.filter(|_| job.taps_thumbs()), ordered.last()) {
+        // Back on the source's clock, then the frames the single-process storyboard's `fps`
+        // filter takes: the last before each `(i + 1/2) / rate` (a frame is selected when the
+        // next frame, 1/fps later, is at or past such an instant). A microsecond of margin
+        // keeps a frame exactly on an instant on the side the fps filter's rounding puts it.
+        let rate = board.rate();
+        let next = format!("{}/{}", lowest.fps.den, lowest.fps.num);
         parts.push(format!(
-            "[thumbs]setpts=PTS+{}/TB,tpad=stop_mode=clone:stop_duration={},fps={}:start_time={},\
-             scale={}:{}[thumbnails]",
+            "[thumbs]setpts=PTS+round({}/TB),select='gt(floor((t+{next}+0.000001)*({rate})-0.5),\
+             floor((t+0.000001)*({rate})-0.5))',scale={}:{}[thumbnails]",
             secs(range.start_secs),
-            secs(interval),
-            board.rate(),
-            secs(thumb_time(board, range.first_thumb)),
             board.grid.thumb_width,
             board.grid.thumb_height
         ));
@@ -162,7 +163,9 @@ pub fn range_args(job: &RangeJob<'_>) -> Vec<String> {
     a.extend(hls);
     if job.taps_thumbs() {
         let pattern = job.out.join(THUMBS_DIR).join("thumb_%05d.jpg");
-        a.extend(["-map", "[thumbnails]", "-frames:v"].map(s));
+        // Passthrough: selected frames at their own instants (constant-rate output would
+        // fill the gaps, and the time from 0, with copies).
+        a.extend(["-map", "[thumbnails]", "-fps_mode", "passthrough", "-frames:v"].map(s));
         a.extend([s(range.thumbs), s("-start_number"), s(range.first_thumb)]);
         a.extend([s("-q:v"), s(4), pattern.display().to_string()]);
     }
