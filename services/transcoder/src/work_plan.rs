@@ -14,6 +14,7 @@ use crate::ladder::{LadderSource, select_profiles};
 use crate::profile::Profile;
 use crate::settings::TranscoderSettings;
 use crate::storyboard::{Storyboard, poster_size, tile_interval};
+use crate::video_filters::PAD_AFTER_SECS;
 
 pub use crate::items::{AUDIO_ITEM, range_item};
 
@@ -50,16 +51,27 @@ impl WorkPlan {
             return Err(framelog_core::probe::ProbeError::NoVideo.into());
         };
         let d = inspection.probe.duration_secs;
+        // The ladder's video ends where the video track does, unless it is held on its last
+        // picture to the container's end (`video_filters::PAD_AFTER_SECS`): the ranges cover
+        // that, not an audio tail a few milliseconds longer (no range of no frames).
+        let early = inspection.video.as_ref().map_or(0.0, |v| v.ends_early_secs);
+        let video_end = if early > PAD_AFTER_SECS { d } else { (d - early).max(0.0) };
         let board = Storyboard::plan(d, lowest.width, lowest.height, tile_interval(d));
         let poster_at_secs = d * 0.25;
         let poster_size = poster_size(top.width, top.height);
         let c = &settings.chunks;
+        // A video held on its last picture is padded by the last range alone, which must start
+        // before the picture ends: such a source is one range (rare; see ARCHITECTURE).
+        let (per_range, first) = match early > PAD_AFTER_SECS {
+            true => (u32::MAX, u32::MAX),
+            false => (c.range_segments, c.first_range_segments),
+        };
         let chunks = chunks::plan(
-            d,
+            video_end,
             top,
             settings.segment_secs,
-            c.range_segments,
-            c.first_range_segments,
+            per_range,
+            first,
             &board,
             poster_at_secs,
         );

@@ -306,3 +306,42 @@ async fn an_hevc_source_is_playable_from_the_first_range_of_the_ladder() {
         event_secs(&playable[0])
     );
 }
+
+#[tokio::test]
+async fn fault_a_coordinator_killed_mid_job_is_finished_in_the_same_version_by_another_worker() {
+    let env = env().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let (ffmpeg, log) = logging_ffmpeg(scratch.path());
+    let mut s = settings(&ffmpeg);
+    s.chunks.passthrough = false;
+    s.ack_wait_secs = 2;
+    let id = "par5";
+    let nats = env.nats.client().await;
+    let mut playable = nats.subscribe(format!("vid.acme.transcode.playable.{id}")).await.unwrap();
+    env.request(id, &VideoSpec::new(640, 360, 16.0)).await;
+    let mut a = env.worker(s.clone(), "worker-a").await;
+    assert!(matches!(a.process_next().await, Outcome::Taken { .. }));
+    // Range 0 and the audio are done and the growing ladder is live: then worker A dies.
+    tokio::time::timeout(Duration::from_secs(120), futures::StreamExt::next(&mut playable))
+        .await
+        .unwrap()
+        .unwrap();
+    let growing = env.live_dir(id);
+    let text = std::fs::read_to_string(growing.join("360p/playlist.m3u8")).unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !text.contains("ENDLIST"), "{text}");
+    drop(a);
+    let mut b = env.worker(s, "worker-b").await;
+    let outcome = run_to_end(&mut b).await;
+    assert!(matches!(outcome, Outcome::Completed { .. }), "{outcome:?}");
+    assert_eq!(env.live_dir(id), growing, "the request's version is finished, not replaced");
+    let starts: Vec<String> = range_starts(&runs(&log)).into_iter().map(|(_, s)| s).collect();
+    let first = starts.iter().filter(|s| s.as_str() == "0.000000").count();
+    assert_eq!(first, 1, "range 0, done before the crash, is not encoded again: {starts:?}");
+    for (rung, frames, dts) in decode_rungs(&growing) {
+        assert_eq!(frames, 480, "{rung}");
+        assert_continuous(&rung, &dts, 30.0);
+    }
+    let text = std::fs::read_to_string(growing.join("360p/playlist.m3u8")).unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.contains("#EXT-X-ENDLIST"));
+    assert_eq!(env.events(id, Kind::Transcode, "completed").await.len(), 1);
+}

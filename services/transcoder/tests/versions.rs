@@ -197,11 +197,14 @@ async fn fault_a_retry_of_a_ready_video_keeps_its_ladder_live_then_replaces_it_w
 async fn fault_a_worker_killed_after_its_early_rung_is_replaced_by_one_complete_version() {
     let env = env().await;
     let id = "vkill";
-    let settings = TranscoderSettings {
+    let mut settings = TranscoderSettings {
         ack_wait_secs: 2,
         version_grace_secs: 3,
         ..TranscoderSettings::for_test()
     };
+    // The one-process ladder (an attempt's own version); a chunked job's attempts share the
+    // request's version: `parallel.rs`.
+    settings.chunks.range_segments = 0;
     let nats = env.nats.client().await;
     let mut playable = nats.subscribe(format!("vid.acme.transcode.playable.{id}")).await.unwrap();
     env.request(id, &VideoSpec::new(1280, 720, 12.0)).await;

@@ -77,6 +77,12 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
             }
         } else if prev_fps != Some(p.fps) {
             filters.push(format!("fps={}", p.fps));
+            if !range.last {
+                // A lower rate's `fps` may round one frame more out of the range's end (a
+                // frame that would start a segment of its own): cut at its exact count too.
+                let frames = segment_frames(p, job.segment_secs) * u64::from(range.segments);
+                filters.push(format!("trim=end_frame={frames}"));
+            }
         }
         prev_fps = Some(p.fps);
         filters.push(scale_step(p.width, p.height));
