@@ -37,14 +37,9 @@ pub async fn run(cmd: TopologyCommand) -> anyhow::Result<()> {
     streams.push(framelog_transcoder::items::stream_config(common.replicas));
     let mut buckets = nats::kv_configs(common.replicas);
     buckets.extend(framelog_transcoder::items::bucket_configs(common.replicas));
-    let changes = topology::apply(
-        &js,
-        streams,
-        buckets,
-        common.view_stream_max_bytes.is_none(),
-        dry_run,
-    )
-    .await?;
+    let changes =
+        topology::apply(&js, streams, buckets, common.view_stream_max_bytes.is_none(), dry_run)
+            .await?;
     for line in report(&changes, dry_run) {
         println!("{line}");
     }

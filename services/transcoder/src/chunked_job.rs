@@ -440,7 +440,11 @@ impl Coordinator<'_> {
     }
 
     /// Whether the files an earlier result names are still stored (one per rendition).
-    async fn files_stored(&self, version: &Version, v: &serde_json::Value) -> Result<bool, JobError> {
+    async fn files_stored(
+        &self,
+        version: &Version,
+        v: &serde_json::Value,
+    ) -> Result<bool, JobError> {
         let media = &self.shared.ctx.media;
         let keys: Vec<String> = if let Ok(a) = serde_json::from_value::<AudioResult>(v.clone()) {
             a.tracks.iter().map(|t| format!("{}/{}", version.prefix, t.uri)).collect()

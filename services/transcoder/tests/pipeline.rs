@@ -277,7 +277,14 @@ async fn a_480x270_source_becomes_one_270p_rendition_with_poster_storyboard_and_
     let audio = &completed["audio"];
     assert_eq!(audio["codecs"], "mp4a.40.2", "the shared audio is billed once: {completed}");
     let audio_bytes = audio["bytes"].as_u64().unwrap();
-    let on_disk = common::dir_bytes(&env.live_dir("v360").join("audio"));
+    // The audio item's files carry its attempt's token: `a-<token>/audio/`.
+    let live = env.live_dir("v360");
+    let item = std::fs::read_dir(&live)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("a-"))
+        .expect("the audio item's dir");
+    let on_disk = common::dir_bytes(&item.join("audio"));
     assert_eq!(audio_bytes, on_disk, "audio bytes as written");
     assert!((completed["source_duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.1);
     let ready = &env.events("v360", Kind::Ready, "published").await[0]["data"];
