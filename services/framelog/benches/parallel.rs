@@ -210,8 +210,26 @@ fn source(secs: u32) -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         // Generated aside and renamed: an interrupted run leaves no half-written source.
         let scratch = tempfile::Builder::new().prefix("gen-").tempdir_in(&dir).unwrap();
-        let made =
-            generate_video(scratch.path(), "s.mp4", &VideoSpec::new(1920, 1080, secs.into()));
+        let made = if secs >= 600 && secs % 60 == 0 {
+            // A long source (only ever packaged by the passthrough) is the 1-minute one
+            // repeated by stream copy: seconds to make instead of a long encode.
+            let unit = source(60);
+            let list = scratch.path().join("list.txt");
+            let line = format!("file '{}'\n", unit.display());
+            std::fs::write(&list, line.repeat((secs / 60) as usize)).unwrap();
+            let out = scratch.path().join("s.mp4");
+            let ok = Command::new("ffmpeg")
+                .args(["-v", "error", "-f", "concat", "-safe", "0", "-i"])
+                .arg(&list)
+                .args(["-c", "copy"])
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "ffmpeg concat failed");
+            out
+        } else {
+            generate_video(scratch.path(), "s.mp4", &VideoSpec::new(1920, 1080, secs.into()))
+        };
         std::fs::rename(made, &path).unwrap();
     }
     path

@@ -41,7 +41,7 @@ use crate::items::{ItemLease, ItemResult, Take, WorkItem};
 use crate::job::{Done, Report, Shared, finish, write};
 use crate::master::{AudioMedia, Variant};
 use crate::outputs::{Deletion, MeasuredAudio, master_audio};
-use crate::passthrough::{self, Eligibility, Packaged};
+use crate::passthrough::{self, Packaged};
 use crate::progress::{Progress, Reporter};
 use crate::publish::Version;
 use crate::range_encode::RangeOutput;
@@ -226,54 +226,6 @@ impl Coordinator<'_> {
             wall,
             time_to_playable: time_to_playable.unwrap_or(wall),
         }))
-    }
-
-    /// Packages an eligible source by stream copy and makes it the version's first master.
-    async fn passthrough(
-        &self,
-        version: &Version,
-        grace: u64,
-    ) -> Result<Option<Packaged>, JobError> {
-        let audio = match passthrough::eligibility(self.inspection) {
-            Eligibility::Eligible { audio } => audio,
-            Eligibility::NotEligible(why) => {
-                tracing::info!(%why, "no passthrough: the ladder's first range plays first");
-                return Ok(None);
-            }
-        };
-        self.reporter.set(Progress { percent: 1.0, eta_secs: None, stage: "packaging" });
-        let out = self.work.join("passthrough");
-        let settings = &self.shared.settings;
-        let Some(p) = passthrough::package(
-            &settings.ffmpeg,
-            self.inspection,
-            self.source,
-            &out,
-            settings.segment_secs,
-            &audio,
-            self.cancel,
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
-        let store = Stored { c: self, version };
-        for dir in [passthrough::SOURCE_RENDITION, passthrough::SOURCE_AUDIO] {
-            if out.join(dir).is_dir() {
-                store.dir(&out.join(dir), dir).await?;
-            }
-        }
-        let audio: Vec<AudioMedia> = p.audio.iter().map(|a| version.audio(a)).collect();
-        let master = crate::playlist::render_master(&[version.variant(&p.variant)], &audio);
-        store.text("master.m3u8", master).await?;
-        let media = &self.shared.ctx.media;
-        if !version.go_live(self.deletion, media, false, grace).await? {
-            return Ok(None);
-        }
-        let renditions = vec![passthrough::SOURCE_RENDITION.to_owned()];
-        self.emit.emit(TranscodeData::Playable { renditions }, "").await?;
-        tracing::info!(secs = self.started.elapsed().as_secs_f64(), "passthrough playable");
-        Ok(Some(p))
     }
 
     /// Enqueues every item, encodes those this worker can take, and waits for the rest.
@@ -676,26 +628,26 @@ fn rendition(
 }
 
 /// Stores the coordinator's local files and texts under the version.
-struct Stored<'a, 'b> {
-    c: &'a Coordinator<'b>,
-    version: &'a Version,
+pub(crate) struct Stored<'a, 'b> {
+    pub(crate) c: &'a Coordinator<'b>,
+    pub(crate) version: &'a Version,
 }
 
 impl Stored<'_, '_> {
-    async fn file(&self, local: &Path, rel: &str) -> Result<(), JobError> {
+    pub(crate) async fn file(&self, local: &Path, rel: &str) -> Result<(), JobError> {
         let media = &self.c.shared.ctx.media;
         self.version.store_file(self.c.deletion, media, rel, local).await?;
         Ok(())
     }
 
-    async fn text(&self, rel: &str, text: String) -> Result<(), JobError> {
+    pub(crate) async fn text(&self, rel: &str, text: String) -> Result<(), JobError> {
         let local = self.c.work.join(format!("text-{}", uuid::Uuid::new_v4().simple()));
         write(&local, text).await?;
         self.file(&local, rel).await
     }
 
     /// Every file under `dir` (one level of subdirectories at most), the playlists last.
-    async fn dir(&self, dir: &Path, rel: &str) -> Result<(), JobError> {
+    pub(crate) async fn dir(&self, dir: &Path, rel: &str) -> Result<(), JobError> {
         let mut entries =
             tokio::fs::read_dir(dir).await.map_err(JobError::io(format!("reading {rel}")))?;
         let mut files = Vec::new();

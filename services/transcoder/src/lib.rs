@@ -76,6 +76,7 @@ pub mod audio;
 pub mod audio_only;
 pub mod chunk_settings;
 pub mod chunked_job;
+mod chunked_passthrough;
 pub mod chunks;
 pub mod codecs;
 pub mod command;

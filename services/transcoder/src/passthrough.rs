@@ -54,7 +54,7 @@ pub const MAX_FPS: f64 = 60.0;
 /// H.264 profiles (as ffprobe names them) copied.
 pub const PROFILES: [&str; 3] = ["Constrained Baseline", "Main", "High"];
 /// AAC audio object types copied (LC, HE-AAC, HE-AAC v2): every MSE player decodes them.
-const PLAYABLE_AAC: [u8; 3] = [2, 5, 29];
+pub(crate) const PLAYABLE_AAC: [u8; 3] = [2, 5, 29];
 
 /// What happens to the audio of a passthrough.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,11 +216,11 @@ pub struct Packaged {
 }
 
 /// Figures of one packaged directory.
-struct Measured {
-    bandwidth: u64,
-    average_bandwidth: u64,
-    longest_secs: f64,
-    init: Vec<u8>,
+pub(crate) struct Measured {
+    pub(crate) bandwidth: u64,
+    pub(crate) average_bandwidth: u64,
+    pub(crate) longest_secs: f64,
+    pub(crate) init: Vec<u8>,
 }
 
 async fn measure_dir(dir: &Path) -> Result<Measured, JobError> {
@@ -303,7 +303,7 @@ pub fn aac_object_type(init: &[u8]) -> Option<u8> {
     None
 }
 
-fn variant(m: &Measured, video: &VideoStream) -> Result<Variant, JobError> {
+pub(crate) fn variant(m: &Measured, video: &VideoStream) -> Result<Variant, JobError> {
     let codecs = codecs::video_codecs(&m.init)
         .map_err(|e| JobError::output(Path::new(SOURCE_RENDITION), e))?;
     let (width, height) = video.display_size();
@@ -384,7 +384,7 @@ pub async fn package(
     }
 }
 
-fn audio_media(
+pub(crate) fn audio_media(
     inspection: &Inspection,
     index: u32,
     audio: &AudioHandling,

@@ -345,3 +345,60 @@ async fn fault_a_coordinator_killed_mid_job_is_finished_in_the_same_version_by_a
     assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.contains("#EXT-X-ENDLIST"));
     assert_eq!(env.events(id, Kind::Transcode, "completed").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_passthrough_is_playable_while_its_copy_still_runs_whatever_the_length() {
+    let env = env().await;
+    let scratch = tempfile::tempdir().unwrap();
+    // The stream copy read at 10x real time (`-readrate`), as a long source would take: the
+    // copy of 40 s lasts about 4 s.
+    let script = scratch.path().join("ffmpeg");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncase \"$*\" in *'-c:v copy'*) exec ffmpeg -readrate 10 \"$@\";; esac\n\
+         exec ffmpeg \"$@\"\n",
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&script, perm).unwrap();
+    let src = scratch.path().join("keyed.mp4");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=40"])
+        .args(["-f", "lavfi", "-i", "sine=d=40", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", "30", "-c:a", "aac"])
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let id = "par6";
+    let nats = env.nats.client().await;
+    let mut playable = nats.subscribe(format!("vid.acme.transcode.playable.{id}")).await.unwrap();
+    env.request_file(id, &src).await;
+    let mut a = env.worker(settings(&script), "worker-a").await;
+    assert!(matches!(a.process_next().await, Outcome::Taken { .. }));
+    tokio::time::timeout(Duration::from_secs(60), futures::StreamExt::next(&mut playable))
+        .await
+        .unwrap()
+        .unwrap();
+    let live = env.live_dir(id);
+    let early = std::fs::read_to_string(live.join("source/playlist.m3u8")).unwrap();
+    assert!(early.contains("#EXT-X-START:TIME-OFFSET=0"), "{early}");
+    assert!(!early.contains("#EXT-X-ENDLIST"), "playable before the copy ended: {early}");
+    let listed = early.matches("#EXTINF").count();
+    assert!((1..20).contains(&listed), "{listed} of 20 segments stored at playable");
+    let master = std::fs::read_to_string(live.join("master.m3u8")).unwrap();
+    assert!(master.contains("/source/playlist.m3u8"), "{master}");
+    // A player could play what is listed: ffmpeg decodes it now.
+    let dec = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(live.join("source/playlist.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(dec.status.success(), "{}", String::from_utf8_lossy(&dec.stderr));
+    let outcome = run_to_end(&mut a).await;
+    assert!(matches!(outcome, Outcome::Completed { .. }), "{outcome:?}");
+    let done = std::fs::read_to_string(live.join("source/playlist.m3u8")).unwrap();
+    assert!(done.contains("#EXT-X-ENDLIST") && done.matches("#EXTINF").count() == 20, "{done}");
+}

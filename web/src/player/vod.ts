@@ -20,6 +20,8 @@ import type { Resume } from './policy';
  *   a live stream.
  */
 export const VOD_CONFIG: Partial<HlsConfig> = {
+  // hls.js refuses a max latency count not above the sync count: both are set.
+  liveSyncDurationCount: 3,
   liveMaxLatencyDurationCount: Infinity,
   maxLiveSyncPlaybackRate: 1,
   liveDurationInfinity: false,
