@@ -11,6 +11,7 @@ import { runAll } from './harness.mjs';
 import { state } from './flows.mjs';
 import './player.mjs';
 import './realworld.mjs';
+import './growing.mjs';
 import { killAllNow, makeClip, startStack, stopAll, tail } from './stack.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -176,6 +176,10 @@ export async function startStack(web) {
       FRAMELOG_WEB_DIR: dist,
       // Small chunks so the test clip travels as several chunks in parallel.
       FRAMELOG_INGEST_CHUNK_SIZE: String(256 * 1024),
+      // One segment (6 s) per range, so a 24 s source is encoded as four ranges and its growing
+      // ladder is seen growing (growing.mjs). The segments keep their default length: 2 s
+      // segments stop the quality switch flow's pinned level from taking over.
+      FRAMELOG_TRANSCODE_RANGE_SEGMENTS: '1',
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     },
   );
