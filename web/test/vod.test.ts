@@ -31,7 +31,8 @@ describe('a video whose playlists still grow (EVENT, no ENDLIST)', () => {
     expect(c.liveMaxLatencyDurationCount).toBe(Infinity);
     expect(c.liveMaxLatencyDuration).toBeUndefined();
     expect(c.maxLiveSyncPlaybackRate).toBe(1);
-    expect(c.liveSyncDurationCount).toBeUndefined();
+    // Named (hls.js requires the max latency count above it), at its default.
+    expect(c.liveSyncDurationCount).toBe(Hls.DefaultConfig.liveSyncDurationCount);
   });
 
   it('has a finite, growing duration (no LIVE look in the controls)', () => {
@@ -56,5 +57,15 @@ describe('a live stream', () => {
     expect(c.liveMaxLatencyDurationCount).toBe(LIVE_CONFIG.liveMaxLatencyDurationCount);
     expect(c.liveSyncDurationCount).toBe(3);
     expect(nativeSeek(null, true, 100)).toBeNull();
+  });
+});
+
+describe('hls.js accepts the settings', () => {
+  it('constructs a player with the video and the live settings', async () => {
+    const { default: Hls } = await import('hls.js');
+    for (const live of [false, true]) {
+      const hls = new Hls(hlsConfig(live, null));
+      hls.destroy();
+    }
   });
 });
