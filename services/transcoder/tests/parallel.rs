@@ -389,14 +389,31 @@ async fn a_passthrough_is_playable_while_its_copy_still_runs_whatever_the_length
     assert!((1..20).contains(&listed), "{listed} of 20 segments stored at playable");
     let master = std::fs::read_to_string(live.join("master.m3u8")).unwrap();
     assert!(master.contains("/source/playlist.m3u8"), "{master}");
-    // A player could play what is listed: ffmpeg decodes it now.
-    let dec = Command::new("ffmpeg")
+    // A player could play what is listed: its init and segments, joined, decode now (ffmpeg's
+    // HLS reader would wait on a playlist without ENDLIST; the job runs on meanwhile).
+    let mut joined = Vec::new();
+    for line in early.lines() {
+        let name = match line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            Some(rest) => rest.trim_end_matches('"'),
+            None if !line.starts_with('#') && !line.is_empty() => line,
+            None => continue,
+        };
+        joined.extend(std::fs::read(live.join("source").join(name)).unwrap());
+    }
+    let file = scratch.path().join("listed.mp4");
+    std::fs::write(&file, joined).unwrap();
+    let dec = tokio::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(live.join("source/playlist.m3u8"))
+        .arg(&file)
         .args(["-f", "null", "-"])
         .output()
+        .await
         .unwrap();
-    assert!(dec.status.success(), "{}", String::from_utf8_lossy(&dec.stderr));
+    assert!(
+        dec.status.success() && dec.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
     let outcome = run_to_end(&mut a).await;
     assert!(matches!(outcome, Outcome::Completed { .. }), "{outcome:?}");
     let done = std::fs::read_to_string(live.join("source/playlist.m3u8")).unwrap();
