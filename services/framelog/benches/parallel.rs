@@ -210,7 +210,7 @@ fn source(secs: u32) -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         // Generated aside and renamed: an interrupted run leaves no half-written source.
         let scratch = tempfile::Builder::new().prefix("gen-").tempdir_in(&dir).unwrap();
-        let made = if secs >= 600 && secs % 60 == 0 {
+        let made = if secs >= 600 && secs.is_multiple_of(60) {
             // A long source (only ever packaged by the passthrough) is the 1-minute one
             // repeated by stream copy: seconds to make instead of a long encode.
             let unit = source(60);
