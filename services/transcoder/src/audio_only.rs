@@ -48,11 +48,7 @@ pub struct AudioJob<'a> {
 
 /// The ffmpeg arguments: every audio rendition to `<out>/<dir>/`, and the poster.
 pub fn args(source: &Path, plan: &AudioPlan, out: &Path, segment_secs: u32) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]
-        .into_iter()
-        .chain(["-benchmark", "-y", "-progress", "pipe:1", "-stats_period", "0.5"])
-        .map(str::to_owned)
-        .collect();
+    let mut a = crate::command::preamble();
     a.extend(input_args(source));
     let (w, h) = POSTER_SIZE;
     a.extend([

@@ -148,10 +148,10 @@ fn s(v: impl ToString) -> String {
     v.to_string()
 }
 
-/// The whole argument list (without the program name).
-pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
-    let ordered = stage.ordered();
-    let mut a: Vec<String> = [
+/// The options every encoding ffmpeg of a job starts with: quiet but for its log, CPU time
+/// (`-benchmark`), machine-readable progress on stdout twice a second.
+pub fn preamble() -> Vec<String> {
+    [
         "-hide_banner",
         "-nostdin",
         "-nostats",
@@ -166,7 +166,13 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     ]
     .into_iter()
     .map(s)
-    .collect();
+    .collect()
+}
+
+/// The whole argument list (without the program name).
+pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
+    let ordered = stage.ordered();
+    let mut a = preamble();
     a.extend(stage.encoder.input_args());
     a.extend(input_args(stage.input));
     a.extend([s("-filter_complex"), filter_graph(stage)]);

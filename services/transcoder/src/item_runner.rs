@@ -277,11 +277,7 @@ pub fn audio_args(
     out: &Path,
     segment_secs: u32,
 ) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]
-        .into_iter()
-        .chain(["-benchmark", "-y", "-progress", "pipe:1", "-stats_period", "0.5"])
-        .map(str::to_owned)
-        .collect();
+    let mut a = crate::command::preamble();
     a.extend(input_args(source));
     a.extend(plan.map_args());
     a.extend(plan.codec_args());

@@ -148,29 +148,17 @@ impl Version {
     ) -> Result<bool, JobError> {
         self.note(media).await;
         deletion.put_dir(&self.prefix, src).await?;
-        let moved =
-            versions::publish(media.as_ref(), &self.video_prefix, &self.id, complete, now())
-                .await?;
-        match moved {
-            Published::Moved(_) => {
-                if complete {
-                    self.collect_later(media.clone(), grace_secs).await;
-                }
-                Ok(true)
-            }
-            Published::Kept(Some(p)) if p.version == self.id => Ok(true),
-            Published::Kept(_) if complete => {
-                // A newer complete version is live: this one was never visible.
-                tracing::info!("a newer version is live: this attempt's outputs are dropped");
-                media.delete_prefix(&self.prefix).await?;
-                Ok(false)
-            }
-            Published::Kept(_) => Ok(false),
+        let live = self.point(media, complete, grace_secs).await?;
+        if complete && !live {
+            // A newer complete version is live: this one was never visible.
+            tracing::info!("a newer version is live: this attempt's outputs are dropped");
+            media.delete_prefix(&self.prefix).await?;
         }
+        Ok(live)
     }
 
-    /// Stores one local file as `<version>/<rel>` (moved in; unless the video is deleted),
-    /// noting the version for the sweeper first.
+    /// Stores one local file as `<version>/<rel>` (moved in; unless the video is deleted). The
+    /// version is noted for the sweeper once, before its first file ([`Version::note_stored`]).
     pub async fn store_file(
         &self,
         deletion: &Deletion,
@@ -199,6 +187,17 @@ impl Version {
         grace_secs: u64,
     ) -> Result<bool, JobError> {
         deletion.check().await?;
+        self.point(media, complete, grace_secs).await
+    }
+
+    /// Moves the pointer to this version if [`versions::advance`] allows (collecting what a
+    /// complete version retires); whether this version is live.
+    async fn point(
+        &self,
+        media: &SharedMediaStore,
+        complete: bool,
+        grace_secs: u64,
+    ) -> Result<bool, JobError> {
         let moved =
             versions::publish(media.as_ref(), &self.video_prefix, &self.id, complete, now())
                 .await?;
@@ -209,8 +208,7 @@ impl Version {
                 }
                 Ok(true)
             }
-            Published::Kept(Some(p)) => Ok(p.version == self.id),
-            Published::Kept(None) => Ok(false),
+            Published::Kept(p) => Ok(p.is_some_and(|p| p.version == self.id)),
         }
     }
 

@@ -129,22 +129,7 @@ pub fn filter_graph(job: &RangeJob<'_>) -> String {
 pub fn range_args(job: &RangeJob<'_>) -> Vec<String> {
     let ordered = job.ordered();
     let range = job.range;
-    let mut a: Vec<String> = [
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "info",
-        "-benchmark",
-        "-y",
-        "-progress",
-        "pipe:1",
-        "-stats_period",
-        "0.5",
-    ]
-    .into_iter()
-    .map(s)
-    .collect();
+    let mut a = crate::command::preamble();
     a.extend(job.encoder.input_args());
     a.extend([s("-ss"), secs(range.start_secs - lead_secs(job))]);
     if !range.last {
