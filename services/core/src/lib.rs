@@ -46,6 +46,7 @@ pub mod secret;
 pub mod serve;
 pub mod service;
 pub mod settings;
+pub mod sha256_state;
 pub mod signing;
 pub mod telemetry;
 pub mod tenants;

@@ -3,12 +3,19 @@
 //! The filesystem store is the default; an Object Store backend lets services run on machines
 //! that share no disk.
 
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
+pub mod kv_pointers;
+pub mod multipart;
 pub mod versions;
+
+pub use multipart::MultipartMedia;
 
 pub use versions::{Current, Pointer};
 
@@ -24,9 +31,13 @@ pub enum MediaError {
     /// A compare-and-set of a pointer named a revision that is no longer the current one.
     #[error("the pointer of {0:?} moved meanwhile")]
     Conflict(String),
-    /// The store keeps no version pointers.
+    /// The store keeps no version pointers, or cannot do what was asked.
     #[error("this media store keeps no version pointers")]
     Unsupported,
+    /// The store could not be reached or answered that it is unavailable (connection refused,
+    /// timeout, S3 5xx): retrying later may succeed. Callers answer 503.
+    #[error("media store unavailable on {key:?}: {reason}")]
+    Unavailable { key: String, reason: String },
 }
 
 impl MediaError {
@@ -36,6 +47,11 @@ impl MediaError {
         } else {
             MediaError::Io { key: key.to_owned(), source }
         }
+    }
+
+    /// Whether retrying later may succeed (the store is down or overloaded).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, MediaError::Unavailable { .. })
     }
 
     /// Whether the store ran out of space (disk full, quota).
@@ -85,6 +101,73 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
         _expected: Option<u64>,
     ) -> Result<u64, MediaError> {
         Err(MediaError::Unsupported)
+    }
+
+    /// Stores `data` under `key` (small objects: tails of uploads, markers). The default goes
+    /// through a temporary file and [`MediaStore::put_file`].
+    async fn put_bytes(&self, key: &str, data: Bytes) -> Result<(), MediaError> {
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| MediaError::io(key, e))?;
+        tokio::fs::write(tmp.path(), &data).await.map_err(|e| MediaError::io(key, e))?;
+        let (_f, path) = tmp.keep().map_err(|e| MediaError::io(key, e.error))?;
+        let res = self.put_file(key, &path).await.map(|_| ());
+        let _ = tokio::fs::remove_file(&path).await;
+        res
+    }
+
+    /// Reads the whole object `key` into memory (small objects only).
+    async fn get_bytes(&self, key: &str) -> Result<Bytes, MediaError> {
+        if let Some(p) = self.local_path(key) {
+            return tokio::fs::read(&p).await.map(Bytes::from).map_err(|e| MediaError::io(key, e));
+        }
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| MediaError::io(key, e))?;
+        self.fetch_to(key, tmp.path()).await?;
+        tokio::fs::read(tmp.path()).await.map(Bytes::from).map_err(|e| MediaError::io(key, e))
+    }
+
+    /// The size of `key`, `None` if it does not exist.
+    async fn size(&self, key: &str) -> Result<Option<u64>, MediaError> {
+        if let Some(p) = self.local_path(key) {
+            return match tokio::fs::metadata(&p).await {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(MediaError::io(key, e)),
+            };
+        }
+        Err(MediaError::Unsupported)
+    }
+
+    /// Bytes `range` of `key` (clamped to its end), for serving ranges and hashing the rest
+    /// of an upload without a local copy. `Unsupported` where the backend has no ranged read.
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, MediaError> {
+        let Some(p) = self.local_path(key) else { return Err(MediaError::Unsupported) };
+        let k = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::File::open(&p)?;
+            let len = f.metadata()?.len();
+            let (start, end) = (range.start.min(len), range.end.min(len));
+            let mut buf = vec![0u8; (end - start) as usize];
+            f.read_exact_at(&mut buf, start)?;
+            Ok::<_, std::io::Error>(Bytes::from(buf))
+        })
+        .await
+        .map_err(|e| MediaError::io(&k, std::io::Error::other(e)))?
+        .map_err(|e| MediaError::io(&k, e))
+    }
+
+    /// A URL that GETs `key` without credentials until `ttl` has passed (an S3 presigned URL),
+    /// for ffmpeg/ffprobe inputs and playback redirects. `None` where the backend has none.
+    async fn presigned_get(
+        &self,
+        _key: &str,
+        _ttl: Duration,
+    ) -> Result<Option<String>, MediaError> {
+        Ok(None)
+    }
+
+    /// Multipart uploads straight into the store (S3), so upload chunks need no local disk.
+    fn multipart(&self) -> Option<&dyn MultipartMedia> {
+        None
     }
 }
 
