@@ -24,6 +24,7 @@ pub mod files;
 pub mod gc;
 pub mod jobs;
 pub mod lifecycle;
+pub mod part_cutter;
 pub mod quota;
 pub mod rest;
 pub mod session;
