@@ -27,7 +27,8 @@ async fn fault_killing_the_log_leader_under_load_loses_no_event_and_services_kee
 
     let key = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
-    let ingest = framelog_ingest::IngestState::new(p.clone(), media, Default::default()).unwrap();
+    let ingest =
+        framelog_ingest::IngestState::new(p.clone(), media, Default::default()).await.unwrap();
     let app = TestApp::serve(framelog::serve::app(&p).merge(framelog_ingest::router(ingest))).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let outbox = tokio::spawn(p.events.clone().run_outbox(shutdown.clone()));

@@ -32,11 +32,13 @@ pub async fn run(cmd: TopologyCommand) -> anyhow::Result<()> {
     )
     .await?;
     let js = async_nats::jetstream::new(client);
-    // The transcoder's work-item queue and buckets are declared by their own crate.
+    // The transcoder's work-item queue and buckets, and ingest's session bucket, are declared
+    // by their own crates.
     let mut streams = nats::declared_streams(common.replicas, common.view_stream_max_bytes);
     streams.push(framelog_transcoder::items::stream_config(common.replicas));
     let mut buckets = nats::kv_configs(common.replicas);
     buckets.extend(framelog_transcoder::items::bucket_configs(common.replicas));
+    buckets.push(framelog_ingest::session::bucket_config(common.replicas));
     let changes =
         topology::apply(&js, streams, buckets, common.view_stream_max_bytes.is_none(), dry_run)
             .await?;

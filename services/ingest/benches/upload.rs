@@ -99,6 +99,7 @@ async fn main() {
         media,
         IngestSettings { chunk_size: CHUNK, ..Default::default() },
     )
+    .await
     .unwrap();
     let app = TestApp::serve(framelog_ingest::router(st)).await;
     // Source bytes and dd's target live in the same data dir (same disk) as the uploads.

@@ -11,10 +11,15 @@ use crate::state::IngestState;
 /// Expires every open upload idle since before `now - idle timeout`. Returns how many.
 pub async fn collect_once(st: &IngestState, now: OffsetDateTime) -> usize {
     let cutoff = now - st.settings.idle_timeout();
-    let idle: Vec<_> = st
-        .sessions
-        .all()
-        .filter_map(Result::ok)
+    let all = match st.sessions.all().await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list upload sessions");
+            return 0;
+        }
+    };
+    let idle: Vec<_> = all
+        .into_iter()
         .filter(|s| s.state == SessionState::Open && s.updated_at < cutoff)
         .collect();
     let mut n = 0;

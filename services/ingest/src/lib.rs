@@ -2,21 +2,23 @@
 //!
 //! Two front ends share one upload lifecycle: the REST chunked protocol
 //! (`/v1/videos/upload/...`) and tus 1.0 (`/v1/tus/`). Bytes go straight to a part file at their
-//! final offset (no assembly copy), are fsynced and recorded in sled before a 2xx; completion
+//! final offset (no assembly copy), are fsynced and recorded in NATS KV before a 2xx; completion
 //! verifies, probes with ffprobe, moves the file into the media store by rename and publishes
 //! `VID_UPLOAD completed` + `VID_TRANSCODE requested` with deterministic ids (idempotent).
 //!
 //! # Layout
 //! - [`settings`]: `--ingest-*` flags.
 //! - [`state`]: [`IngestState`], per-upload locks and chunk claims.
-//! - [`session`]: upload sessions, chunk records and the video index in sled.
+//! - [`session`]: upload sessions and chunk records; [`session_kv`]: their store in NATS KV
+//!   (sessions, chunks, the video index), shared by every replica; [`session_migrate`]: the
+//!   one-time copy of an old sled store.
 //! - [`files`]: part files (positional writes, fsync), hashing, file-name sanitising.
 //! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
 //! - [`gc`]: the idle-upload cleaner. [`jobs`]: every `completed` upload gets its transcode
 //!   request (a durable consumer covering a crash between the two events).
 //! - [`quota`]: per-tenant open-upload and storage quotas at creation; [`usage`]: the
-//!   per-tenant index they read, kept in the sessions' transactions.
+//!   per-tenant record they read (one KV record per tenant, compare-and-set: global).
 //!
 //! Architecture invariant: the client's file name is metadata only, never part of a path.
 
@@ -28,6 +30,8 @@ pub mod part_cutter;
 pub mod quota;
 pub mod rest;
 pub mod session;
+pub mod session_kv;
+pub mod session_migrate;
 pub mod settings;
 pub mod state;
 pub mod tus;
@@ -58,7 +62,7 @@ pub async fn start(
     ctx: &ServiceContext,
     settings: IngestSettings,
 ) -> Result<ServiceHandle, session::StoreError> {
-    let state = IngestState::new(ctx.platform.clone(), ctx.media.clone(), settings)?;
+    let state = IngestState::new(ctx.platform.clone(), ctx.media.clone(), settings).await?;
     let cleaner = tokio::spawn(gc::run(state.clone(), ctx.shutdown.clone()));
     let requester = tokio::spawn(jobs::run(ctx.platform.events.clone(), ctx.shutdown.clone()));
     Ok(ServiceHandle::new("ingest", router(state)).with_task(cleaner).with_task(requester))

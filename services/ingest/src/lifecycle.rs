@@ -47,8 +47,19 @@ pub struct Completion {
     pub sequence: Option<u64>,
 }
 
+/// A store failure: no room answers 507, NATS down or slow 503, anything else 500.
 pub(crate) fn store_err(e: StoreError) -> ApiError {
-    ApiError::internal(&e)
+    match &e {
+        _ if e.is_full() => {
+            tracing::warn!(error = %e, "JetStream has no room for upload state; answering 507");
+            ApiError::storage_full()
+        }
+        StoreError::Kv { .. } => {
+            tracing::warn!(error = %e, "upload state store unavailable");
+            ApiError::unavailable("the upload state store is unavailable; retry later")
+        }
+        _ => ApiError::internal(&e),
+    }
 }
 
 /// A full JetStream store answers 507 (see `ApiError::from(EventLogError)`), not 500.
@@ -96,7 +107,7 @@ pub async fn open(
         state: SessionState::Open,
     };
     // Quotas (open uploads, storage per tenant): see `quota.rs`.
-    crate::quota::insert(st, &s)?;
+    crate::quota::insert(st, &s).await?;
     st.sessions.flush().await.map_err(store_err)?;
     let data = UploadData::Initiated {
         upload_id: s.upload_id.clone(),
@@ -116,8 +127,16 @@ pub async fn open(
 }
 
 /// A tenant's upload session; another tenant's answers 404, like a missing one.
-pub fn load(st: &IngestState, tenant: &TenantId, id: &str) -> Result<UploadSession, ApiError> {
-    st.sessions.get_for(tenant, id).map_err(store_err)?.ok_or_else(|| ApiError::not_found("upload"))
+pub async fn load(
+    st: &IngestState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<UploadSession, ApiError> {
+    st.sessions
+        .get_for(tenant, id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("upload"))
 }
 
 /// When the upload stops being resumable.
@@ -178,6 +197,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
     let s = st
         .sessions
         .get(&session.upload_id)
+        .await
         .map_err(store_err)?
         .ok_or_else(|| ApiError::not_found("upload"))?;
     match &s.state {
@@ -278,8 +298,9 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
             x.updated_at = OffsetDateTime::now_utc();
             Ok(())
         })
+        .await
         .map_err(store_err)?;
-    st.sessions.forget_chunks(&s.upload_id).map_err(store_err)?;
+    st.sessions.forget_chunks(&s.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
     tracing::info!(
         duration = probe.duration_secs,
@@ -314,8 +335,9 @@ async fn reject<T>(
             x.state = SessionState::Rejected { code: c.clone(), reason: r.clone() };
             Ok(())
         })
+        .await
         .map_err(store_err)?;
-    st.sessions.forget_chunks(&s.upload_id).map_err(store_err)?;
+    st.sessions.forget_chunks(&s.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
     files::remove_quietly(&part_path(&st.uploads_dir, &s.upload_id)).await;
     tracing::info!(upload_id = %s.upload_id, code, reason, "upload rejected");
@@ -330,6 +352,7 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
     let cur = st
         .sessions
         .get(&s.upload_id)
+        .await
         .map_err(store_err)?
         .ok_or_else(|| ApiError::not_found("upload"))?;
     if cur.state != SessionState::Open {
@@ -351,9 +374,10 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
             x.state = if expired { SessionState::Expired } else { SessionState::Aborted };
             Ok(())
         })
+        .await
         .map_err(store_err)?;
-    st.sessions.unindex_video(&cur.tenant, &cur.video_id).map_err(store_err)?;
-    st.sessions.forget_chunks(&cur.upload_id).map_err(store_err)?;
+    st.sessions.unindex_video(&cur.tenant, &cur.video_id).await.map_err(store_err)?;
+    st.sessions.forget_chunks(&cur.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
     files::remove_quietly(&part_path(&st.uploads_dir, &cur.upload_id)).await;
     Ok(true)
@@ -383,6 +407,7 @@ pub async fn import_file(
             x.offset = size;
             Ok(())
         })
+        .await
         .map_err(store_err)?;
     complete(st, &s).await
 }

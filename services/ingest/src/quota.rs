@@ -66,13 +66,14 @@ impl From<QuotaRefusal> for ApiError {
 }
 
 /// Stores a new session, within the tenant's quotas unless it is a live recording.
-pub fn insert(st: &IngestState, s: &UploadSession) -> Result<(), ApiError> {
+pub async fn insert(st: &IngestState, s: &UploadSession) -> Result<(), ApiError> {
     if s.source != SourceKind::Upload {
-        return st.sessions.insert(s).map_err(store_err);
+        return st.sessions.insert(s).await.map_err(store_err);
     }
     let settings = &st.settings;
     st.sessions
         .insert_admitted(s, |usage| admit(settings, usage, s.size))
+        .await
         .map_err(store_err)?
         .map_err(|r| {
             tracing::info!(tenant = %s.tenant, refusal = ?r, "upload refused by a quota");

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::files::{self, BodyEnd, PartFile, part_path};
 use crate::lifecycle::{self, NewUpload, load, store_err};
-use crate::session::{SessionState, StoreError, UploadSession, ranges};
+use crate::session::{ChunkRecord, SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;
 
 /// Body of `POST /v1/videos/upload`.
@@ -144,7 +144,7 @@ pub async fn put_chunk(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
@@ -171,7 +171,7 @@ pub async fn put_chunk(
         )
     };
     // A chunk that already arrived is never overwritten: compare, answer, keep the original.
-    if let Some(prev) = st.sessions.chunk(&id, n).map_err(store_err)? {
+    if let Some(prev) = st.sessions.chunk(&id, n).await.map_err(store_err)? {
         let bytes = axum::body::to_bytes(body, want_len as usize + 1)
             .await
             .map_err(|_| wrong_len("more".into()))?;
@@ -183,12 +183,12 @@ pub async fn put_chunk(
         {
             return Err(digest_mismatch(n));
         }
-        let same = match prev {
+        let same = match prev.digest {
             Some(h) => <[u8; 32]>::from(Sha256::digest(&bytes)) == h,
             None => files::read_at(&file, offset, bytes.len()).await.map_err(io_err)? == bytes,
         };
         if same {
-            return chunk_answer(&st, &s, n, true);
+            return chunk_answer(&st, &s, n, true).await;
         }
         return Err(ApiError::conflict(
             "chunk_conflict",
@@ -224,16 +224,17 @@ pub async fn put_chunk(
         _ => None,
     };
     file.sync().await.map_err(io_err)?;
-    match st.sessions.record_chunk(&id, n, recorded, OffsetDateTime::now_utc()) {
+    let record = ChunkRecord { digest: recorded, etag: None };
+    match st.sessions.record_chunk(&id, n, record, OffsetDateTime::now_utc()).await {
         Ok(()) => {}
         Err(StoreError::Changed) => {
-            let now = load(&st, &tenant, &id)?;
+            let now = load(&st, &tenant, &id).await?;
             return Err(lifecycle::not_open(&now));
         }
         Err(e) => return Err(store_err(e)),
     }
     st.sessions.flush().await.map_err(store_err)?;
-    chunk_answer(&st, &s, n, false)
+    chunk_answer(&st, &s, n, false).await
 }
 
 fn digest_mismatch(n: u64) -> ApiError {
@@ -255,13 +256,13 @@ pub(crate) fn io_err(e: std::io::Error) -> ApiError {
     }
 }
 
-fn chunk_answer(
+async fn chunk_answer(
     st: &IngestState,
     s: &UploadSession,
     n: u64,
     duplicate: bool,
 ) -> Result<Response, ApiError> {
-    let received = st.sessions.received_chunks(&s.upload_id).map_err(store_err)?;
+    let received = st.sessions.received_chunks(&s.upload_id).await.map_err(store_err)?;
     Ok(axum::Json(json!({
         "upload_id": s.upload_id,
         "chunk": n,
@@ -279,8 +280,8 @@ pub async fn status(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
-    let received = st.sessions.received_chunks(&id).map_err(store_err)?;
+    let s = load(&st, &tenant, &id).await?;
+    let received = st.sessions.received_chunks(&id).await.map_err(store_err)?;
     let total = s.total_chunks();
     let (state, received_ranges, received_count) = match &s.state {
         SessionState::Open => ("open", ranges(&received), received.len() as u64),
@@ -329,9 +330,9 @@ pub async fn complete(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if s.state == SessionState::Open {
-        let received = st.sessions.received_chunks(&id).map_err(store_err)?.len() as u64;
+        let received = st.sessions.received_chunks(&id).await.map_err(store_err)?.len() as u64;
         if received != s.total_chunks() {
             return Err(ApiError::conflict(
                 "incomplete_upload",
@@ -349,12 +350,12 @@ pub async fn abort(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
     if !lifecycle::end(&st, &s, false).await? {
-        let now = load(&st, &tenant, &id)?;
+        let now = load(&st, &tenant, &id).await?;
         return Err(lifecycle::not_open(&now));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -43,15 +43,18 @@ impl FromRef<IngestState> for TenantStore {
 }
 
 impl IngestState {
-    pub fn new(
+    pub async fn new(
         platform: Platform,
         media: SharedMediaStore,
         settings: IngestSettings,
     ) -> Result<IngestState, crate::session::StoreError> {
         let uploads_dir = platform.settings.data_dir.join("uploads");
         std::fs::create_dir_all(&uploads_dir).map_err(sled::Error::Io)?;
+        let sessions =
+            SessionStore::open(&platform.nats, &platform.js, platform.settings.replicas).await?;
+        sessions.migrate_from_sled(&platform.db).await?;
         Ok(IngestState(Arc::new(IngestInner {
-            sessions: SessionStore::open(&platform.db)?,
+            sessions,
             platform,
             media,
             settings: Arc::new(settings),

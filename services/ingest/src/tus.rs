@@ -182,6 +182,7 @@ async fn write_and_commit(
     let cur = st
         .sessions
         .get(&s.upload_id)
+        .await
         .map_err(store_err)?
         .ok_or_else(|| ApiError::not_found("upload"))?;
     if cur.state != SessionState::Open {
@@ -228,14 +229,17 @@ async fn write_and_commit(
         file.sync().await.map_err(io_err)?;
         let from = cur.offset;
         let now = OffsetDateTime::now_utc();
-        let res = st.sessions.update(&cur.upload_id, move |x| {
-            if x.state != SessionState::Open || x.offset != from {
-                return Err(StoreError::Changed);
-            }
-            x.offset = from + keep;
-            x.updated_at = now;
-            Ok(())
-        });
+        let res = st
+            .sessions
+            .update(&cur.upload_id, move |x| {
+                if x.state != SessionState::Open || x.offset != from {
+                    return Err(StoreError::Changed);
+                }
+                x.offset = from + keep;
+                x.updated_at = now;
+                Ok(())
+            })
+            .await;
         match res {
             Ok(_) => {}
             Err(StoreError::Changed) => {
@@ -252,6 +256,7 @@ async fn write_and_commit(
     let after = st
         .sessions
         .get(&cur.upload_id)
+        .await
         .map_err(store_err)?
         .ok_or_else(|| ApiError::not_found("upload"))?;
     if matches!(end, BodyEnd::Cut) {
@@ -259,7 +264,7 @@ async fn write_and_commit(
     }
     if after.offset == after.size && after.state == SessionState::Open {
         lifecycle::complete(st, &after).await?;
-        let done = st.sessions.get(&after.upload_id).map_err(store_err)?.unwrap_or(after);
+        let done = st.sessions.get(&after.upload_id).await.map_err(store_err)?.unwrap_or(after);
         return Ok(tus_answer(st, &done, status));
     }
     Ok(tus_answer(st, &after, status))
@@ -363,7 +368,7 @@ async fn head_upload(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }
@@ -395,7 +400,7 @@ async fn patch(
         ));
     }
     let offset: u64 = header_u64(&headers, "upload-offset", "invalid_upload_offset")?;
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }
@@ -417,7 +422,7 @@ async fn terminate(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id)?;
+    let s = load(&st, &tenant, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }

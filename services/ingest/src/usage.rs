@@ -1,20 +1,26 @@
-//! What each tenant holds in this ingest's session store, for quotas: one index entry per
-//! upload that is open (bytes still to come) or completed and not deleted (a source in the
-//! media store), keyed `<tenant>/<upload id>`, value `[open flag][declared size, 8 bytes BE]`.
-//! The entry changes in the same sled transaction as its session, so it is never stale; a
-//! store written before the index existed is indexed once at start.
+//! What each tenant holds, for quotas: one KV record per tenant (`u.<tenant>` in
+//! [`crate::session_kv::BUCKET`]), shared by every ingest replica and changed only by
+//! compare-and-set on its revision:
 //!
-//! A tenant's figure is a prefix scan of its own entries (no scan of other tenants' uploads).
+//! - `open`: upload id → declared size of every open upload;
+//! - `stored_bytes`: declared bytes of completed sources not deleted;
+//! - `released`: completed uploads whose deletion already subtracted their bytes while their
+//!   index entry is being removed (so a retried deletion subtracts once; normally empty).
+//!
+//! Admission and the new upload's entry are one CAS ([`SessionStore::insert_admitted`]), so two
+//! replicas cannot both take the last slot. A session leaving `Open` moves its size to
+//! `stored_bytes` (completed) or drops it, in a CAS keyed on its presence in `open`
+//! (idempotent: [`UsageRecord::settle`]).
+
+use std::collections::BTreeMap;
 
 use framelog_events::TenantId;
-use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+use serde::{Deserialize, Serialize};
 
-use crate::session::{SessionState, UploadSession};
+use crate::session::{SessionState, StoreError, UploadSession};
+use crate::session_kv::{Cas, SessionStore};
 
-/// Name of the index tree.
-pub const USAGE: &str = "ingest_usage";
-
-/// A tenant's uploads in this store.
+/// A tenant's uploads, as quotas see them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Uploads still open (incomplete).
@@ -23,57 +29,124 @@ pub struct Usage {
     pub bytes: u64,
 }
 
-/// The index key of an upload.
-pub fn key(tenant: &TenantId, upload_id: &str) -> Vec<u8> {
-    format!("{tenant}/{upload_id}").into_bytes()
+/// The usage record of one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    #[serde(default)]
+    pub open: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub stored_bytes: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub released: BTreeMap<String, u64>,
 }
 
-/// The index value of a session, `None` when it holds nothing (rejected, aborted, expired).
-pub fn value(s: &UploadSession) -> Option<[u8; 9]> {
-    let open = match s.state {
-        SessionState::Open => 1,
-        SessionState::Completed { .. } => 0,
-        SessionState::Rejected { .. } | SessionState::Aborted | SessionState::Expired => {
-            return None;
+/// The KV key of a tenant's usage record.
+pub fn key(tenant: &TenantId) -> String {
+    format!("u.{tenant}")
+}
+
+impl UsageRecord {
+    /// The figure quotas check.
+    pub fn usage(&self) -> Usage {
+        let open: u64 = self.open.values().fold(0, |a, b| a.saturating_add(*b));
+        Usage { open: self.open.len(), bytes: open.saturating_add(self.stored_bytes) }
+    }
+
+    /// Applies a session's state; true when the record changed. An open session is entered
+    /// in `open`; one that left it moves (completed) or drops its size, once.
+    pub fn settle(&mut self, s: &UploadSession) -> bool {
+        if s.state == SessionState::Open {
+            return self.open.insert(s.upload_id.clone(), s.size) != Some(s.size);
         }
-    };
-    let mut v = [0u8; 9];
-    v[0] = open;
-    v[1..].copy_from_slice(&s.size.to_be_bytes());
-    Some(v)
-}
+        let Some(size) = self.open.remove(&s.upload_id) else { return false };
+        if matches!(s.state, SessionState::Completed { .. }) {
+            self.stored_bytes = self.stored_bytes.saturating_add(size);
+        }
+        true
+    }
 
-/// Records `s` in the index inside a transaction.
-pub fn record(
-    tree: &TransactionalTree,
-    s: &UploadSession,
-) -> Result<(), UnabortableTransactionError> {
-    let k = key(&s.tenant, &s.upload_id);
-    match value(s) {
-        Some(v) => tree.insert(k, v.to_vec()).map(|_| ()),
-        None => tree.remove(k).map(|_| ()),
+    /// Subtracts a deleted completed source's bytes unless already done; true when changed.
+    pub fn release(&mut self, upload_id: &str, size: u64) -> bool {
+        if self.released.contains_key(upload_id) {
+            return false;
+        }
+        self.released.insert(upload_id.to_owned(), size);
+        self.stored_bytes = self.stored_bytes.saturating_sub(size);
+        true
     }
 }
 
-/// Adds one index value to a figure.
-fn add(u: &mut Usage, v: &[u8]) {
-    if v.len() != 9 {
-        return;
+/// Quotas: the usage records.
+impl SessionStore {
+    /// A tenant's open uploads and stored bytes across every replica.
+    pub async fn usage(&self, tenant: &TenantId) -> Result<Usage, StoreError> {
+        Ok(self.read::<UsageRecord>(&key(tenant)).await?.unwrap_or_default().usage())
     }
-    u.open += usize::from(v[0] == 1);
-    let mut size = [0u8; 8];
-    size.copy_from_slice(&v[1..]);
-    u.bytes = u.bytes.saturating_add(u64::from_be_bytes(size));
-}
 
-/// A tenant's figure.
-pub fn of(tree: &sled::Tree, tenant: &TenantId) -> Result<Usage, sled::Error> {
-    let mut u = Usage::default();
-    for kv in tree.scan_prefix(format!("{tenant}/").as_bytes()) {
-        let (_, v) = kv?;
-        add(&mut u, &v);
+    /// Stores a new session if `admit` accepts its tenant's current usage. The check and the
+    /// new upload's entry in the usage record are one CAS, so two concurrent creations (on any
+    /// replicas) cannot both take the last slot.
+    pub async fn insert_admitted<E>(
+        &self,
+        s: &UploadSession,
+        admit: impl Fn(Usage) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let refused = self
+            .cas(&key(&s.tenant), |cur: Option<UsageRecord>| {
+                let mut u = cur.unwrap_or_default();
+                if let Err(e) = admit(u.usage()) {
+                    return Ok(Cas::Keep(Some(e)));
+                }
+                u.settle(s);
+                Ok(Cas::Write(u, None))
+            })
+            .await?;
+        if let Some(e) = refused {
+            return Ok(Err(e));
+        }
+        self.insert_unchecked(s).await?;
+        Ok(Ok(()))
     }
-    Ok(u)
+
+    /// Brings `s`'s entry in its tenant's usage record in line with its state (idempotent).
+    pub(crate) async fn settle_usage(&self, s: &UploadSession) -> Result<(), StoreError> {
+        self.cas(&key(&s.tenant), |cur: Option<UsageRecord>| {
+            let mut u = cur.unwrap_or_default();
+            Ok(if u.settle(s) { Cas::Write(u, ()) } else { Cas::Keep(()) })
+        })
+        .await
+    }
+
+    /// Step one of a deletion: the completed source's bytes leave `stored_bytes` (once).
+    pub(crate) async fn release_usage(
+        &self,
+        tenant: &TenantId,
+        upload_id: &str,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        self.cas(&key(tenant), |cur: Option<UsageRecord>| {
+            let mut u = cur.unwrap_or_default();
+            Ok(if u.release(upload_id, size) { Cas::Write(u, ()) } else { Cas::Keep(()) })
+        })
+        .await
+    }
+
+    /// Last step of a deletion (its index entry is gone): forgets the release marker.
+    pub(crate) async fn forget_release(
+        &self,
+        tenant: &TenantId,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.cas(&key(tenant), |cur: Option<UsageRecord>| {
+            let mut u = cur.unwrap_or_default();
+            Ok(if u.released.remove(upload_id).is_some() {
+                Cas::Write(u, ())
+            } else {
+                Cas::Keep(())
+            })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -82,9 +155,9 @@ mod tests {
     use framelog_events::{AggregateId, SourceKind, UploadProtocol};
     use time::OffsetDateTime;
 
-    fn session(state: SessionState, size: u64) -> UploadSession {
+    fn session(id: &str, state: SessionState, size: u64) -> UploadSession {
         UploadSession {
-            upload_id: "up_1".into(),
+            upload_id: id.into(),
             video_id: AggregateId::new("vid_1").unwrap(),
             tenant: TenantId::new("acme").unwrap(),
             protocol: UploadProtocol::Rest,
@@ -103,11 +176,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn open_and_completed_uploads_count_and_the_others_do_not() {
-        let mut u = Usage::default();
-        add(&mut u, &value(&session(SessionState::Open, 10)).unwrap());
-        let done = SessionState::Completed {
+    fn completed() -> SessionState {
+        SessionState::Completed {
             sha256: String::new(),
             probe: framelog_events::Probe {
                 duration_secs: 1.0,
@@ -121,25 +191,45 @@ mod tests {
                 bit_rate: None,
             },
             sequence: None,
-        };
-        add(&mut u, &value(&session(done, 32)).unwrap());
-        assert_eq!(u, Usage { open: 1, bytes: 42 });
-        assert_eq!(value(&session(SessionState::Aborted, 10)), None);
-        assert_eq!(value(&session(SessionState::Expired, 10)), None);
-        let rejected = SessionState::Rejected { code: "x".into(), reason: "y".into() };
-        assert_eq!(value(&session(rejected, 10)), None);
-        add(&mut u, b"garbage");
-        assert_eq!(u, Usage { open: 1, bytes: 42 }, "a malformed entry counts nothing");
+        }
     }
 
     #[test]
-    fn a_tenants_prefix_is_not_another_tenants() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let t = db.open_tree(USAGE).unwrap();
-        let mut v = [1u8; 9];
-        v[1..].copy_from_slice(&5u64.to_be_bytes());
-        t.insert(key(&TenantId::new("acme").unwrap(), "up_a"), v.to_vec()).unwrap();
-        t.insert(key(&TenantId::new("acme2").unwrap(), "up_b"), v.to_vec()).unwrap();
-        assert_eq!(of(&t, &TenantId::new("acme").unwrap()).unwrap(), Usage { open: 1, bytes: 5 });
+    fn open_and_completed_uploads_count_and_the_others_do_not() {
+        let mut u = UsageRecord::default();
+        assert!(u.settle(&session("a", SessionState::Open, 10)));
+        assert!(u.settle(&session("b", SessionState::Open, 32)));
+        assert!(u.settle(&session("c", SessionState::Open, 7)));
+        assert_eq!(u.usage(), Usage { open: 3, bytes: 49 });
+        assert!(u.settle(&session("b", completed(), 32)));
+        assert!(u.settle(&session("c", SessionState::Aborted, 7)));
+        assert_eq!(u.usage(), Usage { open: 1, bytes: 42 });
+        let rejected = SessionState::Rejected { code: "x".into(), reason: "y".into() };
+        assert!(u.settle(&session("a", rejected, 10)));
+        assert!(u.settle(&session("z", SessionState::Open, 1)));
+        assert!(u.settle(&session("z", SessionState::Expired, 1)));
+        assert_eq!(u.usage(), Usage { open: 0, bytes: 32 });
+    }
+
+    #[test]
+    fn settling_twice_moves_the_size_once() {
+        let mut u = UsageRecord::default();
+        u.settle(&session("a", SessionState::Open, 10));
+        assert!(u.settle(&session("a", completed(), 10)));
+        assert!(!u.settle(&session("a", completed(), 10)), "a retry changes nothing");
+        assert!(!u.settle(&session("a", SessionState::Aborted, 10)));
+        assert_eq!(u.usage(), Usage { open: 0, bytes: 10 });
+    }
+
+    #[test]
+    fn a_deleted_source_is_subtracted_once() {
+        let mut u = UsageRecord { stored_bytes: 100, ..Default::default() };
+        assert!(u.release("a", 40));
+        assert!(!u.release("a", 40), "a retried deletion subtracts nothing");
+        assert_eq!(u.usage(), Usage { open: 0, bytes: 60 });
+        assert!(u.release("b", 1000));
+        assert_eq!(u.stored_bytes, 0, "never below zero");
+        let json = serde_json::to_string(&UsageRecord::default()).unwrap();
+        assert_eq!(json, r#"{"open":{},"stored_bytes":0}"#);
     }
 }

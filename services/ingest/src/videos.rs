@@ -28,7 +28,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let video = AggregateId::new(id).map_err(|_| ApiError::not_found("video"))?;
-    match st.sessions.by_video(&tenant, &video).map_err(store_err)? {
+    match st.sessions.by_video(&tenant, &video).await.map_err(store_err)? {
         Some(s) if s.state == SessionState::Open => {
             return Err(ApiError::conflict(
                 "upload_in_progress",
@@ -64,7 +64,7 @@ pub async fn delete(
         let target = if key.ends_with("/source") { parent } else { key };
         st.media.delete_prefix(&target).await.map_err(|e| ApiError::internal(&e))?;
     }
-    st.sessions.unindex_video(&tenant, &video).map_err(store_err)?;
+    st.sessions.unindex_video(&tenant, &video).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
     tracing::info!(%tenant, %video, "video deleted");
     let body =

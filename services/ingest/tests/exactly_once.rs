@@ -49,9 +49,10 @@ async fn fault_a_client_retrying_complete_after_the_duplicate_window_stores_each
             s.state = SessionState::Open;
             Ok(())
         })
+        .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let session = env.st.sessions.get(&upload).unwrap().unwrap();
+    let session = env.st.sessions.get(&upload).await.unwrap().unwrap();
     let again = framelog_ingest::lifecycle::complete(&env.st, &session).await.unwrap();
     let again = serde_json::to_value(again).unwrap();
     assert_eq!(again["sequence"], first["sequence"], "the answer names the stored request");
@@ -126,7 +127,8 @@ async fn a_video_uploaded_through_one_ingest_replica_is_deleted_through_another(
     let (_, video, _) = uploaded(&env).await;
     // A second replica: its own local store, the same NATS and media store.
     let (p2, _dir2) = framelog_tests::platform(&env.nats).await;
-    let st2 = IngestState::new(p2, Arc::clone(&env.media), IngestSettings::default()).unwrap();
+    let st2 =
+        IngestState::new(p2, Arc::clone(&env.media), IngestSettings::default()).await.unwrap();
     let app2 = TestApp::serve(framelog_ingest::router(st2)).await;
     let delete = |key: String| {
         let url = app2.url(&format!("/v1/videos/{video}"));

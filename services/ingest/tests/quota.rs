@@ -100,7 +100,7 @@ async fn a_full_jetstream_store_answers_507_with_the_json_shape_not_500() {
     let (p, data) = platform(&nats).await;
     let key = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(data.path().join("media")).unwrap());
-    let st = IngestState::new(p.clone(), media, IngestSettings::default()).unwrap();
+    let st = IngestState::new(p.clone(), media, IngestSettings::default()).await.unwrap();
     let app = TestApp::serve(framelog_ingest::router(st)).await;
 
     // Fill the store with domain-log events until JetStream refuses one.

@@ -112,7 +112,7 @@ pub async fn state(
         denials: std::sync::Mutex::new(denials::DenialLimiter::new(window, denials::DEFAULT_CAP)),
         mediamtx_poll: mediamtx_poll::PollHealth::registered(&ctx.platform.metrics),
         streams: store::StreamStore::open(&ctx.platform.js).await?,
-        ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
+        ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest).await?,
         platform: ctx.platform.clone(),
         settings: Arc::new(settings),
         http: reqwest::Client::builder()

@@ -17,6 +17,7 @@ use framelog_tests::media::{VideoSpec, generate_video};
 /// Ingest on the environment's platform and media store.
 async fn ingest(env: &Env) -> TestApp {
     let st = IngestState::new(env.platform.clone(), env.media.clone(), IngestSettings::default())
+        .await
         .unwrap();
     TestApp::serve(framelog_ingest::router(st).fallback(framelog_core::error::fallback)).await
 }

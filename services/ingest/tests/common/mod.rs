@@ -27,7 +27,7 @@ pub async fn env_with(settings: IngestSettings) -> Env {
     let key_a = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let key_b = p.tenants.create(&TenantId::new("globex").unwrap()).await.unwrap();
     let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
-    let st = IngestState::new(p.clone(), media.clone(), settings).unwrap();
+    let st = IngestState::new(p.clone(), media.clone(), settings).await.unwrap();
     let router = framelog_ingest::router(st.clone()).fallback(framelog_core::error::fallback);
     let app = TestApp::serve(router).await;
     Env { app, st, key_a, key_b, media, work: tempfile::tempdir().unwrap(), _dir: dir, nats }
