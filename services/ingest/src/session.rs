@@ -55,6 +55,15 @@ pub struct UploadSession {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub state: SessionState,
+    /// The running sha256 of the bytes received in order so far (tus: up to `offset`; REST:
+    /// the chunks from the first that arrived in order), so completion reads back only what
+    /// it does not cover.
+    #[serde(default)]
+    pub hash: Option<framelog_core::sha256_state::Sha256State>,
+    /// The store's multipart upload the bytes go to, when the store has multipart uploads
+    /// (S3): no part file on any replica.
+    #[serde(default)]
+    pub store_upload: Option<crate::store_upload::StoreUpload>,
 }
 
 impl UploadSession {
@@ -180,6 +189,8 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             state: SessionState::Open,
+            hash: None,
+            store_upload: None,
         };
         assert_eq!(s.total_chunks(), 3);
         assert_eq!((0..3).map(|n| s.chunk_len(n)).collect::<Vec<_>>(), vec![5, 5, 1]);

@@ -173,6 +173,8 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             state,
+            hash: None,
+            store_upload: None,
         }
     }
 

@@ -144,6 +144,8 @@ fn old_session(id: &str, video: &str, state: SessionState) -> UploadSession {
         created_at: OffsetDateTime::now_utc(),
         updated_at: OffsetDateTime::now_utc(),
         state,
+        hash: None,
+        store_upload: None,
     }
 }
 
