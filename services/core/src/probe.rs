@@ -5,6 +5,8 @@
 //! the `file` (and `pipe`) protocols and only the container demuxers users upload. A playlist
 //! (HLS), an ffconcat list, an image sequence or any other format that opens further files or
 //! URLs is refused before it reads anything; the protocol list also binds every nested open.
+//! A source in an S3 store is read over its presigned URL ([`inspect_url`], [`url_fence_args`]):
+//! the network protocols are allowed for that one input, the demuxer list stays the same.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,12 +15,14 @@ use framelog_events::Probe;
 use serde::Deserialize;
 
 mod streams;
+mod url;
 
 use streams::FfStream;
 pub use streams::{
     AudioStream, Colour, DynamicRange, FieldOrder, SubtitleStream, VideoStream, language_name,
     language_tag,
 };
+pub use url::{URL_PROTOCOLS, inspect_url, url_fence_args};
 
 /// Why a file is not a usable video.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -269,13 +273,15 @@ pub fn display_size(p: &Probe) -> (u32, u32) {
     if p.rotation % 180 == 90 { (p.height, p.width) } else { (p.width, p.height) }
 }
 
+/// What the uploader is told when the fence refused the input.
+const FENCE_REFUSED: &str = "the container is not an accepted video format (playlists, concat \
+lists, image sequences and other inputs that open further files are refused)";
+
 /// Why ffprobe refused a file, for the uploader: the fence's refusal said plainly, and never
 /// the server's own path.
 fn unreadable_reason(stderr: &str, path: &Path) -> String {
     if stderr.contains("not on whitelist") {
-        return "the container is not an accepted video format (playlists, concat lists, image \
-                sequences and other inputs that open further files are refused)"
-            .into();
+        return FENCE_REFUSED.into();
     }
     let last = stderr.lines().last().unwrap_or("unknown error").trim();
     let last =
@@ -294,10 +300,28 @@ pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, Probe
     if len == 0 {
         return Err(ProbeError::Empty);
     }
+    let input = Input {
+        url: input_url(path),
+        fence: input_fence_args(),
+        failure: &|stderr| ProbeError::Unreadable(unreadable_reason(stderr, path)),
+    };
+    inspect_input(&input, timeout).await
+}
+
+/// One ffprobe input: its URL, the fence before it, and how a failure is told to the user
+/// (without the server's paths or a URL's signature).
+struct Input<'a> {
+    url: String,
+    fence: [&'a str; 4],
+    failure: &'a (dyn Fn(&str) -> ProbeError + Sync),
+}
+
+/// Runs ffprobe on `input` (at most `timeout`).
+async fn inspect_input(input: &Input<'_>, timeout: Duration) -> Result<Inspection, ProbeError> {
     let mut cmd = tokio::process::Command::new("ffprobe");
     cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
-        .args(input_fence_args())
-        .arg(input_url(path))
+        .args(input.fence)
+        .arg(&input.url)
         .kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
@@ -305,12 +329,12 @@ pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, Probe
         .map_err(|e| ProbeError::Tool(format!("cannot run ffprobe: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
+        return Err((input.failure)(&err));
     }
     match parse_inspection(&out.stdout) {
         // Written to a pipe (a browser's MediaRecorder): read the packets for the duration.
         Err(ProbeError::Unusable(why)) if why == NO_DURATION => {
-            let end = packets_end(path, timeout).await?;
+            let end = packets_end(input, timeout).await?;
             parse_with_duration(&out.stdout, end)
         }
         other => other,
@@ -318,11 +342,11 @@ pub async fn inspect(path: &Path, timeout: Duration) -> Result<Inspection, Probe
 }
 
 /// The end of the last packet of any stream (`pts + duration`), by reading every packet.
-async fn packets_end(path: &Path, timeout: Duration) -> Result<Option<f64>, ProbeError> {
+async fn packets_end(input: &Input<'_>, timeout: Duration) -> Result<Option<f64>, ProbeError> {
     let mut cmd = tokio::process::Command::new("ffprobe");
     cmd.args(["-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0"])
-        .args(input_fence_args())
-        .arg(input_url(path))
+        .args(input.fence)
+        .arg(&input.url)
         .kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
@@ -332,7 +356,7 @@ async fn packets_end(path: &Path, timeout: Duration) -> Result<Option<f64>, Prob
         .map_err(|e| ProbeError::Tool(format!("cannot run ffprobe: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(ProbeError::Unreadable(unreadable_reason(&err, path)));
+        return Err((input.failure)(&err));
     }
     Ok(last_packet_end(&String::from_utf8_lossy(&out.stdout)))
 }

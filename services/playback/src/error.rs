@@ -9,6 +9,8 @@ pub enum PlaybackError {
     InstanceId { id: String, source: framelog_events::IdError },
     #[error("invalid --playback-trusted-proxies entry {0:?} (expected an IP address or a CIDR)")]
     TrustedProxy(String),
+    #[error("invalid redirect settings: {0}")]
+    Redirect(String),
     #[error("creating the directory {path}: {source}")]
     Dir { path: String, source: std::io::Error },
 }

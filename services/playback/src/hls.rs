@@ -5,7 +5,9 @@
 //! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
 //! from a local set), then the file (404 if absent). A root file (`master.m3u8`, `poster.jpg`,
 //! ...) is read from the live version ([`crate::current`]). Playlists are served as written:
-//! their relative URIs resolve under the same token prefix.
+//! their relative URIs resolve under the same token prefix. Only then may immutable media be
+//! redirected ([`crate::redirect`]); else it is served from a local path, streamed from the
+//! store ([`crate::remote`]), or (a store without ranged reads) from a fetched copy.
 
 use std::path::PathBuf;
 
@@ -18,9 +20,9 @@ use http::{HeaderMap, Method, StatusCode};
 
 use crate::mime::{self, FileKind};
 use crate::paths;
-use crate::serve::{self, ServeError};
+use crate::serve::{self, Opened, ServeError};
 use crate::state::PlaybackState;
-use crate::{current, deleted};
+use crate::{current, deleted, redirect, remote};
 
 fn forbidden(e: TokenError) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string())
@@ -83,19 +85,28 @@ async fn vod(
     deleted::refuse(st, tenant, video).await?;
     let key =
         current::resolve(&st.media, tenant, video, path, key).await.map_err(ServeError::from)?;
-    let file = local_file(st, &key, kind).await?;
-    let opened = serve::open(&st.cache, file, kind.cacheable()).await?;
+    if let Some(url) = st.redirects.target(&st.media, &key, kind).await?
+        && let Some(res) = redirect::response(&url)
+    {
+        st.meter.counter(tenant).request();
+        return Ok(res);
+    }
+    let opened = open(st, &key, kind).await?;
     Ok(serve::respond(method, headers, kind, opened, st.meter.counter(tenant)))
 }
 
-/// A local path holding the media object `key`: the store's own path when it is a filesystem,
-/// else a copy fetched into the fetch directory (kept for immutable files, refreshed for the
-/// others at each request).
-async fn local_file(st: &PlaybackState, key: &str, kind: FileKind) -> Result<PathBuf, ServeError> {
+/// Opens the media object `key`: the store's own path when it is a filesystem, else streamed
+/// from the store, else (a store without ranged reads) a copy fetched into the fetch directory
+/// (kept for immutable files, refreshed for the others at each request).
+async fn open(st: &PlaybackState, key: &str, kind: FileKind) -> Result<Opened, ServeError> {
     if let Some(p) = st.media.local_path(key) {
-        return Ok(p);
+        return serve::open(&st.cache, p, kind.cacheable()).await;
     }
-    fetch(st, key, kind).await
+    if let Some(o) = remote::open(&st.media, &st.cache, &st.fetch_dir, key, kind).await? {
+        return Ok(o);
+    }
+    let copy = fetch(st, key, kind).await?;
+    serve::open(&st.cache, copy, kind.cacheable()).await
 }
 
 #[tracing::instrument(skip_all, fields(key), err)]

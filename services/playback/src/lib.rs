@@ -14,7 +14,9 @@
 //! - [`hls`]: the three serving routes; [`paths`]: request path to file, refusing traversal;
 //!   [`current`]: a video's root files from the version its pointer names;
 //!   [`mime`]: content types and cache policies; [`serve`]: one file with ranges, validators,
-//!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory.
+//!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory;
+//!   [`remote`]: objects of a store without local paths, by ranged reads;
+//!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
@@ -45,6 +47,8 @@ pub mod mime;
 pub mod paths;
 pub mod public;
 pub mod range;
+pub mod redirect;
+pub mod remote;
 pub mod serve;
 pub mod settings;
 pub mod state;
@@ -61,7 +65,7 @@ use http::{HeaderName, Method, header};
 use tower_http::cors::{Any, CorsLayer};
 
 pub use error::PlaybackError;
-pub use settings::PlaybackSettings;
+pub use settings::{PlaybackSettings, RedirectMode};
 pub use state::{Clock, PlaybackState, Workers, system_clock};
 
 /// The `source` of the events playback emits.

@@ -39,12 +39,22 @@ impl FileKind {
     pub fn cacheable(&self) -> bool {
         self.policy == CachePolicy::Immutable
     }
+
+    /// Whether it may be answered with a redirect to the store or a CDN: a file that names no
+    /// other file (media and images). Playlists and storyboards hold URIs relative to the token
+    /// path, which a redirect would break.
+    pub fn redirectable(&self) -> bool {
+        !matches!(self.content_type, PLAYLIST | STORYBOARD)
+    }
 }
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const STORYBOARD: &str = "text/vtt; charset=utf-8";
 
 /// The kind of a VOD file from its name; `None` for anything playback does not serve.
 pub fn vod_kind(path: &str) -> Option<FileKind> {
     let (content_type, policy) = match extension(path)? {
-        "m3u8" => ("application/vnd.apple.mpegurl", CachePolicy::NoCache),
+        "m3u8" => (PLAYLIST, CachePolicy::NoCache),
         "ts" => ("video/mp2t", CachePolicy::Immutable),
         "m4s" | "mp4" => ("video/mp4", CachePolicy::Immutable),
         "m4a" => ("audio/mp4", CachePolicy::Immutable),
@@ -52,7 +62,7 @@ pub fn vod_kind(path: &str) -> Option<FileKind> {
         "jpg" | "jpeg" => ("image/jpeg", CachePolicy::Hour),
         "png" => ("image/png", CachePolicy::Hour),
         "webp" => ("image/webp", CachePolicy::Hour),
-        "vtt" => ("text/vtt; charset=utf-8", CachePolicy::Hour),
+        "vtt" => (STORYBOARD, CachePolicy::Hour),
         _ => return None,
     };
     Some(FileKind { content_type, policy })
@@ -101,6 +111,16 @@ mod tests {
     fn unknown_or_missing_extensions_are_not_served() {
         for p in ["source", "a/b", "x.exe", "secret.key", "dir.ts/", ".m3u8x"] {
             assert_eq!(vod_kind(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn only_files_that_name_no_other_file_may_be_redirected() {
+        for p in ["360p/seg_1.m4s", "360p/init.mp4", "a.ts", "poster.jpg", "sprites_0.jpg"] {
+            assert!(vod_kind(p).unwrap().redirectable(), "{p}");
+        }
+        for p in ["master.m3u8", "360p/index.m3u8", "storyboard.vtt"] {
+            assert!(!vod_kind(p).unwrap().redirectable(), "{p}");
         }
     }
 

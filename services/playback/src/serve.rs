@@ -3,7 +3,8 @@
 //!
 //! Files not in memory are streamed in 512 KiB chunks, each read on the blocking pool straight
 //! into the buffer that goes to the socket; no response holds a whole file it did not get from
-//! the cache.
+//! the cache. Objects of a store without local paths are streamed by ranged reads
+//! ([`crate::remote`]) with the same statuses and headers.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -34,10 +35,11 @@ const CHUNK: u64 = 512 * 1024;
 #[derive(Debug)]
 pub struct FileMeta {
     pub len: u64,
-    pub modified: SystemTime,
+    /// The modification time (`None` for an object whose store reports none).
+    pub modified: Option<SystemTime>,
     pub ino: u64,
     pub etag: HeaderValue,
-    pub last_modified: HeaderValue,
+    pub last_modified: Option<HeaderValue>,
 }
 
 #[cfg(unix)]
@@ -56,7 +58,15 @@ impl FileMeta {
             .expect("hex digits are a valid header");
         let last_modified = HeaderValue::try_from(httpdate::fmt_http_date(modified))
             .expect("an HTTP date is a valid header");
-        FileMeta { len, modified, ino, etag, last_modified }
+        FileMeta { len, modified: Some(modified), ino, etag, last_modified: Some(last_modified) }
+    }
+
+    /// Metadata of a store object: its length and an entity tag naming its contents (no
+    /// modification time: conditional requests go by the tag).
+    pub fn object(len: u64, tag: &str) -> FileMeta {
+        let etag = HeaderValue::try_from(format!("\"{len:x}-{tag}\""))
+            .expect("hex digits are a valid header");
+        FileMeta { len, modified: None, ino: 0, etag, last_modified: None }
     }
 
     /// The metadata of an opened file.
@@ -68,7 +78,7 @@ impl FileMeta {
     pub fn unchanged(&self, m: &std::fs::Metadata) -> bool {
         m.is_file()
             && m.len() == self.len
-            && m.modified().unwrap_or(UNIX_EPOCH) == self.modified
+            && Some(m.modified().unwrap_or(UNIX_EPOCH)) == self.modified
             && inode(m) == self.ino
     }
 
@@ -86,6 +96,8 @@ pub enum Content {
     Memory(Bytes),
     /// An open file, streamed.
     File(File),
+    /// An object of a store without local paths, streamed by ranged reads.
+    Remote(crate::remote::RemoteObject),
 }
 
 /// A file ready to be answered.
@@ -130,6 +142,14 @@ impl From<ServeError> for ApiError {
     fn from(e: ServeError) -> ApiError {
         match e {
             ServeError::NotFound => ApiError::not_found("file"),
+            ServeError::Media(m) if m.is_unavailable() => {
+                tracing::warn!(error = %m, "media store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the media store is unavailable, retry later",
+                )
+            }
             other => ApiError::internal(&other),
         }
     }
@@ -221,12 +241,14 @@ fn not_modified(headers: &HeaderMap, meta: &FileMeta) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
     let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    since.is_some_and(|s| secs(meta.modified) <= secs(s))
+    since.is_some_and(|s| meta.modified.is_some_and(|m| secs(m) <= secs(s)))
 }
 
 /// Whether a `Range` applies (`If-Range` absent or naming this version of the file).
 fn range_applies(headers: &HeaderMap, meta: &FileMeta) -> bool {
-    headers.get(IF_RANGE).is_none_or(|v| v == meta.etag || v == meta.last_modified)
+    headers
+        .get(IF_RANGE)
+        .is_none_or(|v| v == meta.etag || meta.last_modified.as_ref().is_some_and(|lm| v == lm))
 }
 
 /// The response for an opened file: 200, 206, 304 or 416, with its body unless `HEAD`.
@@ -245,7 +267,9 @@ pub fn respond(
     h.insert(CACHE_CONTROL, kind.policy.header());
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(ETAG, meta.etag.clone());
-    h.insert(LAST_MODIFIED, meta.last_modified.clone());
+    if let Some(lm) = &meta.last_modified {
+        h.insert(LAST_MODIFIED, lm.clone());
+    }
     if not_modified(headers, meta) {
         h.remove(CONTENT_TYPE);
         return (StatusCode::NOT_MODIFIED, h).into_response();
@@ -276,6 +300,7 @@ pub fn respond(
     let body = match file.content {
         Content::Memory(bytes) => Body::from(bytes.slice(start as usize..(start + len) as usize)),
         Content::File(f) => file_body(f, start, len),
+        Content::Remote(o) => o.body(start, len),
     };
     (status, h, MeteredBody::wrap(body, counter)).into_response()
 }

@@ -3,6 +3,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Whether immutable media is answered with a redirect (`--playback-redirect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RedirectMode {
+    /// Every file is served by playback.
+    #[default]
+    Off,
+    /// Segments redirect (302) to a URL the store presigned (S3); served here if it cannot.
+    Presigned,
+    /// Segments redirect to `<--playback-cdn-url>/<key>`.
+    Cdn,
+}
+
 /// Settings of the playback service.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlaybackSettings {
@@ -11,8 +23,9 @@ pub struct PlaybackSettings {
     #[arg(long = "playback-live-dir", env = "FRAMELOG_PLAYBACK_LIVE_DIR")]
     pub live_dir: Option<PathBuf>,
 
-    /// Where media is copied to be served when the media store has no local paths (an object
-    /// store). Default `<data dir>/playback-cache`.
+    /// Where media is copied to be served when the media store has neither local paths nor
+    /// ranged reads (the JetStream Object Store; S3 is streamed by range). Default
+    /// `<data dir>/playback-cache`.
     #[arg(long = "playback-fetch-dir", env = "FRAMELOG_PLAYBACK_FETCH_DIR")]
     pub fetch_dir: Option<PathBuf>,
 
@@ -105,6 +118,29 @@ pub struct PlaybackSettings {
     )]
     pub beacon_addresses: usize,
 
+    /// Redirect segments, init segments, posters and sprite sheets (never playlists or
+    /// storyboards) to a presigned store URL or a CDN instead of serving their bytes.
+    #[arg(
+        long = "playback-redirect",
+        env = "FRAMELOG_PLAYBACK_REDIRECT",
+        value_enum,
+        default_value_t = RedirectMode::Off
+    )]
+    pub redirect: RedirectMode,
+
+    /// The CDN base URL for `--playback-redirect cdn` (its origin is the bucket: a key
+    /// `hls/<tenant>/<video>/...` is fetched at `<url>/hls/<tenant>/<video>/...`).
+    #[arg(long = "playback-cdn-url", env = "FRAMELOG_PLAYBACK_CDN_URL")]
+    pub cdn_url: Option<String>,
+
+    /// Lifetime of a presigned redirect URL, seconds (at least 120).
+    #[arg(
+        long = "playback-redirect-ttl",
+        env = "FRAMELOG_PLAYBACK_REDIRECT_TTL",
+        default_value_t = 600
+    )]
+    pub redirect_ttl_secs: u64,
+
     /// This instance's id in egress events (`[a-z0-9_-]`); default `pb_<random>` at each start.
     #[arg(long = "playback-instance-id", env = "FRAMELOG_PLAYBACK_INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -127,6 +163,9 @@ impl Default for PlaybackSettings {
             beacon_sessions: 64,
             beacon_addresses: 100_000,
             instance_id: None,
+            redirect: RedirectMode::Off,
+            cdn_url: None,
+            redirect_ttl_secs: 600,
         }
     }
 }
@@ -145,6 +184,23 @@ impl PlaybackSettings {
             sessions: self.beacon_sessions,
             addresses: self.beacon_addresses.max(1),
         }
+    }
+
+    /// The redirect policy; an error naming the flag if `cdn` mode has no usable URL.
+    pub fn redirects(&self) -> Result<crate::redirect::Redirects, String> {
+        let cdn = self.cdn_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if self.redirect == RedirectMode::Cdn {
+            match cdn {
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {}
+                _ => {
+                    return Err(
+                        "--playback-redirect cdn needs --playback-cdn-url http(s)://...".into()
+                    );
+                }
+            }
+        }
+        let ttl = Duration::from_secs(self.redirect_ttl_secs);
+        Ok(crate::redirect::Redirects::new(self.redirect, cdn, ttl))
     }
 
     /// The egress period (at least one second).

@@ -23,6 +23,7 @@ use crate::egress::EgressMeter;
 use crate::error::PlaybackError;
 use crate::limiter::BeaconLimiter;
 use crate::public::PublicVideos;
+use crate::redirect::Redirects;
 use crate::settings::PlaybackSettings;
 use crate::viewers::LiveViewers;
 
@@ -45,6 +46,8 @@ pub struct PlaybackState {
     /// Where objects of a store without local paths are copied to be served.
     pub fetch_dir: PathBuf,
     pub cache: SegmentCache,
+    /// Where immutable media is redirected (`--playback-redirect`).
+    pub redirects: Redirects,
     pub meter: EgressMeter,
     pub public: PublicVideos,
     /// Deleted videos (a local set fed by a watch).
@@ -105,6 +108,7 @@ impl PlaybackState {
                 .map_err(|source| PlaybackError::InstanceId { id: id.clone(), source })?,
             None => framelog_core::new_id("pb"),
         };
+        let redirects = settings.redirects().map_err(PlaybackError::Redirect)?;
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(PlaybackError::TrustedProxy)?;
         let public = PublicVideos::open(&platform.js, platform.settings.replicas).await?;
@@ -116,6 +120,7 @@ impl PlaybackState {
         stats.register(&platform.metrics);
         let state = PlaybackState {
             cache: SegmentCache::new(settings.cache_bytes(), settings.cache_revalidate()),
+            redirects,
             meter: EgressMeter::new(instance, settings.egress_period_secs, clock()),
             viewers: LiveViewers::new(settings.view_window()),
             window: settings.view_window(),
