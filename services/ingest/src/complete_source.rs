@@ -95,7 +95,8 @@ pub async fn verify(
 
 /// The ETags of a REST upload's parts, in order (every chunk must have arrived).
 async fn rest_etags(st: &IngestState, s: &UploadSession) -> Result<Vec<String>, ApiError> {
-    let records = st.sessions.chunk_records(&s.upload_id).await.map_err(crate::lifecycle::store_err)?;
+    let records =
+        st.sessions.chunk_records(&s.upload_id).await.map_err(crate::lifecycle::store_err)?;
     let total = s.total_chunks();
     let etags: Vec<String> = records.into_iter().filter_map(|(_, r)| r.etag).collect();
     if etags.len() as u64 != total {

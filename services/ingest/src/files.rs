@@ -75,6 +75,37 @@ pub async fn hash_file(path: PathBuf) -> std::io::Result<(String, u64)> {
     .map_err(std::io::Error::other)?
 }
 
+/// sha256 (hex) and length of a file, continuing `hash` (which covers its first `hash.len()`
+/// bytes, hashed as they arrived): only the rest is read.
+pub async fn hash_file_from(
+    path: PathBuf,
+    hash: Option<framelog_core::sha256_state::Sha256State>,
+) -> std::io::Result<(String, u64)> {
+    let Some(mut h) = hash else { return hash_file(path).await };
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::File::open(&path)?;
+        let size = f.metadata()?.len();
+        if h.len() > size {
+            drop(f);
+            return Err(std::io::Error::other("the running hash covers more than the file"));
+        }
+        f.seek(SeekFrom::Start(h.len()))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let len = h.len();
+        Ok((h.finalize_hex(), len))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// Bytes buffered before a positional write.
 const WRITE_BUF: usize = 1 << 20;
 

@@ -22,6 +22,7 @@
 //!
 //! Architecture invariant: the client's file name is metadata only, never part of a path.
 
+pub mod complete_source;
 pub mod files;
 pub mod gc;
 pub mod jobs;
@@ -31,11 +32,11 @@ pub mod quota;
 pub mod rest;
 pub mod rest_store;
 pub mod session;
-pub mod store_upload;
 pub mod session_kv;
 pub mod session_migrate;
 pub mod settings;
 pub mod state;
+pub mod store_upload;
 pub mod tus;
 pub mod usage;
 pub mod videos;

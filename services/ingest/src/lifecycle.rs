@@ -5,13 +5,13 @@ use framelog_core::ApiError;
 use framelog_core::eventlog::{EventLogError, Published};
 use framelog_core::media::source_key;
 use framelog_core::media_limits;
-use framelog_core::probe::{self, ProbeError};
 use framelog_events::{
     AggregateId, Event, EventData, Kind, Probe, SourceKind, TenantId, UploadData, UploadProtocol,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::complete_source::{self, Verdict};
 use crate::files::{self, part_path};
 use crate::session::{SessionState, StoreError, UploadSession};
 use crate::state::IngestState;
@@ -88,9 +88,25 @@ pub async fn open(
         ));
     }
     let now = OffsetDateTime::now_utc();
+    let video_id = framelog_core::new_id("vid");
+    // Uploads go straight into the store's multipart upload when it has them (S3); live
+    // recordings are local files and take the part-file path.
+    let store_upload = match (st.media.multipart(), new.source) {
+        (Some(_), SourceKind::Upload) => Some(
+            crate::store_upload::begin(
+                st.media.as_ref(),
+                &source_key(new.tenant.as_str(), video_id.as_str()),
+                new.size,
+                st.settings.chunk_size,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let chunk_size = store_upload.as_ref().map_or(st.settings.chunk_size, |su| su.part_size);
     let s = UploadSession {
         upload_id: framelog_core::new_id("up").to_string(),
-        video_id: framelog_core::new_id("vid"),
+        video_id,
         tenant: new.tenant,
         protocol: new.protocol,
         source: new.source,
@@ -99,12 +115,14 @@ pub async fn open(
         content_type: new.content_type,
         size: new.size,
         expected_sha256: new.expected_sha256,
-        chunk_size: st.settings.chunk_size,
+        chunk_size,
         offset: 0,
         tus_metadata: new.tus_metadata,
         created_at: now,
         updated_at: now,
         state: SessionState::Open,
+        hash: None,
+        store_upload,
     };
     // Quotas (open uploads, storage per tenant): see `quota.rs`.
     crate::quota::insert(st, &s).await?;
@@ -208,65 +226,13 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         SessionState::Aborted | SessionState::Expired => return Err(not_open(&s)),
         SessionState::Open => {}
     }
-    let part = part_path(&st.uploads_dir, &s.upload_id);
     let key = source_key(s.tenant.as_str(), s.video_id.as_str());
-    // After a crash between the move and the state change, the source is already in the store.
-    let in_store = !tokio::fs::try_exists(&part).await.unwrap_or(false)
-        && st.media.exists(&key).await.unwrap_or(false);
-    let local = if in_store {
-        match st.media.local_path(&key) {
-            Some(p) => p,
-            // A store without local paths (the Object Store): work on a local copy.
-            None => {
-                st.media.fetch_to(&key, &part).await.map_err(|e| ApiError::internal(&e))?;
-                part.clone()
-            }
-        }
-    } else {
-        if s.size == 0 {
-            files::PartFile::open(part.clone()).await.map_err(|e| ApiError::internal(&e))?;
-        }
-        part.clone()
+    let (verdict, bytes) = complete_source::verify(st, &s, &key).await?;
+    let (sha256, probe) = match verdict {
+        Verdict::Accepted { sha256, probe } => (sha256, probe),
+        Verdict::Refused { code, reason } => return reject(st, &s, &code, &reason).await,
     };
-    let (sha256, len) =
-        files::hash_file(local.clone()).await.map_err(|e| ApiError::internal(&e))?;
-    if len != s.size {
-        return Err(ApiError::conflict(
-            "incomplete_upload",
-            format!("{len} of {} bytes are stored", s.size),
-        ));
-    }
-    if let Some(want) = &s.expected_sha256
-        && want != &sha256
-    {
-        let reason = format!("sha256 of the uploaded bytes is {sha256}, not the announced {want}");
-        return reject(st, &s, "checksum_mismatch", &reason).await;
-    }
-    let probe = match probe::inspect(&local, st.settings.probe_timeout()).await {
-        Ok(i) => match media_limits::check(&st.settings.limits.media_limits(), &i.probe, i.streams)
-        {
-            Ok(()) => i.probe,
-            Err(v) => return reject(st, &s, v.code(), &v.to_string()).await,
-        },
-        Err(e @ ProbeError::Tool(_)) => return Err(ApiError::unavailable(e.to_string())),
-        Err(e) => return reject(st, &s, e.code(), &e.to_string()).await,
-    };
-    if !in_store {
-        st.media.put_file(&key, &part).await.map_err(|e| {
-            if e.is_out_of_space() {
-                ApiError::new(
-                    http::StatusCode::INSUFFICIENT_STORAGE,
-                    "insufficient_storage",
-                    "the media store is full; the upload is kept, complete it again later",
-                )
-            } else {
-                tracing::error!(error = %e, "media store not writable");
-                ApiError::unavailable(format!(
-                    "the media store cannot take the file ({e}); the upload is kept, complete it again later"
-                ))
-            }
-        })?;
-    }
+    complete_source::store(st, &key, &bytes).await?;
     let completed = event(
         &s,
         UploadData::Completed {
@@ -339,7 +305,7 @@ async fn reject<T>(
         .map_err(store_err)?;
     st.sessions.forget_chunks(&s.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
-    files::remove_quietly(&part_path(&st.uploads_dir, &s.upload_id)).await;
+    complete_source::discard(st, s, &source_key(s.tenant.as_str(), s.video_id.as_str())).await;
     tracing::info!(upload_id = %s.upload_id, code, reason, "upload rejected");
     Err(rejected_error(code, reason))
 }
@@ -379,7 +345,8 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
     st.sessions.unindex_video(&cur.tenant, &cur.video_id).await.map_err(store_err)?;
     st.sessions.forget_chunks(&cur.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
-    files::remove_quietly(&part_path(&st.uploads_dir, &cur.upload_id)).await;
+    complete_source::discard(st, &cur, &source_key(cur.tenant.as_str(), cur.video_id.as_str()))
+        .await;
     Ok(true)
 }
 

@@ -35,7 +35,8 @@ impl PartCutter {
             self.buf.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.buf.len() == self.part_size {
-                let part = std::mem::replace(&mut self.buf, BytesMut::with_capacity(self.part_size));
+                let part =
+                    std::mem::replace(&mut self.buf, BytesMut::with_capacity(self.part_size));
                 out.push((self.next_part, part.freeze()));
                 self.next_part += 1;
             }

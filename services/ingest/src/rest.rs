@@ -162,6 +162,9 @@ pub async fn put_chunk(
             format!("chunk {n} is being received by another request"),
         ));
     };
+    if let Some(su) = &s.store_upload {
+        return crate::rest_store::put_chunk(&st, &s, su, n, digest, body).await;
+    }
     let file = PartFile::open(part_path(&st.uploads_dir, &id)).await.map_err(io_err)?;
     let offset = n * s.chunk_size;
     let wrong_len = |got: String| {
@@ -198,8 +201,12 @@ pub async fn put_chunk(
     // A new chunk streams straight to its offset; it only counts once its length (and digest,
     // when one was sent) check out and it is recorded, so a bad chunk leaves nothing behind.
     let mut hasher = digest.map(|_| Sha256::new());
+    let mut running = crate::rest_store::running_hash(&s, offset);
     let (written, end) = files::stream_body(&file, offset, want_len, body, |b| {
         if let Some(h) = hasher.as_mut() {
+            h.update(b);
+        }
+        if let Some(h) = running.as_mut() {
             h.update(b);
         }
     })
@@ -233,11 +240,14 @@ pub async fn put_chunk(
         }
         Err(e) => return Err(store_err(e)),
     }
+    if let Some(h) = running {
+        crate::rest_store::advance_hash(&st, &id, offset, h).await;
+    }
     st.sessions.flush().await.map_err(store_err)?;
     chunk_answer(&st, &s, n, false).await
 }
 
-fn digest_mismatch(n: u64) -> ApiError {
+pub(crate) fn digest_mismatch(n: u64) -> ApiError {
     ApiError::bad_request(
         "digest_mismatch",
         format!("chunk {n} does not match its digest; nothing was kept"),
@@ -256,7 +266,7 @@ pub(crate) fn io_err(e: std::io::Error) -> ApiError {
     }
 }
 
-async fn chunk_answer(
+pub(crate) async fn chunk_answer(
     st: &IngestState,
     s: &UploadSession,
     n: u64,

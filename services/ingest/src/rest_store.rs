@@ -7,6 +7,8 @@
 use axum::body::Body;
 use axum::response::Response;
 use framelog_core::ApiError;
+use framelog_core::sha256_state::Sha256State;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -32,14 +34,18 @@ pub async fn put_chunk(
             format!("chunk {n} must be exactly {want_len} bytes, got {got}"),
         )
     };
-    let bytes = axum::body::to_bytes(body, want_len as usize + 1).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            wrong_len("more".into())
-        } else {
+    let mut buf = bytes::BytesMut::with_capacity(want_len as usize);
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| {
             ApiError::bad_request("body_incomplete", "the request body ended early")
+        })?;
+        if (buf.len() + frame.len()) as u64 > want_len {
+            return Err(wrong_len("more".into()));
         }
-    })?;
+        buf.extend_from_slice(&frame);
+    }
+    let bytes = buf.freeze();
     if bytes.len() as u64 != want_len {
         return Err(wrong_len(bytes.len().to_string()));
     }
@@ -68,29 +74,40 @@ pub async fn put_chunk(
         }
         Err(e) => return Err(store_err(e)),
     }
-    advance_hash(st, s, n, &bytes).await;
+    let at = n * s.chunk_size;
+    if let Some(mut h) = running_hash(s, at) {
+        h.update(&bytes);
+        advance_hash(st, &s.upload_id, at, h).await;
+    }
     chunk_answer(st, s, n, false).await
 }
 
-/// Extends the session's running sha256 with chunk `n` when it is the next one in order (a
-/// client sending in order, even several in flight, mostly is); the rest is hashed at
-/// completion. Best effort: a lost race only means more hashing at completion.
-async fn advance_hash(st: &IngestState, s: &UploadSession, n: u64, bytes: &[u8]) {
-    let at = n * s.chunk_size;
+/// The running sha256 extended by a chunk at `at`, when the session's (as read at the start
+/// of the request) ends exactly there: the first chunk, or the next one of an in-order client.
+pub(crate) fn running_hash(s: &UploadSession, at: u64) -> Option<Sha256State> {
+    match &s.hash {
+        Some(h) if h.len() == at => Some(h.clone()),
+        None if at == 0 => Some(Sha256State::new()),
+        _ => None,
+    }
+}
+
+/// Stores `next` (the running sha256 through the end of the chunk at `at`) if the session's
+/// still ends at `at`. Best effort: a chunk that loses the race is hashed at completion.
+pub(crate) async fn advance_hash(st: &IngestState, upload_id: &str, at: u64, next: Sha256State) {
     let res = st
         .sessions
-        .update(&s.upload_id, |x| {
-            let h = x.hash.get_or_insert_with(Default::default);
-            if h.len() != at {
+        .update(upload_id, |x| {
+            if x.hash.as_ref().map_or(0, |h| h.len()) != at {
                 return Err(StoreError::Changed);
             }
-            h.update(bytes);
+            x.hash = Some(next.clone());
             Ok(())
         })
         .await;
     if let Err(e) = res
         && !matches!(e, StoreError::Changed)
     {
-        tracing::warn!(upload_id = %s.upload_id, error = %e, "could not advance the upload hash");
+        tracing::warn!(upload_id, error = %e, "could not advance the upload hash");
     }
 }

@@ -158,7 +158,8 @@ pub async fn stream_tus(
                 }
                 written += frame.len() as u64;
                 for (k, part) in cutter.push(&frame) {
-                    let etag = mp.put_part(&su.key, &su.upload, k, part).await.map_err(media_err)?;
+                    let etag =
+                        mp.put_part(&su.key, &su.upload, k, part).await.map_err(media_err)?;
                     store.etags.truncate(k);
                     store.etags.push(etag);
                 }

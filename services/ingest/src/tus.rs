@@ -27,6 +27,7 @@ use crate::lifecycle::{self, NewUpload, load, store_err};
 use crate::rest::io_err;
 use crate::session::{SessionState, StoreError, UploadSession};
 use crate::state::IngestState;
+use crate::store_upload;
 
 pub const TUS_VERSION: &str = "1.0.0";
 pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,checksum,expiration,termination";
@@ -194,17 +195,63 @@ async fn write_and_commit(
             format!("Upload-Offset must be {}", cur.offset),
         ));
     }
-    let file = PartFile::open(part_path(&st.uploads_dir, &cur.upload_id)).await.map_err(io_err)?;
     let room = cur.size - cur.offset;
-    let (written, end) = stream_body(&file, cur.offset, room, body, |b| {
+    let observe = |b: &[u8]| {
         if let Some(c) = checksum.as_mut() {
             c.update(b);
         }
-    })
-    .await
-    .map_err(io_err)?;
-    let keep = match end {
+    };
+    let w = match &cur.store_upload {
+        Some(su) => {
+            let hash = cur.hash.clone();
+            let out = store_upload::stream_tus(
+                st.media.as_ref(),
+                &cur.upload_id,
+                su,
+                cur.offset,
+                hash,
+                room,
+                body,
+                observe,
+            )
+            .await?;
+            Written {
+                written: out.written,
+                end: out.end,
+                hash: out.hash,
+                file: None,
+                new_tail: out.store.tail.clone().filter(|t| su.tail.as_ref() != Some(t)),
+                old_tail: out.old_tail,
+                store: Some(out.store),
+            }
+        }
+        None => {
+            let file =
+                PartFile::open(part_path(&st.uploads_dir, &cur.upload_id)).await.map_err(io_err)?;
+            let mut running = crate::rest_store::running_hash(&cur, cur.offset);
+            let mut observe = observe;
+            let (written, end) = stream_body(&file, cur.offset, room, body, |b| {
+                observe(b);
+                if let Some(h) = running.as_mut() {
+                    h.update(b);
+                }
+            })
+            .await
+            .map_err(io_err)?;
+            Written {
+                written,
+                end,
+                hash: running,
+                file: Some(file),
+                store: None,
+                new_tail: None,
+                old_tail: None,
+            }
+        }
+    };
+    let keep = match w.end {
         BodyEnd::TooLong => {
+            w.drop_new_tail(st).await;
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "upload_too_large",
@@ -213,22 +260,29 @@ async fn write_and_commit(
         }
         // With a checksum, a partial or mismatching chunk is discarded (offset unchanged).
         BodyEnd::Cut if checksum.is_some() => 0,
-        BodyEnd::Cut => written,
+        BodyEnd::Cut => w.written,
         BodyEnd::Complete => {
             if checksum.is_some_and(|c| !c.matches()) {
+                w.drop_new_tail(st).await;
                 return Err(ApiError::new(
                     StatusCode::from_u16(460).expect("460 is a valid status"),
                     "checksum_mismatch",
                     "the chunk does not match Upload-Checksum; it was discarded",
                 ));
             }
-            written
+            w.written
         }
     };
-    if keep > 0 {
-        file.sync().await.map_err(io_err)?;
+    let end = w.end;
+    if keep == 0 {
+        w.drop_new_tail(st).await;
+    } else {
+        if let Some(file) = &w.file {
+            file.sync().await.map_err(io_err)?;
+        }
         let from = cur.offset;
         let now = OffsetDateTime::now_utc();
+        let (hash, store) = (w.hash.clone(), w.store.clone());
         let res = st
             .sessions
             .update(&cur.upload_id, move |x| {
@@ -237,12 +291,19 @@ async fn write_and_commit(
                 }
                 x.offset = from + keep;
                 x.updated_at = now;
+                if hash.is_some() {
+                    x.hash = hash.clone();
+                }
+                if store.is_some() {
+                    x.store_upload = store.clone();
+                }
                 Ok(())
             })
             .await;
         match res {
             Ok(_) => {}
             Err(StoreError::Changed) => {
+                w.drop_new_tail(st).await;
                 return Err(ApiError::conflict(
                     "offset_mismatch",
                     "the upload changed concurrently",
@@ -251,6 +312,11 @@ async fn write_and_commit(
             Err(e) => return Err(store_err(e)),
         }
         st.sessions.flush().await.map_err(store_err)?;
+        if let Some(old) = &w.old_tail
+            && let Err(e) = st.media.delete_prefix(old).await
+        {
+            tracing::warn!(upload_id = %cur.upload_id, error = %e, "could not remove an old tail");
+        }
     }
     drop(guard);
     let after = st
@@ -268,6 +334,28 @@ async fn write_and_commit(
         return Ok(tus_answer(st, &done, status));
     }
     Ok(tus_answer(st, &after, status))
+}
+
+/// What a PATCH body left behind, before it is committed.
+struct Written {
+    written: u64,
+    end: BodyEnd,
+    /// The running sha256 through the new offset, if it could be kept running.
+    hash: Option<framelog_core::sha256_state::Sha256State>,
+    file: Option<PartFile>,
+    store: Option<store_upload::StoreUpload>,
+    /// A tail object this body wrote (removed if the body is not kept).
+    new_tail: Option<store_upload::Tail>,
+    /// The tail the new state replaces (removed once it is committed).
+    old_tail: Option<String>,
+}
+
+impl Written {
+    async fn drop_new_tail(&self, st: &IngestState) {
+        if let Some(t) = &self.new_tail {
+            let _ = st.media.delete_prefix(&t.key).await;
+        }
+    }
 }
 
 /// A non-negative integer header (`Upload-Length`, `Upload-Offset`), or 400 with `code`.
