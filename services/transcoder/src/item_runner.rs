@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framelog_core::media::{SharedMediaStore, hls_prefix};
-use framelog_core::probe;
 use framelog_events::AudioRendition;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-use crate::command::{MEDIA_PLAYLIST, hls_args, input_args};
+use crate::command::{MEDIA_PLAYLIST, hls_args};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority};
 use crate::item_worker::ItemHandler;
@@ -26,6 +25,7 @@ use crate::master::AudioMedia;
 use crate::outputs::{Deletion, MeasuredAudio, measure_all_audio};
 use crate::publish::Version;
 use crate::range_encode::{RangeJob, RangeOutput, encode_range};
+use crate::source::Source;
 use crate::work_plan::{AUDIO_ITEM, WorkPlan};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,8 +155,11 @@ pub async fn run_item(
         .prefix(&format!("{}-{}-{}-", item.tenant, item.video, item.item))
         .tempdir_in(&tmp_root)
         .map_err(JobError::io("creating the work dir"))?;
-    let source = locate_source(shared, &item.source_key, work.path()).await?;
-    let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
+    let source = match crate::source::presigned(&shared.ctx.media, &item.source_key).await? {
+        Some(url) => url,
+        None => Source::File(locate_source(shared, &item.source_key, work.path()).await?),
+    };
+    let inspection = source.inspect(PROBE_TIMEOUT).await?;
     let plan = WorkPlan::of(&inspection, &shared.settings, &shared.encoder)?;
     if plan.hash != item.plan_hash {
         return Err(JobError::OtherPlan { ours: plan.hash, theirs: item.plan_hash.clone() });
@@ -272,13 +275,13 @@ async fn run_ffmpeg(
 
 /// Every audio rendition of `plan` into `<out>/<dir>/` (no video, no poster).
 pub fn audio_args(
-    source: &Path,
+    source: &Source,
     plan: &crate::audio::AudioPlan,
     out: &Path,
     segment_secs: u32,
 ) -> Vec<String> {
     let mut a = crate::command::preamble();
-    a.extend(input_args(source));
+    a.extend(source.input_args());
     a.extend(plan.map_args());
     a.extend(plan.codec_args());
     a.extend(hls_args(out, segment_secs, &plan.var_stream_entries().join(" ")));

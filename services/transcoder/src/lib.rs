@@ -112,6 +112,7 @@ pub mod range_types;
 pub mod rate;
 pub mod settings;
 pub mod sheets;
+pub mod source;
 pub mod storyboard;
 pub mod sweeper;
 pub mod version_gc;

@@ -39,8 +39,8 @@ pub const THUMBS_DIR: &str = "thumbs";
 
 /// One range to encode: what, how, where.
 pub struct RangeJob<'a> {
-    /// The local copy of the source.
-    pub input: &'a Path,
+    /// The source (a local file or its presigned URL).
+    pub input: &'a crate::source::Source,
     /// Every video rung of the plan, in any order.
     pub profiles: &'a [Profile],
     pub encoder: &'a Encoder,

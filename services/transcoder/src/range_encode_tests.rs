@@ -8,6 +8,9 @@ fn ladder(fps: f64) -> Vec<Profile> {
     select_profiles(&LadderSource { width: 1280, height: 720, fps, nominal_fps: None })
 }
 
+static SOURCE: std::sync::LazyLock<crate::source::Source> =
+    std::sync::LazyLock::new(|| crate::source::Source::File("/s/source".into()));
+
 fn job<'a>(
     profiles: &'a [Profile],
     enc: &'a Encoder,
@@ -15,7 +18,7 @@ fn job<'a>(
     board: &'a Storyboard,
 ) -> RangeJob<'a> {
     RangeJob {
-        input: Path::new("/s/source"),
+        input: &SOURCE,
         profiles,
         encoder: enc,
         video: None,

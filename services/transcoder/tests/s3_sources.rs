@@ -1,14 +1,21 @@
 //! Sources read over HTTP from a real S3 server (SeaweedFS): ffprobe through a URL
-//! (`probe::inspect_url`) with the URL fence, and its refusal of an HLS playlist behind a URL.
+//! (`probe::inspect_url`) with the URL fence, its refusal of an HLS playlist behind a URL, and
+//! range encodes reading the source by URL (`Source::Url`, seeking by HTTP range).
 //!
 //! SeaweedFS accepts anonymous requests while S3 auth is not configured, so the objects are put
 //! and read at their plain path-style URLs, as a presigned URL would be.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[path = "ranges/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use framelog_core::probe::{self, ProbeError};
 use framelog_tests::SeaweedFs;
 use framelog_tests::media::{VideoSpec, generate_ts, generate_video, unfenced_ffprobe_reads_video};
+use framelog_transcoder::Encoder;
+use framelog_transcoder::source::Source;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,4 +60,38 @@ async fn a_source_in_s3_is_probed_over_its_url_and_a_playlist_behind_a_url_is_re
     let missing = format!("{}/media/sources/acme/none/source", s3.endpoint());
     let err = probe::inspect_url(&missing, TIMEOUT).await.unwrap_err();
     assert!(!err.is_input_error(), "a missing object is the store's fault: {err:?}");
+}
+
+#[tokio::test]
+async fn a_range_encode_from_an_s3_source_has_the_same_frames_as_from_the_local_file() {
+    let s3 = SeaweedFs::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = support::source(dir.path(), "30", 8);
+    let c = support::case(src.clone(), 2, 1).await;
+    assert!(c.plan.ranges.len() >= 3, "ranges after the first seek: {:?}", c.plan.ranges.len());
+    let url = put(&s3, "media", "sources/acme/vid_r/source", std::fs::read(&src).unwrap()).await;
+    let url = Source::Url(url);
+    assert_eq!(url.inspect(TIMEOUT).await.unwrap().probe, c_probe(&src).await);
+    let enc = Encoder::libx264("ultrafast");
+    let t = Instant::now();
+    let local = support::encode_ranges(&c, &dir.path().join("local"), &enc).await;
+    let local_wall = t.elapsed();
+    let t = Instant::now();
+    let remote = support::encode_ranges_from(&c, &url, &dir.path().join("remote"), &enc).await;
+    let remote_wall = t.elapsed();
+    println!("{} ranges: local {local_wall:?}, over S3 {remote_wall:?}", c.plan.ranges.len());
+    for p in &c.profiles {
+        let a =
+            support::assemble(&dir.path().join("a"), &dir.path().join("local"), &local, &p.name);
+        let b =
+            support::assemble(&dir.path().join("b"), &dir.path().join("remote"), &remote, &p.name);
+        let (pa, pb) = (support::packets(&a), support::packets(&b));
+        assert!(!pa.is_empty());
+        assert_eq!(pa.len(), pb.len(), "{}: the same frame count", p.name);
+        assert_eq!(pa, pb, "{}: the same timestamps", p.name);
+    }
+}
+
+async fn c_probe(p: &std::path::Path) -> framelog_events::Probe {
+    probe::inspect(p, TIMEOUT).await.unwrap().probe
 }

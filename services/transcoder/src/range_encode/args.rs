@@ -2,7 +2,7 @@
 
 use super::{RangeJob, THUMBS_DIR};
 use crate::chunks::{segment_frames, segment_length};
-use crate::command::{hls_args, input_args};
+use crate::command::hls_args;
 use crate::profile::FrameRate;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
 
@@ -135,7 +135,7 @@ pub fn range_args(job: &RangeJob<'_>) -> Vec<String> {
     if !range.last {
         a.extend([s("-t"), secs(range.end_secs - range.start_secs)]);
     }
-    a.extend(input_args(job.input));
+    a.extend(job.input.input_args());
     a.extend([s("-filter_complex"), filter_graph(job)]);
     for k in 0..ordered.len() {
         a.extend([s("-map"), format!("[v{k}]")]);

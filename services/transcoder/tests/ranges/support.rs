@@ -13,6 +13,7 @@ use framelog_transcoder::ffmpeg::{Priority, run};
 use framelog_transcoder::ladder::{LadderSource, select_profiles};
 use framelog_transcoder::profile::Profile;
 use framelog_transcoder::range_encode::{RangeJob, RangeOutput, encode_range};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::storyboard::{Storyboard, poster_size, tile_interval};
 use tokio_util::sync::CancellationToken;
 
@@ -64,13 +65,23 @@ pub async fn case(input: PathBuf, segment_secs: u32, range_segments: u32) -> Cas
 
 /// Encodes every range of the plan, one process each, into `<dir>/r<i>/`.
 pub async fn encode_ranges(c: &Case, dir: &Path, enc: &Encoder) -> Vec<RangeOutput> {
+    encode_ranges_from(c, &Source::File(c.input.clone()), dir, enc).await
+}
+
+/// [`encode_ranges`] reading `source` (the case's file or its URL).
+pub async fn encode_ranges_from(
+    c: &Case,
+    source: &Source,
+    dir: &Path,
+    enc: &Encoder,
+) -> Vec<RangeOutput> {
     let top = c.profiles.iter().max_by_key(|p| p.width * p.height).unwrap();
     let mut outs = Vec::new();
     for r in &c.plan.ranges {
         let out = dir.join(format!("r{}", r.index));
         let token = format!("{:08x}", 0xa000_0000u32 + r.index);
         let job = RangeJob {
-            input: &c.input,
+            input: source,
             profiles: &c.profiles,
             encoder: enc,
             video: c.video.as_ref(),
