@@ -47,6 +47,10 @@ async fn contract(writer: &dyn MediaStore, reader: &dyn MediaStore, work: &Path)
         Err(MediaError::NotFound(_))
     ));
     assert!(matches!(writer.exists("../etc/passwd").await, Err(MediaError::InvalidKey(_))));
+
+    // A prefix that names one object removes that object (a refused source, a tail).
+    writer.delete_prefix("sources/acme/v1/source").await.unwrap();
+    assert!(!reader.exists("sources/acme/v1/source").await.unwrap());
 }
 
 fn pointer(version: &str, complete: bool) -> Pointer {

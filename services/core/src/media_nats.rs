@@ -198,6 +198,8 @@ impl MediaStore for NatsMediaStore {
             self.delete_object(name).await?;
         }
         self.delete_object(&format!("{prefix}/{MANIFEST}")).await?;
+        // The prefix may name one object itself.
+        self.delete_object(prefix).await?;
         self.pointers.remove(prefix).await
     }
 

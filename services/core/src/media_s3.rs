@@ -278,7 +278,9 @@ impl MediaStore for S3MediaStore {
     /// Deletes `prefix` itself if it is an object and everything under it (LIST + bulk
     /// delete), then its version pointer.
     async fn delete_prefix(&self, prefix: &str) -> Result<(), MediaError> {
-        let keys = self.keys_under(prefix).await?;
+        // The listing names what is under `prefix/`; the key itself may be an object too.
+        let mut keys = self.keys_under(prefix).await?;
+        keys.push(opath(prefix)?);
         self.delete_all(prefix, keys).await?;
         self.pointers.remove(prefix).await
     }

@@ -203,7 +203,7 @@ async fn write_and_commit(
     };
     let w = match &cur.store_upload {
         Some(su) => {
-            let hash = cur.hash.clone();
+            let hash = crate::rest_store::running_hash(&cur, cur.offset);
             let out = store_upload::stream_tus(
                 st.media.as_ref(),
                 &cur.upload_id,
