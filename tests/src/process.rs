@@ -112,8 +112,15 @@ impl FramelogProcess {
     fn fail(&mut self, what: &str) -> ! {
         self.kill();
         let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let tail: String =
-            log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = log
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         panic!("framelog serve {what}; last log lines:\n{tail}");
     }
 
