@@ -175,7 +175,7 @@ async fn chunks_sent_round_robin_to_two_replicas_complete_on_either_with_the_rig
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_replica_that_took_half_the_chunks_loses_nothing_it_acknowledged() {
+async fn an_ingest_replica_killed_after_half_the_chunks_loses_nothing_it_acknowledged() {
     let mut env = env().await;
     let (path, bytes) = video_of_size(env.work.path(), 5 * 5 * MIB + 4_321);
     let up = env.create(&env.a, bytes.len()).await;
@@ -287,7 +287,7 @@ async fn delete_on_the_replica_that_did_not_take_the_upload_ends_it_everywhere()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seaweedfs_stopped_mid_upload_answers_503_then_the_retried_upload_completes() {
+async fn fault_seaweedfs_stopped_mid_upload_answers_503_then_the_retried_upload_completes() {
     let mut env = env().await;
     let (path, bytes) = video_of_size(env.work.path(), 3 * 5 * MIB + 999);
     let up = env.create(&env.a, bytes.len()).await;
