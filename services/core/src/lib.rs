@@ -42,6 +42,7 @@ pub mod publish_class;
 pub mod publish_denied;
 pub mod readiness;
 pub mod redact;
+pub mod s3_settings;
 pub mod secret;
 pub mod serve;
 pub mod service;
@@ -55,6 +56,7 @@ pub mod topology;
 
 pub use error::ApiError;
 pub use platform::Platform;
+pub use s3_settings::S3Settings;
 pub use settings::CommonSettings;
 
 /// A readable unique id with a prefix (`vid_0193...`), time-ordered (UUIDv7).
