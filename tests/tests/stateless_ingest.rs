@@ -134,6 +134,14 @@ impl Env {
             s => panic!("GET {key} from SeaweedFS answered {s}"),
         }
     }
+
+    /// How many multipart uploads are in progress in the bucket (S3 ListMultipartUploads).
+    async fn multipart_uploads(&self) -> usize {
+        let url = format!("{}/{}?uploads", self.s3.endpoint(), self.bucket);
+        let res = self.http.get(url).send().await.expect("SeaweedFS answers");
+        assert_eq!(res.status(), 200, "ListMultipartUploads");
+        res.text().await.unwrap().matches("<Upload>").count()
+    }
 }
 
 fn chunk(bytes: &[u8], chunk_size: u64, n: u64) -> &[u8] {
@@ -253,8 +261,10 @@ async fn delete_on_the_replica_that_did_not_take_the_upload_ends_it_everywhere()
     let up = env.create(&env.a, bytes.len()).await;
     let (id, cs) = (up["upload_id"].as_str().unwrap(), up["chunk_size"].as_u64().unwrap());
     env.put_ok(&env.a, id, 0, chunk(&bytes, cs, 0)).await;
+    assert!(env.multipart_uploads().await >= 1, "chunk 0 is a part of an S3 multipart upload");
     let res = env.http.delete(env.b.url(&format!("/v1/videos/upload/{id}"))).bearer_auth(&env.key);
     assert_eq!(res.send().await.unwrap().status(), 204, "B deletes A's upload");
+    assert_eq!(env.multipart_uploads().await, 0, "the S3 multipart upload is aborted");
     let (code, body) = env.put_chunk(&env.a, id, 1, chunk(&bytes, cs, 1)).await;
     assert!(code == 410 || code == 404, "A refuses a chunk of the deleted upload: {code} {body}");
     assert!(body["error"]["code"].is_string(), "the JSON error shape: {body}");
