@@ -85,6 +85,7 @@ impl Load {
 
 #[tokio::main]
 async fn main() {
+    framelog_core::tls::install_crypto_provider();
     let secs: u64 =
         std::env::var("FRAMELOG_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
     let bin = workspace_root().join("target/release/framelog");

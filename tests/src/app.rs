@@ -10,6 +10,12 @@ pub struct TestApp {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A reqwest client (after installing the TLS provider reqwest needs).
+pub fn http_client() -> reqwest::Client {
+    framelog_core::tls::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 impl TestApp {
     /// Serves `router` on a fresh loopback port.
     pub async fn serve(router: axum::Router) -> TestApp {
@@ -19,7 +25,7 @@ impl TestApp {
             let svc = router.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, svc).await;
         });
-        TestApp { addr, http: reqwest::Client::new(), task }
+        TestApp { addr, http: http_client(), task }
     }
 
     /// Serves `router` on an already bound listener (when its address must be known earlier,
@@ -30,7 +36,7 @@ impl TestApp {
             let svc = router.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, svc).await;
         });
-        TestApp { addr, http: reqwest::Client::new(), task }
+        TestApp { addr, http: http_client(), task }
     }
 
     /// Serves whatever `run` serves on the listener it is given (for apps with workers).
@@ -42,7 +48,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(run(listener));
-        TestApp { addr, http: reqwest::Client::new(), task }
+        TestApp { addr, http: http_client(), task }
     }
 
     /// `http://127.0.0.1:<port><path>`.

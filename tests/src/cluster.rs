@@ -33,6 +33,7 @@ fn free_port() -> u16 {
 impl NatsCluster {
     /// Starts three nodes and waits until JetStream has a meta leader.
     pub async fn start() -> NatsCluster {
+        framelog_core::tls::install_crypto_provider();
         let dir = tempfile::Builder::new().prefix("framelog-cluster-").tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
         let auth = TestAuth::generate();

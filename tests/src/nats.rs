@@ -40,6 +40,7 @@ impl NatsServer {
     }
 
     fn start_configured(extra: &[&str], extra_conf: &str) -> NatsServer {
+        framelog_core::tls::install_crypto_provider();
         let store = tempfile::Builder::new().prefix("framelog-nats-").tempdir().expect("temp dir");
         let conf = tempfile::Builder::new().prefix("framelog-natsconf-").tempdir().expect("temp");
         let auth = TestAuth::generate();

@@ -85,6 +85,7 @@ impl SeaweedFs {
     /// Starts a server and waits until its S3 gateway accepts a write. A start that fails
     /// (a port taken meanwhile by another test) is retried on fresh ports.
     pub async fn start() -> SeaweedFs {
+        framelog_core::tls::install_crypto_provider();
         let dir = tempfile::Builder::new().prefix("framelog-seaweed-").tempdir().expect("temp");
         let mut s = SeaweedFs { child: None, ports: Ports::pick(), dir };
         let mut last = String::new();

@@ -1,12 +1,14 @@
-//! The MediaStore contract on both backends: the filesystem and the JetStream Object Store
-//! (two store handles on one NATS server stand in for two machines sharing no disk).
+//! The MediaStore contract on every backend: the filesystem, the JetStream Object Store and S3
+//! (SeaweedFS) (two store handles on one NATS server, and one SeaweedFS, stand in for two
+//! machines sharing no disk). S3-only behaviour: `tests/media_s3.rs`.
 
 use std::path::Path;
 
 use framelog_core::media::versions::{self, Published};
 use framelog_core::media::{FsMediaStore, MediaError, MediaStore, Pointer};
 use framelog_core::media_nats::NatsMediaStore;
-use framelog_tests::NatsServer;
+use framelog_core::media_s3::S3MediaStore;
+use framelog_tests::{NatsServer, SeaweedFs};
 use futures::StreamExt;
 
 async fn contract(writer: &dyn MediaStore, reader: &dyn MediaStore, work: &Path) {
@@ -142,6 +144,25 @@ async fn the_object_store_keeps_the_pointer_contract_across_two_handles() {
         NatsMediaStore::open(&async_nats::jetstream::new(nats.client().await), 1).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     pointer_contract(&a, &b, work.path()).await;
+}
+
+/// Two S3 store handles on one SeaweedFS bucket and one NATS server.
+async fn s3_pair(nats: &NatsServer, sw: &SeaweedFs) -> (S3MediaStore, S3MediaStore) {
+    let settings = sw.settings("contract");
+    let (js_a, js_b) = (nats.client().await, nats.client().await);
+    let (js_a, js_b) = (async_nats::jetstream::new(js_a), async_nats::jetstream::new(js_b));
+    let a = S3MediaStore::open(&settings, &js_a, 1).await.unwrap();
+    (a, S3MediaStore::open(&settings, &js_b, 1).await.unwrap())
+}
+
+#[tokio::test]
+async fn the_s3_store_keeps_the_contract_and_the_pointer_contract_across_two_handles() {
+    let (nats, sw) = (NatsServer::start(), SeaweedFs::start().await);
+    let (writer, reader) = s3_pair(&nats, &sw).await;
+    let work = tempfile::tempdir().unwrap();
+    contract(&writer, &reader, work.path()).await;
+    assert!(reader.local_path("sources/acme/v1/source").is_none());
+    pointer_contract(&writer, &reader, work.path()).await;
 }
 
 /// Consumer-create requests on the media bucket that read its metadata subject (a listing of

@@ -6,7 +6,7 @@ use framelog_tests::SeaweedFs;
 #[tokio::test]
 async fn seaweedfs_answers_s3_and_keeps_objects_across_a_restart() {
     let mut sw = SeaweedFs::start().await;
-    let http = reqwest::Client::new();
+    let http = framelog_tests::app::http_client();
     let bucket = format!("{}/guard", sw.endpoint());
     let made = http.put(&bucket).send().await.expect("create bucket");
     assert!(made.status().is_success(), "create bucket: {}", made.status());

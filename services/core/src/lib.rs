@@ -19,6 +19,8 @@
 //! - [`probe`], [`media_limits`]: ffprobe behind the input fence, and what a source may cost.
 //! - [`secret`]: the server's master keys (file, 0600 check); [`keyring`]: key ids, rotation
 //!   and per-purpose keys derived with [`hkdf`] (RFC 5869).
+//! - [`media_s3`]: the S3 media store ([`S3Settings`], `--media-store s3`), pointers in NATS KV.
+//! - [`tls`]: the process's one rustls crypto provider (ring), installed before any client.
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
 
@@ -31,6 +33,7 @@ pub mod keyring;
 pub mod media;
 pub mod media_limits;
 pub mod media_nats;
+pub mod media_s3;
 pub mod metrics;
 pub mod nats;
 pub mod nats_auth;
@@ -51,6 +54,7 @@ pub mod sha256_state;
 pub mod signing;
 pub mod telemetry;
 pub mod tenants;
+pub mod tls;
 pub mod tombstones;
 pub mod topology;
 

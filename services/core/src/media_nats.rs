@@ -7,21 +7,22 @@
 //! every object in the bucket. So [`MediaStore::put_dir`] keeps a manifest object per prefix
 //! ([`MANIFEST`], written after every file it names): replacing or deleting a prefix reads
 //! its manifest, never the bucket's listing. Atomicity for readers comes from version
-//! pointers ([`crate::media::versions`]), kept in the KV bucket [`VERSIONS_BUCKET`] (keyed by
-//! prefix, moved by compare-and-set on the KV revision) and moved only after `put_dir`.
+//! pointers ([`crate::media::versions`]), kept in the KV bucket [`VERSIONS_BUCKET`] by
+//! [`KvPointers`] (keyed by prefix, moved by compare-and-set on the KV revision) and moved only
+//! after `put_dir`.
 
 use std::path::{Path, PathBuf};
 
-use async_nats::jetstream::{self, kv, object_store};
+use async_nats::jetstream::{self, object_store};
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use crate::media::kv_pointers::KvPointers;
 use crate::media::{Current, MediaError, MediaStore, Pointer, validate_key};
 
 /// The Object Store bucket holding media.
 pub const MEDIA_BUCKET: &str = "framelog_media";
-/// The KV bucket of version pointers (key: the versioned prefix, value: a [`Pointer`]).
-pub const VERSIONS_BUCKET: &str = "framelog_media_versions";
+pub use crate::media::kv_pointers::VERSIONS_BUCKET;
 /// The manifest object of a prefix written by `put_dir`: the JSON list of its object names.
 pub const MANIFEST: &str = "_manifest.json";
 
@@ -29,7 +30,7 @@ pub const MANIFEST: &str = "_manifest.json";
 #[derive(Clone)]
 pub struct NatsMediaStore {
     store: object_store::ObjectStore,
-    pointers: kv::Store,
+    pointers: KvPointers,
 }
 
 impl std::fmt::Debug for NatsMediaStore {
@@ -57,16 +58,7 @@ impl NatsMediaStore {
             })
             .await
             .map_err(|e| err(MEDIA_BUCKET, e))?;
-        let pointers = js
-            .create_key_value(kv::Config {
-                bucket: VERSIONS_BUCKET.into(),
-                description: "Framelog: the live version of each video's outputs".into(),
-                history: 1,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err(VERSIONS_BUCKET, e))?;
+        let pointers = KvPointers::open(js, replicas).await?;
         Ok(NatsMediaStore { store, pointers })
     }
 
@@ -206,22 +198,11 @@ impl MediaStore for NatsMediaStore {
             self.delete_object(name).await?;
         }
         self.delete_object(&format!("{prefix}/{MANIFEST}")).await?;
-        match self.pointers.purge(prefix).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(err(prefix, e)),
-        }
+        self.pointers.remove(prefix).await
     }
 
     async fn current(&self, prefix: &str) -> Result<Option<Current>, MediaError> {
-        validate_key(prefix)?;
-        let Some(entry) = self.pointers.entry(prefix).await.map_err(|e| err(prefix, e))? else {
-            return Ok(None);
-        };
-        if entry.operation != kv::Operation::Put {
-            return Ok(None);
-        }
-        let pointer = serde_json::from_slice(&entry.value).map_err(|e| err(prefix, e))?;
-        Ok(Some(Current { pointer, revision: entry.revision }))
+        self.pointers.current(prefix).await
     }
 
     async fn set_current(
@@ -230,21 +211,7 @@ impl MediaStore for NatsMediaStore {
         pointer: &Pointer,
         expected: Option<u64>,
     ) -> Result<u64, MediaError> {
-        validate_key(prefix)?;
-        let value: bytes::Bytes = serde_json::to_vec(pointer).expect("a pointer serialises").into();
-        let conflict = || MediaError::Conflict(prefix.to_owned());
-        match expected {
-            None => self.pointers.create(prefix, value).await.map_err(|e| match e.kind() {
-                kv::CreateErrorKind::AlreadyExists => conflict(),
-                _ => err(prefix, e),
-            }),
-            Some(rev) => {
-                self.pointers.update(prefix, value, rev).await.map_err(|e| match e.kind() {
-                    kv::UpdateErrorKind::WrongLastRevision => conflict(),
-                    _ => err(prefix, e),
-                })
-            }
-        }
+        self.pointers.set_current(prefix, pointer, expected).await
     }
 }
 

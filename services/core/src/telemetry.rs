@@ -49,6 +49,7 @@ pub fn init(
     otlp: bool,
     default_filter: &str,
 ) -> TelemetryGuard {
+    crate::tls::install_crypto_provider();
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let fmt_layer = match format {

@@ -140,14 +140,18 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMELOG_WEB_DIR", default_value = "web/dist")]
     pub web_dir: std::path::PathBuf,
 
-    /// Where media bytes live: `fs` (the media dir) or `nats` (the JetStream Object Store, for
-    /// services on machines that share no disk).
+    /// Where media bytes live: `fs` (the media dir), `nats` (the JetStream Object Store) or
+    /// `s3` (an S3 bucket: `--s3-*`), the last two for services on machines that share no disk.
     #[arg(long, env = "FRAMELOG_MEDIA_STORE", value_enum, default_value = "fs")]
     pub media_store: MediaStoreKind,
 
     /// Media root (HLS output, sources); default `<data dir>/media`.
     #[arg(long, env = "FRAMELOG_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,
+
+    /// The S3 bucket of `--media-store s3` (`--s3-endpoint`, `--s3-bucket`, ...).
+    #[command(flatten)]
+    pub s3: framelog_core::S3Settings,
 
     /// HTTP connection limits (`--http-header-read-timeout`).
     #[command(flatten)]
@@ -170,6 +174,8 @@ pub struct ServeArgs {
 pub enum MediaStoreKind {
     Fs,
     Nats,
+    /// An S3 bucket (AWS S3, R2, MinIO, SeaweedFS).
+    S3,
 }
 
 /// The services `framelog serve` can run.

@@ -65,6 +65,7 @@ pub async fn hook(args: HookArgs) -> anyhow::Result<()> {
     let b = body(args.event, |k| std::env::var(k).ok())?;
     let secret = secret(&args)?;
     let url = format!("{}/v1/hooks/mediamtx/event", args.server.trim_end_matches('/'));
+    framelog_core::tls::install_crypto_provider();
     let res = reqwest::Client::new()
         .post(&url)
         .header("x-framelog-hook-secret", secret)

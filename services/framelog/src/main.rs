@@ -7,6 +7,8 @@ use framelog_core::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before any HTTP client (reqwest is built without a bundled TLS provider).
+    framelog_core::tls::install_crypto_provider();
     let cli = Cli::parse();
     let otlp = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
     let result = match cli.command {

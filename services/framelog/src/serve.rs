@@ -9,6 +9,7 @@ use axum::Router;
 use framelog_core::health::{self, HealthState};
 use framelog_core::media::{FsMediaStore, SharedMediaStore};
 use framelog_core::media_nats::NatsMediaStore;
+use framelog_core::media_s3::S3MediaStore;
 use framelog_core::serve::HttpSettings;
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use framelog_core::{Platform, metrics};
@@ -132,6 +133,19 @@ pub async fn media_store(
                 .await
                 .context("opening the media Object Store bucket")?,
         ),
+        MediaStoreKind::S3 => {
+            let mut s3 = args.s3.clone();
+            // --s3-region, else the standard AWS_REGION (read here: library code does not).
+            s3.region = s3.region.or_else(|| std::env::var("AWS_REGION").ok());
+            if let Err(msg) = framelog_core::media_s3::bucket::check(&s3) {
+                anyhow::bail!("{msg}");
+            }
+            Arc::new(
+                S3MediaStore::open(&s3, &platform.js, args.common.replicas)
+                    .await
+                    .context("opening the S3 media bucket")?,
+            )
+        }
     })
 }
 

@@ -38,6 +38,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    framelog_core::tls::install_crypto_provider();
     let nats = NatsServer::start();
     let (p, dir) = platform(&nats).await;
     let key = p.tenants.create(&TenantId::new("bench").unwrap()).await.unwrap();

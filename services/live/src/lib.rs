@@ -115,7 +115,7 @@ pub async fn state(
         ingest: IngestState::new(ctx.platform.clone(), ctx.media.clone(), ingest)?,
         platform: ctx.platform.clone(),
         settings: Arc::new(settings),
-        http: reqwest::Client::builder()
+        http: framelog_core::tls::with_provider(reqwest::Client::builder)
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .expect("HTTP client"),

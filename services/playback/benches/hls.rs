@@ -174,6 +174,7 @@ async fn serve(st: PlaybackState) -> TestApp {
 
 #[tokio::main]
 async fn main() {
+    framelog_core::tls::install_crypto_provider();
     let secs: u64 = env_or("FRAMELOG_BENCH_HLS_SECS", 6);
     let mb: f64 = env_or("FRAMELOG_BENCH_HLS_MB", 1.5);
     let nats = NatsServer::start();
