@@ -34,12 +34,26 @@ soak: bootstrap
     cargo build --release --locked -p framelog
     cargo bench --locked -p framelog-tests --bench soak
 
-# Start a 3-node JetStream cluster on loopback (ports 4222-4224); `just cluster-stop` stops it.
+# A multi-machine topology on loopback: 3 NATS nodes, SeaweedFS (S3), nginx round robin (no
+# affinity) over 2 ingest+playback processes, 2 transcoders, projection+live; URLs printed.
+# FRAMELOG_BIN=target/debug/framelog skips the release build. `just cluster-down` stops it.
 cluster: bootstrap
+    deploy/cluster-full.sh start
+
+# Stop everything `just cluster` started (idempotent).
+cluster-down:
+    deploy/cluster-full.sh stop
+
+# Which processes of `just cluster` run.
+cluster-status:
+    deploy/cluster-full.sh status
+
+# Only the 3-node JetStream cluster on loopback (ports 4222-4224); `just cluster-nats-stop`.
+cluster-nats: bootstrap
     deploy/cluster.sh start
 
-# Stop the local 3-node cluster.
-cluster-stop:
+# Stop the NATS-only cluster.
+cluster-nats-stop:
     deploy/cluster.sh stop
 
 # Run benchmarks (release): `just bench` for all, or `just bench upload` ...

@@ -13,7 +13,12 @@ stop() {
   for i in 1 2 3; do
     pidf="$dir/n$i.pid"
     if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-      kill "$(cat "$pidf")" && echo "stopped node $i"
+      pid=$(cat "$pidf")
+      kill "$pid"
+      # Wait until it has exited (and freed its ports), so a start right after works.
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+      echo "stopped node $i"
     fi
     rm -f "$pidf"
   done

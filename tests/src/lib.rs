@@ -11,6 +11,8 @@
 //! - [`TestApp`]: an axum router served on `127.0.0.1:0` with an HTTP client and the base URL.
 //! - [`corpus`]: the real-world media corpus (issue 15), one generated source per class of
 //!   upload (phone VFR/HDR, browser WebM, interlaced broadcast, ProRes, odd geometry and audio).
+//! - [`process`]: the real `framelog serve` binary as a child process (a replica of a
+//!   multi-process topology), SIGKILLed on drop.
 //! - [`tools`]: where the project-local binaries are (`.tools/bin`, installed by bootstrap).
 //!
 //! Every test gets its own server, port and directories, so tests run in parallel.
@@ -22,6 +24,7 @@ pub mod corpus;
 pub mod media;
 pub mod nats;
 pub mod nginx;
+pub mod process;
 pub mod seaweed;
 pub mod tools;
 

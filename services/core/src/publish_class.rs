@@ -7,6 +7,11 @@ use async_nats::jetstream::context::PublishErrorKind;
 /// "wrong last sequence": the subject already holds a message (`expected_last_subject_sequence`).
 pub const WRONG_LAST_SEQUENCE: u64 = 10071;
 
+/// "duplicate message id is in process" (409): on a replicated stream, a message with the same
+/// `Nats-Msg-Id` is still being proposed (two writers of one deterministic fact at once, e.g.
+/// completion and the jobs reactor on an R3 cluster). A retry soon gets the duplicate ack.
+pub const DUPLICATE_IN_PROCESS: u64 = 10158;
+
 /// The API error codes that mean "no room to store" (see `eventlog::STORE_FULL_CODES`).
 use crate::eventlog::STORE_FULL_CODES;
 
@@ -54,6 +59,7 @@ pub fn classify(f: &Failure, once: bool) -> Class {
         PublishErrorKind::TimedOut
         | PublishErrorKind::BrokenPipe
         | PublishErrorKind::MaxAckPending => Class::Transport,
+        PublishErrorKind::Other if f.code == Some(DUPLICATE_IN_PROCESS) => Class::Transport,
         PublishErrorKind::Other => match (f.code, f.status) {
             // "temporarily unavailable" (no leader, cluster not ready): passes.
             (_, Some(503)) | (None, _) => Class::Transport,
@@ -124,6 +130,18 @@ mod tests {
         }
         let payload = f(PublishErrorKind::MaxPayloadExceeded, None, None, "max payload");
         assert!(matches!(classify(&payload, false), Class::Refused { .. }));
+    }
+
+    #[test]
+    fn a_duplicate_still_in_process_on_a_replicated_stream_is_retried() {
+        let racing = f(
+            PublishErrorKind::Other,
+            Some(10158),
+            Some(409),
+            "duplicate message id is in process (code 409, error code 10158)",
+        );
+        assert_eq!(classify(&racing, true), Class::Transport);
+        assert_eq!(classify(&racing, false), Class::Transport);
     }
 
     #[test]
