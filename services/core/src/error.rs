@@ -221,6 +221,27 @@ pub async fn json_method_not_allowed(
 /// Largest total size of request headers accepted (names and values), bytes.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// Middleware: an error answered to a request that carries a body may leave part of the body
+/// unread (a chunk of an ended upload is refused before its bytes are read), and the server
+/// then closes the connection; `Connection: close` tells the client so, rather than letting
+/// it send its next request on a connection that is going away.
+pub async fn close_after_refused_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let h = req.headers();
+    let has_body = h.contains_key(http::header::TRANSFER_ENCODING)
+        || h.get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+    let mut res = next.run(req).await;
+    if has_body && (res.status().is_client_error() || res.status().is_server_error()) {
+        res.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
 /// Middleware: requests whose headers add up to more than [`MAX_HEADER_BYTES`] get 431 with
 /// the JSON error shape (hyper's own limit is far higher than any client needs).
 pub async fn limit_header_size(

@@ -67,6 +67,7 @@ pub fn app_with(platform: &Platform, services: Router, web: WebDir) -> Router {
         .merge(services)
         .fallback(move |req: axum::extract::Request| crate::web::fallback(web.clone(), req))
         .layer(axum::middleware::from_fn(framelog_core::error::json_method_not_allowed))
+        .layer(axum::middleware::from_fn(framelog_core::error::close_after_refused_body))
         .layer(axum::middleware::from_fn(framelog_core::error::limit_header_size))
         .layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), metrics::track_http))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
