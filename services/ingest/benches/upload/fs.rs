@@ -35,7 +35,7 @@ pub async fn rest_upload(
     key: &str,
     src: &Path,
     size: u64,
-) -> (Duration, String) {
+) -> Result<(Duration, String), String> {
     let file = Arc::new(std::fs::File::open(src).unwrap());
     let t = Instant::now();
     let res = http
@@ -44,9 +44,15 @@ pub async fn rest_upload(
         .json(&serde_json::json!({"filename": "bench.bin", "size": size}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
-    let up: serde_json::Value = res.json().await.unwrap();
+        .map_err(|e| e.to_string())?;
+    if res.status() != 201 {
+        return Err(format!(
+            "creation answered {}: {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        ));
+    }
+    let up: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
     let id = up["upload_id"].as_str().unwrap().to_owned();
     let total = up["total_chunks"].as_u64().unwrap();
     let results: Vec<(u16, String)> = futures::stream::iter(0..total)
@@ -64,9 +70,10 @@ pub async fn rest_upload(
                 })
                 .await
                 .unwrap();
-                let res = http.put(url).bearer_auth(key).body(buf).send().await.unwrap();
-                let status = res.status().as_u16();
-                (status, res.text().await.unwrap_or_default())
+                match http.put(url).bearer_auth(key).body(buf).send().await {
+                    Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+                    Err(e) => (0, e.to_string()),
+                }
             }
         })
         .buffer_unordered(PARALLEL)
@@ -74,9 +81,9 @@ pub async fn rest_upload(
         .await;
     let d = t.elapsed();
     if let Some((s, body)) = results.iter().find(|(s, _)| *s != 200) {
-        panic!("a chunk was refused: {s} {body}");
+        return Err(format!("a chunk was refused: {s} {body}"));
     }
-    (d, id)
+    Ok((d, id))
 }
 
 /// Aborts upload `id` to free its space (not timed).
@@ -95,7 +102,7 @@ pub async fn row(app: &TestApp, key: &str, dir: &Path, mib: u64) -> Row {
     let mut ours_best = Duration::MAX;
     for _ in 0..2 {
         dd_best = dd_best.min(dd(&src, &dd_out));
-        let (d, id) = rest_upload(&app.http, &base, key, &src, size).await;
+        let (d, id) = rest_upload(&app.http, &base, key, &src, size).await.expect("REST upload");
         ours_best = ours_best.min(d);
         abort(&app.http, &base, key, &id).await;
     }

@@ -13,6 +13,7 @@
 
 mod fs;
 mod s3;
+mod seaweed;
 mod table;
 mod tus;
 
@@ -64,7 +65,9 @@ async fn main() {
     let app = TestApp::serve(framelog_ingest::router(st)).await;
     let mut rows = Vec::new();
     if want.iter().any(|w| w == "fs") {
-        rows.push(fs::row(&app, &key, dir.path(), env_mib("FRAMELOG_BENCH_UPLOAD_MIB", 1024)).await);
+        rows.push(
+            fs::row(&app, &key, dir.path(), env_mib("FRAMELOG_BENCH_UPLOAD_MIB", 1024)).await,
+        );
     }
     if want.iter().any(|w| w == "tus") {
         rows.push(tus::row(&app, &key, dir.path()).await);

@@ -15,7 +15,10 @@ pub enum Row {
         /// The lowest acceptable `ours / baseline`.
         goal: f64,
     },
-    Skipped { name: String, why: String },
+    Skipped {
+        name: String,
+        why: String,
+    },
 }
 
 impl Row {

@@ -55,7 +55,7 @@ fn start_peer(js: &Path, store: &Path) -> Result<Peer, String> {
 
 /// A real MP4 of about `mib` MiB (MPEG-4 part 2 of random frames, which barely compresses),
 /// generated once and cached.
-fn video(mib: u64) -> Result<PathBuf, String> {
+pub fn video(mib: u64) -> Result<PathBuf, String> {
     let dir = workspace().join("target/bench-media");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let out = dir.join(format!("tus-{mib}mib.mp4"));
@@ -108,12 +108,7 @@ async fn check_and_delete(app: &TestApp, key: &str, url: &str) -> Result<(), Str
         return Err(format!("the Framelog upload is not completed: {body}"));
     }
     let video = body["video_id"].as_str().unwrap_or_default();
-    let _ = app
-        .http
-        .delete(app.url(&format!("/v1/videos/{video}")))
-        .bearer_auth(key)
-        .send()
-        .await;
+    let _ = app.http.delete(app.url(&format!("/v1/videos/{video}"))).bearer_auth(key).send().await;
     Ok(())
 }
 
@@ -130,7 +125,9 @@ async fn measure(app: &TestApp, key: &str, dir: &Path) -> Result<Row, String> {
         std::env::var("FRAMELOG_BENCH_TUS_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     let js = workspace().join("deploy/bench/tus-peer");
     if !js.join("node_modules/@tus/server").exists() {
-        return Err("deploy/bench/tus-peer has no node_modules (deploy/bench.sh installs it)".into());
+        return Err(
+            "deploy/bench/tus-peer has no node_modules (deploy/bench.sh installs it)".into()
+        );
     }
     let file = video(mib)?;
     let size = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
