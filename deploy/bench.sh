@@ -19,6 +19,20 @@ declare -A benches=(
 )
 order=(upload ladder parallel projection hls auth)
 
+# The upload bench's peers: @tus/server + tus-js-client (pinned by deploy/bench/tus-peer's lock
+# file), boto3 (pinned) for the S3 baseline, and the release framelog binary the S3 row serves.
+BOTO3_VERSION=1.44.5
+prepare_upload() {
+  local peer="$root/deploy/bench/tus-peer"
+  if [ ! -d "$peer/node_modules" ] || [ "$peer/package-lock.json" -nt "$peer/node_modules/.package-lock.json" ]; then
+    npm --prefix "$peer" ci --no-audit --no-fund
+  fi
+  "$root/.tools/venv/bin/pip" freeze 2>/dev/null | grep -qxi "boto3==$BOTO3_VERSION" ||
+    "$root/.tools/venv/bin/pip" install --quiet "boto3==$BOTO3_VERSION"
+  cargo build --release --locked -p framelog
+  export FRAMELOG_BIN="$root/target/release/framelog"
+}
+
 want=()
 extra=()
 while [ $# -gt 0 ]; do
@@ -43,6 +57,7 @@ for name in "${want[@]}"; do
     exit 2
   fi
   echo "== bench $name =="
+  [ "$name" = upload ] && prepare_upload
   # shellcheck disable=SC2086
   cargo bench --locked $args -- ${extra[@]+"${extra[@]}"} 2>/dev/null | tee "$tmp"
   while IFS= read -r line; do results+=("${line#TABLE}"); done < <(grep '^TABLE|' "$tmp" || true)
