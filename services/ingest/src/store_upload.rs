@@ -112,18 +112,26 @@ pub struct Streamed {
     pub old_tail: Option<String>,
 }
 
+/// Where a tus body goes: the upload, its store upload, its offset and running hash, and how
+/// many bytes it may still take.
+#[derive(Debug)]
+pub struct TusTarget<'a> {
+    pub upload_id: &'a str,
+    pub su: &'a StoreUpload,
+    pub offset: u64,
+    pub hash: Option<Sha256State>,
+    pub room: u64,
+}
+
 /// Streams a tus body (at most `room` bytes) from the session's `offset` into whole parts and
 /// a new tail, showing each frame to `observe` (checksums).
 pub async fn stream_tus(
     media: &dyn MediaStore,
-    upload_id: &str,
-    su: &StoreUpload,
-    offset: u64,
-    hash: Option<Sha256State>,
-    room: u64,
+    target: TusTarget<'_>,
     body: Body,
     mut observe: impl FnMut(&[u8]),
 ) -> Result<Streamed, ApiError> {
+    let TusTarget { upload_id, su, offset, hash, room } = target;
     let mp = multipart(media)?;
     let tail = match &su.tail {
         Some(t) => {

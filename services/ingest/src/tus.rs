@@ -204,17 +204,14 @@ async fn write_and_commit(
     let w = match &cur.store_upload {
         Some(su) => {
             let hash = crate::rest_store::running_hash(&cur, cur.offset);
-            let out = store_upload::stream_tus(
-                st.media.as_ref(),
-                &cur.upload_id,
+            let target = store_upload::TusTarget {
+                upload_id: &cur.upload_id,
                 su,
-                cur.offset,
+                offset: cur.offset,
                 hash,
                 room,
-                body,
-                observe,
-            )
-            .await?;
+            };
+            let out = store_upload::stream_tus(st.media.as_ref(), target, body, observe).await?;
             Written {
                 written: out.written,
                 end: out.end,

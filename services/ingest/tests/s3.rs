@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use framelog_core::media::{MediaStore, SharedMediaStore, source_key};
+use framelog_core::media::{SharedMediaStore, source_key};
 use framelog_core::media_s3::S3MediaStore;
 use framelog_events::TenantId;
 use framelog_ingest::{IngestSettings, IngestState};

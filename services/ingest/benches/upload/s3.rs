@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use framelog_tests::NatsServer;
 use sha2::{Digest, Sha256};
 
-use framelog_tests::SeaweedFs;
 use crate::table::{Row, mibps};
 use crate::{CHUNK, fs, tus, workspace};
+use framelog_tests::SeaweedFs;
 
 const BUCKET: &str = "framelog-bench";
 
