@@ -408,21 +408,4 @@ impl SessionStore {
             })
             .collect())
     }
-
-    /// Whether the bucket holds any session.
-    pub async fn is_empty(&self) -> Result<bool, StoreError> {
-        let consumer = self
-            .kv
-            .stream
-            .create_consumer(consumer::push::OrderedConfig {
-                deliver_subject: self.nats.new_inbox(),
-                filter_subject: format!("{SUBJECT_PREFIX}s.*"),
-                headers_only: true,
-                deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::kv("listing", e))?;
-        Ok(consumer.cached_info().num_pending == 0)
-    }
 }
