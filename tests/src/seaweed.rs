@@ -79,15 +79,38 @@ pub struct SeaweedFs {
     child: Option<Child>,
     ports: Ports,
     dir: tempfile::TempDir,
+    /// S3 authentication on: only [`ACCESS_KEY_ID`] with its secret, signatures and presigned
+    /// URLs (and their expiry) checked.
+    auth: bool,
 }
 
 impl SeaweedFs {
     /// Starts a server and waits until its S3 gateway accepts a write. A start that fails
     /// (a port taken meanwhile by another test) is retried on fresh ports.
     pub async fn start() -> SeaweedFs {
+        Self::start_with(false).await
+    }
+
+    /// Starts a server that checks S3 signatures: one identity, [`ACCESS_KEY_ID`] /
+    /// [`SECRET_ACCESS_KEY`]; unsigned, wrongly signed and expired presigned requests are
+    /// refused. Ready once the S3 gateway refuses an unsigned request and the master assigns
+    /// volumes.
+    pub async fn start_with_auth() -> SeaweedFs {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(auth: bool) -> SeaweedFs {
         framelog_core::tls::install_crypto_provider();
         let dir = tempfile::Builder::new().prefix("framelog-seaweed-").tempdir().expect("temp");
-        let mut s = SeaweedFs { child: None, ports: Ports::pick(), dir };
+        if auth {
+            let conf = serde_json::json!({"identities": [{
+                "name": "framelog",
+                "credentials": [{"accessKey": ACCESS_KEY_ID, "secretKey": SECRET_ACCESS_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }]});
+            std::fs::write(dir.path().join("s3.json"), conf.to_string()).expect("s3 config");
+        }
+        let mut s = SeaweedFs { child: None, ports: Ports::pick(), dir, auth };
         let mut last = String::new();
         for _ in 0..3 {
             s.spawn();
@@ -111,7 +134,11 @@ impl SeaweedFs {
             .open(self.log_path())
             .expect("seaweed log file");
         let p = self.ports;
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if self.auth {
+            cmd.arg(format!("-s3.config={}", self.dir.path().join("s3.json").display()));
+        }
+        let child = cmd
             .arg("server")
             .arg(format!("-dir={}", data.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3"])
@@ -142,12 +169,24 @@ impl SeaweedFs {
             .build()
             .expect("http client");
         let bucket = format!("{}/{READY_BUCKET}", self.endpoint());
+        let assign = format!("http://127.0.0.1:{}/dir/assign", self.ports.master);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 return Err(format!("weed exited with {status}: {}", self.log_tail()));
             }
-            if let Ok(r) = http.put(&bucket).send().await
+            if self.auth {
+                // Unsigned writes are refused now: the gateway answering 403 and the master
+                // handing out a volume for writes is ready.
+                let refused = http.get(&bucket).send().await.is_ok_and(|r| r.status() == 403);
+                let fid = match http.get(&assign).send().await {
+                    Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                    Err(_) => None,
+                };
+                if refused && fid.is_some_and(|v| v["fid"].is_string()) {
+                    return Ok(());
+                }
+            } else if let Ok(r) = http.put(&bucket).send().await
                 && (r.status().is_success() || r.status().as_u16() == 409)
                 && let Ok(w) = http.put(format!("{bucket}/probe")).body("ok").send().await
                 && w.status().is_success()

@@ -134,3 +134,61 @@ async fn a_stopped_store_is_unavailable_within_seconds_and_works_again_after_res
     assert_eq!(&store.get_bytes("hls/acme/o/a").await.unwrap()[..], b"before");
     store.put_bytes("hls/acme/o/b", Bytes::from_static(b"after")).await.unwrap();
 }
+
+/// With S3 authentication on, SeaweedFS checks every SigV4 signature object_store makes (so
+/// the region, path style and credentials are really right), refuses unsigned and wrongly
+/// signed requests, and refuses a presigned URL once it has expired.
+#[tokio::test]
+async fn with_s3_auth_signatures_are_checked_and_presigned_urls_expire() {
+    let (nats, sw) = (NatsServer::start(), SeaweedFs::start_with_auth().await);
+    let store = open(&nats, &sw.settings("signed")).await.expect("signed bucket creation");
+    let data = pattern(S3_MIN_PART as usize + 10, 9);
+    let mp = store.multipart().unwrap();
+    let up = mp.create_multipart("sources/acme/s/source").await.unwrap();
+    let e0 = mp
+        .put_part(
+            "sources/acme/s/source",
+            &up,
+            0,
+            Bytes::from(data[..S3_MIN_PART as usize].to_vec()),
+        )
+        .await
+        .unwrap();
+    let e1 = mp
+        .put_part(
+            "sources/acme/s/source",
+            &up,
+            1,
+            Bytes::from(data[S3_MIN_PART as usize..].to_vec()),
+        )
+        .await
+        .unwrap();
+    mp.complete_multipart("sources/acme/s/source", &up, vec![e0, e1]).await.unwrap();
+    assert_eq!(&store.get_bytes("sources/acme/s/source").await.unwrap()[..], &data[..]);
+    assert_eq!(store.get_range("sources/acme/s/source", 5..9).await.unwrap(), &data[5..9]);
+
+    let http = framelog_tests::app::http_client();
+    let plain = format!("{}/signed/sources/acme/s/source", sw.endpoint());
+    assert_eq!(http.get(&plain).send().await.unwrap().status(), 403, "unsigned is refused");
+
+    let url = store.presigned_get("sources/acme/s/source", Duration::from_secs(2)).await;
+    let url = url.unwrap().unwrap();
+    let res = http.get(&url).header("range", "bytes=0-99").send().await.unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(&res.bytes().await.unwrap()[..], &data[..100]);
+    let tampered = url.replace("sources/acme/s/source", "sources/acme/s/other");
+    assert_eq!(http.get(&tampered).send().await.unwrap().status(), 403, "signed for one key");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 403, "an expired URL is refused");
+
+    let mut wrong = sw.settings("signed");
+    wrong.secret_access_key = Some("not-the-secret".into());
+    let bad = open(&nats, &wrong).await;
+    let refused = match bad {
+        Err(e) => !e.is_unavailable(),
+        Ok(s) => {
+            s.put_bytes("a/b", Bytes::from_static(b"x")).await.is_err_and(|e| !e.is_unavailable())
+        }
+    };
+    assert!(refused, "wrong credentials are refused, and not reported as an outage");
+}

@@ -388,6 +388,20 @@ impl MediaStore for FsMediaStore {
     }
 }
 
+/// Every file under `dir`, as paths relative to `base` (for stores that upload a tree file by
+/// file).
+pub(crate) fn walk_files(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            walk_files(&p, base, out)?;
+        } else {
+            out.push(p.strip_prefix(base).map_err(std::io::Error::other)?.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
 /// Copies a directory tree (files are synced), for moves across filesystems.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;

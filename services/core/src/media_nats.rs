@@ -93,18 +93,6 @@ impl NatsMediaStore {
     }
 }
 
-fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            walk(&p, base, out)?;
-        } else {
-            out.push(p.strip_prefix(base).map_err(std::io::Error::other)?.to_path_buf());
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl MediaStore for NatsMediaStore {
     async fn put_file(&self, key: &str, src: &Path) -> Result<u64, MediaError> {
@@ -123,11 +111,12 @@ impl MediaStore for NatsMediaStore {
         validate_key(prefix)?;
         let mut files = Vec::new();
         let root = src.to_path_buf();
-        let listed =
-            tokio::task::spawn_blocking(move || walk(&root, &root, &mut files).map(|_| files))
-                .await
-                .map_err(|e| err(prefix, e))?
-                .map_err(|e| err(prefix, e))?;
+        let listed = tokio::task::spawn_blocking(move || {
+            crate::media::walk_files(&root, &root, &mut files).map(|_| files)
+        })
+        .await
+        .map_err(|e| err(prefix, e))?
+        .map_err(|e| err(prefix, e))?;
         let previous = self.manifest(prefix).await?.unwrap_or_default();
         let mut written = Vec::with_capacity(listed.len());
         for rel in &listed {

@@ -129,18 +129,6 @@ impl S3MediaStore {
     }
 }
 
-fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            walk(&p, base, out)?;
-        } else {
-            out.push(p.strip_prefix(base).map_err(std::io::Error::other)?.to_path_buf());
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl MediaStore for S3MediaStore {
     /// Uploads `src` (one PUT, or a multipart upload with bounded parallel parts when big),
@@ -159,7 +147,7 @@ impl MediaStore for S3MediaStore {
         let root = src.to_path_buf();
         let files = tokio::task::spawn_blocking(move || {
             let mut files = Vec::new();
-            walk(&root, &root, &mut files).map(|_| files)
+            crate::media::walk_files(&root, &root, &mut files).map(|_| files)
         })
         .await
         .map_err(|e| io(prefix, e))?

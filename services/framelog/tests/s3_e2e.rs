@@ -113,6 +113,12 @@ async fn an_upload_on_s3_becomes_a_ready_video_that_plays_from_the_bucket() {
     let direct = http.get(&seg_url).send().await.unwrap();
     assert_eq!(direct.status(), 200);
     let direct = direct.bytes().await.unwrap();
+    // Ranges are served from the bucket by ranged reads, like from a local file.
+    let part = http.get(&seg_url).header("range", "bytes=10-109").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), direct.slice(10..110));
+    let past = http.get(&seg_url).header("range", format!("bytes={}-", direct.len())).send();
+    assert_eq!(past.await.unwrap().status(), 416);
     let edge_url = seg_url.replacen(&served.base, &edge.base, 1);
     let res = http.get(&edge_url).send().await.unwrap();
     assert_eq!(res.status(), 302, "a segment redirects");
