@@ -135,11 +135,11 @@ impl SeaweedFs {
             .expect("seaweed log file");
         let p = self.ports;
         let mut cmd = Command::new(&bin);
+        cmd.arg("server");
         if self.auth {
             cmd.arg(format!("-s3.config={}", self.dir.path().join("s3.json").display()));
         }
         let child = cmd
-            .arg("server")
             .arg(format!("-dir={}", data.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3"])
             .arg(format!("-master.port={}", p.master))
