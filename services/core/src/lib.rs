@@ -20,6 +20,8 @@
 //! - [`secret`]: the server's master keys (file, 0600 check); [`keyring`]: key ids, rotation
 //!   and per-purpose keys derived with [`hkdf`] (RFC 5869).
 //! - [`media_s3`]: the S3 media store ([`S3Settings`], `--media-store s3`), pointers in NATS KV.
+//! - [`outbound`]: the fence for requests to tenant-chosen URLs (webhooks, URL ingest):
+//!   public addresses only (checked after DNS), no redirects, timeouts, capped bodies.
 //! - [`tls`]: the process's one rustls crypto provider (ring), installed before any client.
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
@@ -37,6 +39,7 @@ pub mod media_s3;
 pub mod metrics;
 pub mod nats;
 pub mod nats_auth;
+pub mod outbound;
 pub mod outbox;
 pub mod outbox_replay;
 pub mod platform;

@@ -70,6 +70,12 @@ pub struct CommonSettings {
         value_parser = parse_window
     )]
     pub nats_duplicate_window: Duration,
+
+    /// Let outbound requests to tenant-chosen URLs (webhook endpoints, URL ingest) reach
+    /// loopback and private addresses. Off by default: a tenant could otherwise make the server
+    /// call its own admin ports or cloud metadata. Turn on for receivers on your own network.
+    #[arg(long, env = "FRAMELOG_OUTBOUND_ALLOW_PRIVATE")]
+    pub outbound_allow_private: bool,
 }
 
 /// Parses a duration of whole seconds, minutes or hours (`120`, `90s`, `2m`, `1h`); at least 1 s.
@@ -93,6 +99,11 @@ pub fn parse_window(s: &str) -> Result<Duration, String> {
 }
 
 impl CommonSettings {
+    /// The address policy of outbound requests to tenant-chosen URLs.
+    pub fn outbound_policy(&self) -> crate::outbound::OutboundPolicy {
+        crate::outbound::OutboundPolicy { allow_private: self.outbound_allow_private }
+    }
+
     /// Settings for tests and tools: a NATS URL and a data dir, defaults elsewhere.
     pub fn for_test(nats_url: &str, data_dir: PathBuf) -> Self {
         CommonSettings {
@@ -105,6 +116,7 @@ impl CommonSettings {
             replicas: 1,
             view_stream_max_bytes: None,
             nats_duplicate_window: crate::nats::DUPLICATE_WINDOW,
+            outbound_allow_private: false,
         }
     }
 
@@ -146,6 +158,7 @@ impl std::fmt::Debug for CommonSettings {
             .field("log_format", &self.log_format)
             .field("replicas", &self.replicas)
             .field("nats_duplicate_window", &self.nats_duplicate_window)
+            .field("outbound_allow_private", &self.outbound_allow_private)
             .finish()
     }
 }
