@@ -12,7 +12,9 @@
 //!   [`publish_class`]: what a publish error means, from the server's code;
 //!   [`publish_denied`]: publishes refused for permissions, seen at once.
 //! - [`consumer`]: durable pull consumers yielding decoded [`consumer::Delivery`]s.
-//! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor.
+//! - [`tenants`]: tenants and hashed API keys in KV, the [`tenants::Tenant`] extractor (which
+//!   enforces [`scopes`]: the scope strings and the route table); [`api_keys`]: named, scoped
+//!   keys with a per-tenant index; [`api_keys_api`]: `/v1/api-keys`.
 //! - [`error`]: the one JSON error shape, [`ApiError`], and extractors that answer with it.
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OpenTelemetry export, W3C context in NATS headers.
@@ -26,6 +28,8 @@
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
 
+pub mod api_keys;
+pub mod api_keys_api;
 pub mod consumer;
 pub mod error;
 pub mod eventlog;
@@ -49,6 +53,7 @@ pub mod publish_denied;
 pub mod readiness;
 pub mod redact;
 pub mod s3_settings;
+pub mod scopes;
 pub mod secret;
 pub mod serve;
 pub mod service;

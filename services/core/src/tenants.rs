@@ -1,18 +1,22 @@
 //! Tenants and their API keys, in JetStream KV so every replica sees a new or revoked key at
-//! once. Keys are random 256-bit tokens; only their sha256 is stored.
+//! once. Keys are random 256-bit tokens; only their sha256 is stored. The [`Tenant`] and
+//! [`Principal`] extractors resolve the key and enforce the scope the route needs
+//! ([`crate::scopes::required_scope`]): the one place scopes are checked. Key records, the
+//! per-tenant index and create/list/revoke are in [`crate::api_keys`].
 
 use async_nats::jetstream::{self, kv};
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use base64::Engine as _;
 use framelog_events::TenantId;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::api_keys::KeyRecord;
 use crate::error::ApiError;
 use crate::nats::{KV_API_KEYS, KV_TENANTS};
+use crate::scopes::{ScopeSet, required_scope};
 
 /// Prefix of every API key, so a leaked key is recognisable (secret scanners).
 pub const API_KEY_PREFIX: &str = "flk_";
@@ -25,14 +29,6 @@ pub struct TenantRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// What the key bucket stores under sha256(key).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct KeyRecord {
-    tenant: TenantId,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-}
-
 /// Tenant store errors.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -40,11 +36,14 @@ pub enum TenantError {
     Exists(TenantId),
     #[error("tenant {0} does not exist")]
     Missing(TenantId),
+    /// A refused request (bad name, no scopes, too many keys).
+    #[error("{0}")]
+    Invalid(String),
     #[error("tenant store unavailable: {0}")]
     Store(String),
 }
 
-fn store_err(e: impl std::fmt::Display) -> TenantError {
+pub(crate) fn store_err(e: impl std::fmt::Display) -> TenantError {
     TenantError::Store(e.to_string())
 }
 
@@ -71,10 +70,10 @@ impl std::ops::Deref for TenantStore {
 /// What the tenant store holds.
 pub struct TenantInner {
     tenants: kv::Store,
-    keys: kv::Store,
+    pub(crate) keys: kv::Store,
     client: Option<async_nats::Client>,
     recent: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, (TenantId, std::time::Instant)>>,
+        std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
     >,
 }
 
@@ -109,12 +108,20 @@ impl TenantStore {
         self
     }
 
-    fn cached(&self, hash: &str) -> Option<TenantId> {
+    fn cached(&self, hash: &str) -> Option<Principal> {
         let m = self.recent.lock().ok()?;
         m.get(hash).filter(|(_, at)| at.elapsed() < STALE_KEY_GRACE).map(|(t, _)| t.clone())
     }
 
-    /// Creates a tenant and its first API key, returned once and never stored in clear.
+    /// Drops a key from the local cache (revoked).
+    pub(crate) fn forget(&self, hash: &str) {
+        if let Ok(mut m) = self.recent.lock() {
+            m.remove(hash);
+        }
+    }
+
+    /// Creates a tenant and its first API key (`admin`, named `admin`), returned once and never
+    /// stored in clear.
     pub async fn create(&self, id: &TenantId) -> Result<String, TenantError> {
         let rec = TenantRecord { id: id.clone(), created_at: OffsetDateTime::now_utc() };
         let body = serde_json::to_vec(&rec).map_err(store_err)?;
@@ -125,24 +132,12 @@ impl TenantStore {
             }
             Err(e) => return Err(store_err(e)),
         }
-        self.issue_key(id).await
+        Ok(self.create_key(id, "admin", ScopeSet::admin()).await?.key)
     }
 
-    /// Issues another API key for an existing tenant.
+    /// Issues another `admin` API key for an existing tenant.
     pub async fn issue_key(&self, id: &TenantId) -> Result<String, TenantError> {
-        if self.tenants.entry(id.as_str()).await.map_err(store_err)?.is_none() {
-            return Err(TenantError::Missing(id.clone()));
-        }
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let key = format!(
-            "{API_KEY_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-        );
-        let rec = KeyRecord { tenant: id.clone(), created_at: OffsetDateTime::now_utc() };
-        let body = serde_json::to_vec(&rec).map_err(store_err)?;
-        self.keys.create(hash_key(&key), body.into()).await.map_err(store_err)?;
-        Ok(key)
+        Ok(self.create_key(id, "admin", ScopeSet::admin()).await?.key)
     }
 
     /// Whether a tenant exists.
@@ -152,6 +147,11 @@ impl TenantStore {
 
     /// The tenant an API key belongs to, if any.
     pub async fn resolve(&self, key: &str) -> Result<Option<TenantId>, TenantError> {
+        Ok(self.resolve_principal(key).await?.map(|p| p.tenant))
+    }
+
+    /// Who an API key is: its tenant, id and scopes, if the key exists.
+    pub async fn resolve_principal(&self, key: &str) -> Result<Option<Principal>, TenantError> {
         if !key.starts_with(API_KEY_PREFIX) || key.len() > 128 {
             return Ok(None);
         }
@@ -168,24 +168,33 @@ impl TenantStore {
             Err(e) => return self.cached(&hash).map(Some).ok_or_else(|| store_err(e)),
         };
         let Some(entry) = entry else {
-            if let Ok(mut m) = self.recent.lock() {
-                m.remove(&hash);
-            }
+            self.forget(&hash);
             return Ok(None);
         };
         let rec: KeyRecord = serde_json::from_slice(&entry).map_err(store_err)?;
+        let who = Principal { scopes: rec.scopes(), key_id: rec.id, tenant: rec.tenant };
         if let Ok(mut m) = self.recent.lock() {
             if m.len() > 100_000 {
                 m.retain(|_, (_, at)| at.elapsed() < STALE_KEY_GRACE);
             }
-            m.insert(hash, (rec.tenant.clone(), std::time::Instant::now()));
+            m.insert(hash, (who.clone(), std::time::Instant::now()));
         }
-        Ok(Some(rec.tenant))
+        Ok(Some(who))
     }
 }
 
+/// Who called: the key's tenant, its id (`None` for keys from before ids) and its scopes.
+/// Extracting it enforces the route's scope exactly like [`Tenant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub key_id: Option<String>,
+    pub scopes: ScopeSet,
+}
+
 /// The tenant of an authenticated request: `Authorization: Bearer <api key>`, and an optional
-/// `X-Tenant-ID` that must name the same tenant.
+/// `X-Tenant-ID` that must name the same tenant. The key must hold the scope the matched route
+/// needs, else 403 `insufficient_scope`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant(pub TenantId);
 
@@ -200,29 +209,59 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <api key>"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("Authorization header is not ASCII"))?;
-        let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <api key>'"))?;
-        let store = TenantStore::from_ref(state);
-        let tenant = store
-            .resolve(key)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-        if let Some(claimed) = parts.headers.get(TENANT_HEADER)
-            && claimed.as_bytes() != tenant.as_str().as_bytes()
-        {
-            return Err(ApiError::forbidden("X-Tenant-ID does not match the API key's tenant"));
-        }
-        Ok(Tenant(tenant))
+        Ok(Tenant(Principal::from_request_parts(parts, state).await?.tenant))
     }
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    TenantStore: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // One resolve per request even when a handler takes both extractors.
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let who = authenticate(parts, &TenantStore::from_ref(state)).await?;
+        let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
+        let needed = required_scope(parts.method.as_str(), path);
+        if !who.scopes.allows(needed) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key lacks the scope {needed} that {} {path} needs", parts.method),
+            ));
+        }
+        parts.extensions.insert(who.clone());
+        Ok(who)
+    }
+}
+
+/// The key of `Authorization: Bearer`, resolved, and `X-Tenant-ID` checked against it.
+async fn authenticate(parts: &Parts, store: &TenantStore) -> Result<Principal, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <api key>"))?;
+    let value =
+        header.to_str().map_err(|_| ApiError::unauthorized("Authorization header is not ASCII"))?;
+    let key = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <api key>'"))?;
+    let who = store
+        .resolve_principal(key)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+    if let Some(claimed) = parts.headers.get(TENANT_HEADER)
+        && claimed.as_bytes() != who.tenant.as_str().as_bytes()
+    {
+        return Err(ApiError::forbidden("X-Tenant-ID does not match the API key's tenant"));
+    }
+    Ok(who)
 }
