@@ -23,6 +23,9 @@ pub enum Command {
     /// Manage tenants and their API keys.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Create, list and revoke a tenant's scoped API keys.
+    #[command(subcommand)]
+    Key(crate::key::KeyCommand),
     /// Upload a video (parallel chunks; run the same command again to resume).
     Upload(UploadArgs),
     /// MediaMTX hook bridge: report a runOn* hook (from the MTX_* environment) to live-auth.

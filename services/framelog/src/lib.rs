@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line (clap derive): `serve`, `tenant`.
 //! - [`serve`]: [`serve::app`] builds the one router; [`serve::run`] runs it with the workers.
 //! - [`tenant`]: `framelog tenant create|key`.
+//! - [`key`]: `framelog key create|list|revoke` (scoped API keys).
 //! - [`secret`]: `framelog secret rotate|list` (master keys, grace period).
 //! - [`hook`]: `framelog hook <name>`, the MediaMTX runOn* → HTTP bridge.
 //! - [`projection`]: `framelog projection rebuild|digest`.
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod hook;
+pub mod key;
 pub mod outbox;
 pub mod projection;
 pub mod secret;

@@ -99,6 +99,10 @@ pub async fn run(
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
     let mut routes = Router::new();
     let mut tasks = Vec::new();
+    // `/v1/api-keys` wherever a tenant API is served (every service but the transcoder).
+    if services.iter().any(|s| s.name != "transcoder") {
+        routes = routes.merge(framelog_core::api_keys_api::router(platform.tenants.clone()));
+    }
     for s in services {
         routes = routes.merge(s.router);
         tasks.extend(s.tasks);

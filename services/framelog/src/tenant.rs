@@ -7,7 +7,7 @@ use framelog_core::tenants::{TenantError, TenantStore};
 use framelog_core::{CommonSettings, nats};
 use framelog_events::TenantId;
 
-async fn store(common: &CommonSettings) -> anyhow::Result<TenantStore> {
+pub(crate) async fn store(common: &CommonSettings) -> anyhow::Result<TenantStore> {
     let credentials = common.nats_credentials()?;
     let client = nats::connect_with(
         &common.nats_urls(),
