@@ -110,6 +110,12 @@ async fn a_tenant_created_twice_is_refused_and_keys_are_stored_hashed() {
     while let Some(k) = keys.next().await {
         all.push(k.unwrap());
     }
-    assert_eq!(all, vec![framelog_core::tenants::hash_key(&key)]);
+    // The key's record under its hash, and the tenant's key index (api_keys.rs).
+    all.sort();
+    assert_eq!(all, vec![framelog_core::tenants::hash_key(&key), "t.initech".to_owned()]);
     assert!(!all.iter().any(|k| k.contains(&key)));
+    for k in &all {
+        let v = kv.get(k).await.unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&v).contains(&key), "{k} holds the clear key");
+    }
 }
