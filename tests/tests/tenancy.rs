@@ -119,3 +119,20 @@ async fn a_tenant_created_twice_is_refused_and_keys_are_stored_hashed() {
         assert!(!String::from_utf8_lossy(&v).contains(&key), "{k} holds the clear key");
     }
 }
+
+#[tokio::test]
+async fn a_key_stored_before_scopes_existed_still_resolves_as_admin() {
+    let nats = NatsServer::start();
+    let (p, _dir) = platform(&nats).await;
+    let id = TenantId::new("legacy").unwrap();
+    p.tenants.create(&id).await.unwrap();
+    // The record shape of keys issued before scopes: tenant and created_at only.
+    let old_key = "flk_an-old-key-from-before-scopes";
+    let kv = p.js.get_key_value(framelog_core::nats::KV_API_KEYS).await.unwrap();
+    let old = br#"{"tenant":"legacy","created_at":"2026-01-01T00:00:00Z"}"#;
+    kv.put(framelog_core::tenants::hash_key(old_key), old.to_vec().into()).await.unwrap();
+    let who = p.tenants.resolve_principal(old_key).await.unwrap().unwrap();
+    assert_eq!(who.tenant, id);
+    assert_eq!(who.key_id, None);
+    assert_eq!(who.scopes, framelog_core::scopes::ScopeSet::admin());
+}

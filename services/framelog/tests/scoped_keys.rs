@@ -327,3 +327,39 @@ async fn the_key_cli_creates_lists_and_revokes_and_never_lists_a_secret() {
         cli(&url, &["key", "create", "acme", "--name", "x", "--scope", "video:read"]);
     assert!(!ok && err.contains("valid scopes") && err.contains("live:write"), "{err}");
 }
+
+#[tokio::test]
+async fn while_nats_is_down_a_cached_key_keeps_its_scopes_and_nothing_more() {
+    let mut nats = NatsServer::start();
+    let served = serve(&nats.url(), &[]);
+    let base = served.base.as_str();
+    let admin = tenant(&nats.url(), "acme");
+    let (_, read) = mint(base, &admin, "dashboard", &["videos:read"]).await;
+    assert_eq!(call(base, &read, Method::GET, "/v1/videos", None).await.0, 200);
+
+    nats.stop();
+    // Wait until the server notices: a key it never saw cannot be resolved (503).
+    let never_seen = "flk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, b) = call(base, never_seen, Method::GET, "/v1/videos", None).await;
+        if s == 503 {
+            break;
+        }
+        assert_eq!(s, 401, "{b}");
+        assert!(Instant::now() < deadline, "the outage was never noticed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The cached key still reads, and still may not upload.
+    assert_eq!(call(base, &read, Method::GET, "/v1/videos", None).await.0, 200);
+    let got = call(
+        base,
+        &read,
+        Method::POST,
+        "/v1/videos/upload",
+        Some(json!({"filename": "a.mp4", "size": 10})),
+    )
+    .await;
+    assert_insufficient("cached videos:read key during the outage", &got);
+    nats.restart();
+}
