@@ -135,4 +135,19 @@ async fn a_key_stored_before_scopes_existed_still_resolves_as_admin() {
     assert_eq!(who.tenant, id);
     assert_eq!(who.key_id, None);
     assert_eq!(who.scopes, framelog_core::scopes::ScopeSet::admin());
+
+    // The next start indexes it (once, however many replicas start): listed, then revocable.
+    assert_eq!(p.tenants.index_legacy_keys().await.unwrap(), 1);
+    assert_eq!(p.tenants.index_legacy_keys().await.unwrap(), 0);
+    let listed = p.tenants.list_keys(&id).await.unwrap();
+    let old_info = listed
+        .iter()
+        .find(|k| k.name == framelog_core::api_keys_legacy::LEGACY_KEY_NAME)
+        .expect("the older key is listed");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(old_info.scopes, framelog_core::scopes::ScopeSet::admin());
+    let who = p.tenants.resolve_principal(old_key).await.unwrap().unwrap();
+    assert_eq!(who.key_id.as_deref(), Some(old_info.id.as_str()));
+    assert!(p.tenants.revoke_key(&id, &old_info.id).await.unwrap());
+    assert!(p.tenants.resolve_principal(old_key).await.unwrap().is_none());
 }

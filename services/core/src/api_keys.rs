@@ -12,7 +12,8 @@
 //! Revoking deletes the hash record first, then the index entry: from the delete on, every
 //! replica's next resolve sees no record and answers 401 (the local cache is used only while
 //! NATS is disconnected). Revoking the last admin key is allowed; `framelog tenant key` issues
-//! a new one. Keys issued before the index existed are not listed (they keep working).
+//! a new one. Keys issued before the index existed are indexed at start
+//! ([`crate::api_keys_legacy`]).
 
 use async_nats::jetstream::kv;
 use base64::Engine as _;
@@ -70,15 +71,15 @@ pub struct NewApiKey {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct IndexEntry {
+pub(crate) struct IndexEntry {
     #[serde(flatten)]
-    info: ApiKeyInfo,
-    hash: String,
+    pub(crate) info: ApiKeyInfo,
+    pub(crate) hash: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct TenantIndex {
-    keys: Vec<IndexEntry>,
+pub(crate) struct TenantIndex {
+    pub(crate) keys: Vec<IndexEntry>,
 }
 
 /// The KV key of a tenant's index.
@@ -185,6 +186,14 @@ impl TenantStore {
         Ok(true)
     }
 
+    /// The tenant's index entries (hashes included: crate-internal).
+    pub(crate) async fn list_index_entries(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<IndexEntry>, TenantError> {
+        Ok(self.read_index(tenant).await?.0.keys)
+    }
+
     async fn read_index(
         &self,
         tenant: &TenantId,
@@ -199,7 +208,7 @@ impl TenantStore {
     }
 
     /// Read, change, compare-and-set the tenant's index, retried on a concurrent change.
-    async fn change_index(
+    pub(crate) async fn change_index(
         &self,
         tenant: &TenantId,
         change: impl Fn(&mut TenantIndex) -> Result<(), TenantError>,

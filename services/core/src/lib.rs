@@ -30,6 +30,7 @@
 
 pub mod api_keys;
 pub mod api_keys_api;
+pub mod api_keys_legacy;
 pub mod consumer;
 pub mod error;
 pub mod eventlog;

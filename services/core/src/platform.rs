@@ -82,6 +82,14 @@ impl Platform {
         nats::ensure_topology_with(&js, settings.replicas, settings.view_stream_max_bytes).await?;
         nats::apply_duplicate_window(&js, settings.nats_duplicate_window).await?;
         let tenants = TenantStore::open(&js).await?.with_client(client.clone());
+        // Keys from before key ids get one, so they can be listed and revoked (idempotent).
+        match tenants.index_legacy_keys().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "indexed API keys issued before named keys"),
+            Err(e) => {
+                tracing::warn!(error = %e, "indexing older API keys failed; retried at next start")
+            }
+        }
         let events = EventLog::new(client.clone(), db.clone())
             .map_err(|source| StartError::Sled { path: db_path.display().to_string(), source })?
             .watch(violations);
