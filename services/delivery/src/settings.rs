@@ -5,16 +5,19 @@
 pub struct DeliverySettings {
     /// Multiplies every retry delay and the ~5-day give-up window (1.0: the Standard Webhooks
     /// schedule; tests shrink it).
-    #[arg(long = "webhook-retry-scale", env = "FRAMELOG_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
+    #[arg(id = "webhook_retry_scale",
+        long = "webhook-retry-scale", env = "FRAMELOG_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
     pub retry_scale: f64,
 
     /// Deliveries in flight per process.
-    #[arg(long = "webhook-concurrency", env = "FRAMELOG_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    #[arg(id = "webhook_concurrency",
+        long = "webhook-concurrency", env = "FRAMELOG_WEBHOOK_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
 
     /// Deliveries unacked across all replicas (in flight or in back-off) before the server
     /// stops handing out more.
     #[arg(
+        id = "webhook_max_pending",
         long = "webhook-max-pending",
         env = "FRAMELOG_WEBHOOK_MAX_PENDING",
         default_value_t = 100_000
@@ -23,6 +26,7 @@ pub struct DeliverySettings {
 
     /// How long the previous secret keeps signing after a rotation, seconds (default 24 h).
     #[arg(
+        id = "webhook_rotation_overlap",
         long = "webhook-rotation-overlap",
         env = "FRAMELOG_WEBHOOK_ROTATION_OVERLAP",
         default_value_t = 86_400
