@@ -155,6 +155,11 @@ impl EndpointStore {
         Ok(EndpointStore { kv: js.get_key_value(KV_WEBHOOK_ENDPOINTS).await.map_err(kv_err)?, nats })
     }
 
+    /// The bucket (for the fan-out's watch-fed copy).
+    pub fn kv(&self) -> &kv::Store {
+        &self.kv
+    }
+
     /// Stores a new endpoint.
     pub async fn create(&self, e: &Endpoint) -> Result<(), StoreError> {
         let v = Bytes::from(serde_json::to_vec(e)?);

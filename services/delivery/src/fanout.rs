@@ -7,16 +7,18 @@
 //! window. An endpoint receives the events stored after it was created (older ones on
 //! request: replay). Views (`VID_VIEW`) are not delivered.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use framelog_core::consumer::{ConsumeError, ConsumerSpec, EventConsumer};
+use framelog_core::consumer::{ConsumeError, ConsumerSpec, Delivery, EventConsumer};
 use framelog_core::nats::STREAM_VID;
 use framelog_events::Event;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::cache::EndpointCache;
 use crate::endpoints::{Endpoint, EndpointStore};
 use crate::queue::{self, DeliveryJob};
 
@@ -87,59 +89,84 @@ pub enum Step {
     Retry(String),
 }
 
+/// Fans out one delivered event: queues it for every endpoint that takes it, then acks; a
+/// failure hands it back to be fanned out again (the msg ids make that idempotent).
+pub async fn handle(
+    js: &jetstream::Context,
+    endpoints: &EndpointStore,
+    cache: &EndpointCache,
+    d: Delivery,
+) -> Result<Step, ConsumeError> {
+    let received = tokio::time::Instant::now();
+    let span = d.span.clone();
+    async {
+        let cached = cache.endpoints_of(endpoints.kv(), &d.event.tenant, received).await;
+        let listed = match cached {
+            Some(c) => Ok(c),
+            None => endpoints.list(&d.event.tenant).await,
+        };
+        let all = match listed {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook endpoints unreadable; event handed back");
+                d.nak(Some(Duration::from_secs(2))).await?;
+                return Ok(Step::Retry(e.to_string()));
+            }
+        };
+        let targets: Vec<&Endpoint> = all.iter().filter(|e| takes_live(e, &d.event)).collect();
+        match enqueue_all(js, &d.event, &targets, "").await {
+            Ok(n) => {
+                d.ack().await?;
+                Ok(Step::Fanned(n))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook fan-out failed; event handed back");
+                d.nak(Some(Duration::from_secs(2))).await?;
+                Ok(Step::Retry(e.to_string()))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
 /// The fan-out consumer.
 #[derive(Debug)]
 pub struct Fanout {
     consumer: EventConsumer,
     js: jetstream::Context,
     endpoints: EndpointStore,
+    cache: EndpointCache,
 }
 
 impl Fanout {
     pub async fn bind(
         js: jetstream::Context,
         endpoints: EndpointStore,
+        cache: EndpointCache,
     ) -> Result<Fanout, ConsumeError> {
         let mut spec = ConsumerSpec::new(STREAM_VID, DURABLE, Vec::new());
         spec.ack_wait = Duration::from_secs(60);
         let consumer = EventConsumer::bind(&js, spec).await?;
-        Ok(Fanout { consumer, js, endpoints })
+        Ok(Fanout { consumer, js, endpoints, cache })
     }
 
     /// Fans out the next event, if one arrives within `wait`.
     pub async fn process_next(&mut self, wait: Duration) -> Result<Step, ConsumeError> {
         let Some(d) = self.consumer.next(wait).await? else { return Ok(Step::Idle) };
-        let span = d.span.clone();
-        async {
-            let endpoints = match self.endpoints.list(&d.event.tenant).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook endpoints unreadable; event handed back");
-                    d.nak(Some(Duration::from_secs(2))).await?;
-                    return Ok(Step::Retry(e.to_string()));
-                }
-            };
-            let targets: Vec<&Endpoint> =
-                endpoints.iter().filter(|e| takes_live(e, &d.event)).collect();
-            match enqueue_all(&self.js, &d.event, &targets, "").await {
-                Ok(n) => {
-                    d.ack().await?;
-                    Ok(Step::Fanned(n))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook fan-out failed; event handed back");
-                    d.nak(Some(Duration::from_secs(2))).await?;
-                    Ok(Step::Retry(e.to_string()))
-                }
-            }
-        }
-        .instrument(span)
-        .await
+        handle(&self.js, &self.endpoints, &self.cache, d).await
     }
 }
 
-/// Runs the fan-out until `shutdown`, rebinding after consumer failures.
+/// Events fanned out at once by one process (deliveries are not ordered; see ARCHITECTURE).
+pub const CONCURRENCY: usize = 32;
+
+/// Runs the fan-out until `shutdown`, [`CONCURRENCY`] events at a time, rebinding after
+/// consumer failures.
 pub async fn run(js: jetstream::Context, endpoints: EndpointStore, shutdown: CancellationToken) {
+    let cache = EndpointCache::default();
+    tokio::spawn(cache.clone().follow(endpoints.kv().clone(), shutdown.clone()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut fanout: Option<Fanout> = None;
     loop {
         if shutdown.is_cancelled() {
@@ -147,7 +174,7 @@ pub async fn run(js: jetstream::Context, endpoints: EndpointStore, shutdown: Can
         }
         let f = match fanout.as_mut() {
             Some(f) => f,
-            None => match Fanout::bind(js.clone(), endpoints.clone()).await {
+            None => match Fanout::bind(js.clone(), endpoints.clone(), cache.clone()).await {
                 Ok(f) => fanout.insert(f),
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook fan-out not bound yet");
@@ -158,12 +185,29 @@ pub async fn run(js: jetstream::Context, endpoints: EndpointStore, shutdown: Can
                 }
             },
         };
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            step = f.process_next(Duration::from_secs(5)) => if let Err(e) = step {
-                tracing::warn!(error = %e, "webhook fan-out: consumer failed; rebinding");
-                fanout = None;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            next = f.consumer.next(Duration::from_secs(5)) => match next {
+                Ok(Some(d)) => {
+                    let (js, endpoints, cache) =
+                        (f.js.clone(), f.endpoints.clone(), f.cache.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = handle(&js, &endpoints, &cache, d).await {
+                            tracing::warn!(error = %e, "webhook fan-out: ack failed");
+                        }
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook fan-out: consumer failed; rebinding");
+                    fanout = None;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             },
         }
     }

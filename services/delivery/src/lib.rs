@@ -12,7 +12,8 @@
 //! - [`api`]: the `/v1/webhooks` routes; [`replay`]: re-queueing past events.
 //! - [`sign`] (pure): `whsec_` secrets and signatures. [`schedule`] (pure): retry delays,
 //!   jitter and the give-up rule.
-//! - [`fanout`]: the durable `VID` consumer that queues one delivery per event and endpoint.
+//! - [`fanout`]: the durable `VID` consumer that queues one delivery per event and endpoint;
+//!   [`cache`]: its watch-fed copy of the endpoints, never behind the bucket.
 //! - [`queue`]: the `WEBHOOK` work stream and the `webhook-id`.
 //! - [`worker`]: the competing consumers that attempt deliveries ([`deliver`]: one HTTP
 //!   attempt) and NAK failures with the schedule's delay.
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod attempts;
+pub mod cache;
 pub mod deliver;
 pub mod endpoints;
 pub mod fanout;

@@ -39,6 +39,10 @@ impl Drop for Env {
 const SCALE: f64 = 0.002;
 
 async fn env() -> Env {
+    env_scaled(SCALE).await
+}
+
+async fn env_scaled(scale: f64) -> Env {
     let nats = NatsServer::start();
     let dir = tempfile::Builder::new().prefix("framelog-delivery-").tempdir().unwrap();
     let mut settings =
@@ -55,7 +59,7 @@ async fn env() -> Env {
         media: Arc::new(framelog_core::media::FsMediaStore::new(dir.path().join("media")).unwrap()),
         shutdown: shutdown.clone(),
     };
-    let settings = DeliverySettings { retry_scale: SCALE, ..Default::default() };
+    let settings = DeliverySettings { retry_scale: scale, ..Default::default() };
     let handle = framelog_delivery::start(&ctx, settings.clone()).await.unwrap();
     let app = TestApp::serve(handle.router).await;
     let mut strict_state = framelog_delivery::state(&ctx, settings).await.unwrap();
@@ -290,4 +294,26 @@ async fn another_tenants_endpoint_id_answers_404_on_every_route() {
     let got = env.rx.wait_for("/mine", 1, 20).await;
     assert_eq!(got[0]["verified"], true);
     assert_eq!(got[0]["headers"]["webhook-id"], v["webhook_id"]);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_whole_retry_window_is_disabled_after_the_schedule_runs_out() {
+    // Scale 1e-5: the ~5-day window is 4.3 s and the spec's steps 50 µs ... 360 ms.
+    let env = env_scaled(0.000_01).await;
+    let (id, _) = env.endpoint("/down", &[], &[500; 40]).await;
+    publish(&env.platform, &ready("acme")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env.get(&id).await["enabled"] == true {
+        assert!(std::time::Instant::now() < deadline, "never disabled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(env.get(&id).await["disabled_reason"], "failing");
+    let log = wait_attempts(&env.app.http, &env.app.url(""), &env.key, &id, 5, |a| {
+        a.last().is_some_and(|l| l["next_retry_at"].is_null())
+    })
+    .await;
+    // The whole schedule was walked (17 attempts at the spec's steps; jitter may shift one).
+    assert!((15..=19).contains(&log.len()), "{} attempts", log.len());
+    assert!(log.iter().all(|a| a["status"] == "failed"));
+    assert_eq!(env.rx.at("/down").await.len(), log.len(), "one request per logged attempt");
 }
