@@ -57,9 +57,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut common = framelog_core::CommonSettings::for_test(&nats.url(), dir.path().into());
     common.outbound_allow_private = true;
-    let platform = framelog_core::Platform::start(common, "bench", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let platform =
+        framelog_core::Platform::start(common, "bench", Duration::from_secs(10)).await.unwrap();
     let key = platform.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
 
     let count = Arc::new(AtomicUsize::new(0));
@@ -110,7 +109,8 @@ async fn main() {
     let published = started.elapsed();
     let mut fanned = Duration::ZERO;
     loop {
-        let mut st = platform.js.get_stream(framelog_delivery::queue::STREAM_WEBHOOK).await.unwrap();
+        let mut st =
+            platform.js.get_stream(framelog_delivery::queue::STREAM_WEBHOOK).await.unwrap();
         if st.info().await.unwrap().state.last_sequence >= n as u64 {
             fanned = started.elapsed();
             break;
@@ -150,8 +150,12 @@ async fn main() {
     shutdown.cancel();
 
     println!("webhooks: {n} events, one endpoint, {CONCURRENCY} in flight");
-    println!("  delivered (publish -> fan-out -> WEBHOOK -> signed POST): {ours:.2?}, {ours_rate:.0}/s (publishing took {published:.2?}, all queued after {fanned:.2?})");
-    println!("  plain POST loop:                                          {base:.2?}, {base_rate:.0}/s");
+    println!(
+        "  delivered (publish -> fan-out -> WEBHOOK -> signed POST): {ours:.2?}, {ours_rate:.0}/s (publishing took {published:.2?}, all queued after {fanned:.2?})"
+    );
+    println!(
+        "  plain POST loop:                                          {base:.2?}, {base_rate:.0}/s"
+    );
     println!(
         "TABLE|webhook deliveries/s (event published -> receiver)|{ours_rate:.0}/s|{base_rate:.0}/s (plain POST loop)|{:.2}|report",
         ours_rate / base_rate

@@ -198,7 +198,10 @@ pub async fn update(
     if let Some(u) = &req.url {
         check_url(&st, u)?;
     }
-    check_fields(req.event_types.as_deref().unwrap_or_default(), req.description.as_deref().unwrap_or(""))?;
+    check_fields(
+        req.event_types.as_deref().unwrap_or_default(),
+        req.description.as_deref().unwrap_or(""),
+    )?;
     let e = st
         .endpoints
         .modify(&tenant.0, &id, |e| {

@@ -51,7 +51,11 @@ pub fn verdict(status: u16) -> Verdict {
 }
 
 /// The three Standard Webhooks headers of `job` sent at `now`, signed by every secret.
-pub fn headers(job: &DeliveryJob, secrets: &[&str], now: OffsetDateTime) -> [(&'static str, String); 3] {
+pub fn headers(
+    job: &DeliveryJob,
+    secrets: &[&str],
+    now: OffsetDateTime,
+) -> [(&'static str, String); 3] {
     let ts = now.unix_timestamp();
     [
         ("webhook-id", job.webhook_id.clone()),

@@ -112,7 +112,9 @@ pub fn valid_event_type(s: &str) -> bool {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A store failure.
@@ -152,7 +154,10 @@ impl EndpointStore {
         nats: async_nats::Client,
         js: &jetstream::Context,
     ) -> Result<EndpointStore, StoreError> {
-        Ok(EndpointStore { kv: js.get_key_value(KV_WEBHOOK_ENDPOINTS).await.map_err(kv_err)?, nats })
+        Ok(EndpointStore {
+            kv: js.get_key_value(KV_WEBHOOK_ENDPOINTS).await.map_err(kv_err)?,
+            nats,
+        })
     }
 
     /// The bucket (for the fan-out's watch-fed copy).
@@ -238,8 +243,7 @@ impl EndpointStore {
         }
         let mut msgs = consumer.messages().await.map_err(kv_err)?;
         loop {
-            let m = match tokio::time::timeout(std::time::Duration::from_secs(5), msgs.next())
-                .await
+            let m = match tokio::time::timeout(std::time::Duration::from_secs(5), msgs.next()).await
             {
                 Ok(Some(m)) => m.map_err(kv_err)?,
                 Ok(None) => break,
@@ -283,7 +287,11 @@ mod tests {
             description: String::new(),
             enabled: true,
             disabled_reason: None,
-            secrets: vec![SecretRecord { secret: "whsec_a".into(), created_at: now, not_after: None }],
+            secrets: vec![SecretRecord {
+                secret: "whsec_a".into(),
+                created_at: now,
+                not_after: None,
+            }],
             created_at: now,
             updated_at: now,
         }

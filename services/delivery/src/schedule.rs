@@ -67,11 +67,7 @@ impl Schedule {
     pub fn after_failure(&self, attempt: u32, elapsed: Duration, jitter: f64) -> Next {
         let factor = 1.0 - JITTER + 2.0 * JITTER * jitter.clamp(0.0, 1.0);
         let delay = self.base_delay(attempt).mul_f64(factor);
-        if elapsed + delay > self.give_up_after() {
-            Next::GiveUp
-        } else {
-            Next::RetryIn(delay)
-        }
+        if elapsed + delay > self.give_up_after() { Next::GiveUp } else { Next::RetryIn(delay) }
     }
 }
 

@@ -5,13 +5,21 @@
 pub struct DeliverySettings {
     /// Multiplies every retry delay and the ~5-day give-up window (1.0: the Standard Webhooks
     /// schedule; tests shrink it).
-    #[arg(id = "webhook_retry_scale",
-        long = "webhook-retry-scale", env = "FRAMELOG_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
+    #[arg(
+        id = "webhook_retry_scale",
+        long = "webhook-retry-scale",
+        env = "FRAMELOG_WEBHOOK_RETRY_SCALE",
+        default_value_t = 1.0
+    )]
     pub retry_scale: f64,
 
     /// Deliveries in flight per process.
-    #[arg(id = "webhook_concurrency",
-        long = "webhook-concurrency", env = "FRAMELOG_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    #[arg(
+        id = "webhook_concurrency",
+        long = "webhook-concurrency",
+        env = "FRAMELOG_WEBHOOK_CONCURRENCY",
+        default_value_t = 64
+    )]
     pub concurrency: usize,
 
     /// Deliveries unacked across all replicas (in flight or in back-off) before the server

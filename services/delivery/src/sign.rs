@@ -44,11 +44,7 @@ pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<
 /// The `webhook-signature` header: one signature per secret, space-separated (unreadable
 /// secrets are skipped; they are never stored).
 pub fn header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> String {
-    secrets
-        .iter()
-        .filter_map(|s| signature(s, id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    secrets.iter().filter_map(|s| signature(s, id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

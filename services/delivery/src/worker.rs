@@ -170,7 +170,12 @@ async fn disable(
 
 /// Pulls and handles deliveries until `shutdown`, `concurrency` at a time; rebinds after
 /// consumer failures.
-pub async fn run(ctx: WorkerCtx, concurrency: usize, max_pending: i64, shutdown: CancellationToken) {
+pub async fn run(
+    ctx: WorkerCtx,
+    concurrency: usize,
+    max_pending: i64,
+    shutdown: CancellationToken,
+) {
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     loop {
         if shutdown.is_cancelled() {

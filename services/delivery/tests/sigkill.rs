@@ -34,8 +34,14 @@ async fn a_delivery_in_back_off_survives_a_sigkill_of_the_delivering_process() {
     let http = framelog_tests::app::http_client();
 
     let mut first = FramelogProcess::serve(&nats.url(), &args()).await;
-    let (s, v) = call(&http, Method::POST, &first.url("/v1/webhooks"), &key,
-        Some(json!({"url": rx.url("/hook")}))).await;
+    let (s, v) = call(
+        &http,
+        Method::POST,
+        &first.url("/v1/webhooks"),
+        &key,
+        Some(json!({"url": rx.url("/hook")})),
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
     rx.config("/hook", &[v["secret"].as_str().unwrap()], &[500]).await;
@@ -60,7 +66,10 @@ async fn a_delivery_in_back_off_survives_a_sigkill_of_the_delivering_process() {
     assert_eq!(body["id"], event.id.to_string());
 
     let log = wait_attempts(&http, second.base(), &key, &id, 10, |a| a.len() == 2).await;
-    assert_eq!((log[1]["attempt"].as_u64(), log[1]["status"].as_str()), (Some(2), Some("succeeded")));
+    assert_eq!(
+        (log[1]["attempt"].as_u64(), log[1]["status"].as_str()),
+        (Some(2), Some("succeeded"))
+    );
     // Delivered once: nothing more arrives.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rx.at("/hook").await.len(), 2);

@@ -48,9 +48,10 @@ async fn env_scaled(scale: f64) -> Env {
     let mut settings =
         framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
     settings.outbound_allow_private = true; // the receiver is on loopback
-    let platform = framelog_core::Platform::start(settings, "delivery-test", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let platform =
+        framelog_core::Platform::start(settings, "delivery-test", Duration::from_secs(10))
+            .await
+            .unwrap();
     let key = platform.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
     let other_key = platform.tenants.create(&TenantId::new("globex").unwrap()).await.unwrap();
     let shutdown = CancellationToken::new();
@@ -65,14 +66,31 @@ async fn env_scaled(scale: f64) -> Env {
     let mut strict_state = framelog_delivery::state(&ctx, settings).await.unwrap();
     strict_state.policy = framelog_core::outbound::OutboundPolicy::default();
     let strict = TestApp::serve(framelog_delivery::router(strict_state)).await;
-    Env { app, strict, platform, key, other_key, rx: Receiver::start(), shutdown, _dir: dir, _nats: nats }
+    Env {
+        app,
+        strict,
+        platform,
+        key,
+        other_key,
+        rx: Receiver::start(),
+        shutdown,
+        _dir: dir,
+        _nats: nats,
+    }
 }
 
 impl Env {
     /// Creates an endpoint on the receiver's `path`; returns (id, secret).
     async fn endpoint(&self, path: &str, types: &[&str], plan: &[u16]) -> (String, String) {
         let body = json!({"url": self.rx.url(path), "event_types": types, "description": path});
-        let (s, v) = call(&self.app.http, Method::POST, &self.app.url("/v1/webhooks"), &self.key, Some(body)).await;
+        let (s, v) = call(
+            &self.app.http,
+            Method::POST,
+            &self.app.url("/v1/webhooks"),
+            &self.key,
+            Some(body),
+        )
+        .await;
         assert_eq!(s, 201, "{v}");
         let secret = v["secret"].as_str().unwrap().to_owned();
         assert!(secret.starts_with("whsec_"));
@@ -81,7 +99,14 @@ impl Env {
     }
 
     async fn get(&self, id: &str) -> Value {
-        let (s, v) = call(&self.app.http, Method::GET, &self.app.url(&format!("/v1/webhooks/{id}")), &self.key, None).await;
+        let (s, v) = call(
+            &self.app.http,
+            Method::GET,
+            &self.app.url(&format!("/v1/webhooks/{id}")),
+            &self.key,
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         v
     }
@@ -98,7 +123,8 @@ fn schema() -> jsonschema::Validator {
 }
 
 #[tokio::test]
-async fn every_delivery_verifies_with_standardwebhooks_which_rejects_tampering_staleness_and_a_wrong_secret() {
+async fn every_delivery_verifies_with_standardwebhooks_which_rejects_tampering_staleness_and_a_wrong_secret()
+ {
     let env = env().await;
     let (_, secret) = env.endpoint("/all", &[], &[]).await;
     let event = ready("acme");
@@ -135,7 +161,8 @@ async fn every_delivery_verifies_with_standardwebhooks_which_rejects_tampering_s
 }
 
 #[tokio::test]
-async fn a_receiver_failing_three_times_gets_the_event_on_the_fourth_try_with_the_same_webhook_id() {
+async fn a_receiver_failing_three_times_gets_the_event_on_the_fourth_try_with_the_same_webhook_id()
+{
     let env = env().await;
     let (id, _) = env.endpoint("/flaky", &[], &[500, 500, 500]).await;
     publish(&env.platform, &ready("acme")).await;
@@ -149,17 +176,33 @@ async fn a_receiver_failing_three_times_gets_the_event_on_the_fourth_try_with_th
     assert_eq!(got.iter().map(|d| &d["body"]).collect::<std::collections::HashSet<_>>().len(), 1);
 
     // The log shows every attempt, with status, response code and latency.
-    let log = wait_attempts(&env.app.http, &env.app.url(""), &env.key, &id, 10, |a| a.len() == 4).await;
+    let log =
+        wait_attempts(&env.app.http, &env.app.url(""), &env.key, &id, 10, |a| a.len() == 4).await;
     let seen: Vec<(u64, &str, u64)> = log
         .iter()
-        .map(|a| (a["attempt"].as_u64().unwrap(), a["status"].as_str().unwrap(), a["response_status"].as_u64().unwrap()))
+        .map(|a| {
+            (
+                a["attempt"].as_u64().unwrap(),
+                a["status"].as_str().unwrap(),
+                a["response_status"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(seen, [(1, "failed", 500), (2, "failed", 500), (3, "failed", 500), (4, "succeeded", 200)]);
+    assert_eq!(
+        seen,
+        [(1, "failed", 500), (2, "failed", 500), (3, "failed", 500), (4, "succeeded", 200)]
+    );
     assert!(log.iter().all(|a| a["latency_ms"].is_u64() && a["webhook_id"] == *ids[0]));
     assert!(log[..3].iter().all(|a| a["next_retry_at"].is_string()));
     assert!(log[3]["next_retry_at"].is_null());
     // The back-off grows: the third wait (3.6 s scaled) is longer than the first (10 ms).
-    let at = |i: usize| time::OffsetDateTime::parse(log[i]["at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let at = |i: usize| {
+        time::OffsetDateTime::parse(
+            log[i]["at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
     assert!(at(3) - at(2) > at(1) - at(0), "{log:#?}");
 }
 
@@ -177,11 +220,18 @@ async fn an_endpoint_filtered_to_vid_ready_gets_only_those() {
     // The fan-out of each event queues both endpoints at once; once /everything has the last
     // event, anything for /ready-only has been queued as well. Let the queue drain.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let only = if env.rx.at("/ready-only").await.len() > only.len() { env.rx.at("/ready-only").await } else { only };
+    let only = if env.rx.at("/ready-only").await.len() > only.len() {
+        env.rx.at("/ready-only").await
+    } else {
+        only
+    };
     assert_eq!(all.len(), 3);
     assert_eq!(only.len(), 1, "{only:#?}");
     let body: Value = serde_json::from_str(only[0]["body"].as_str().unwrap()).unwrap();
-    assert_eq!((body["type"].as_str(), body["id"].as_str()), (Some("VID_READY"), Some(r.id.to_string().as_str())));
+    assert_eq!(
+        (body["type"].as_str(), body["id"].as_str()),
+        (Some("VID_READY"), Some(r.id.to_string().as_str()))
+    );
 }
 
 #[tokio::test]
@@ -202,8 +252,12 @@ async fn a_410_disables_the_endpoint_and_nothing_more_is_sent_to_it() {
     env.rx.wait_for("/alive", 2, 20).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.rx.at("/gone").await.len(), 1, "a disabled endpoint gets nothing");
-    let log = wait_attempts(&env.app.http, &env.app.url(""), &env.key, &gone, 5, |a| !a.is_empty()).await;
-    assert_eq!((log[0]["status"].as_str(), log[0]["response_status"].as_u64()), (Some("gone"), Some(410)));
+    let log =
+        wait_attempts(&env.app.http, &env.app.url(""), &env.key, &gone, 5, |a| !a.is_empty()).await;
+    assert_eq!(
+        (log[0]["status"].as_str(), log[0]["response_status"].as_u64()),
+        (Some("gone"), Some(410))
+    );
 }
 
 #[tokio::test]
@@ -245,24 +299,70 @@ async fn replay_sends_past_events_again_under_their_webhook_id() {
     let got = env.rx.wait_for("/replay", 2, 20).await;
     assert_eq!(got[1]["headers"]["webhook-id"], first[0]["headers"]["webhook-id"]);
     assert_eq!(got[1]["verified"], true);
-    let (s, v) = call(&env.app.http, Method::POST, &env.app.url(&format!("/v1/webhooks/{id}/replay?since=yesterday")), &env.key, None).await;
+    let (s, v) = call(
+        &env.app.http,
+        Method::POST,
+        &env.app.url(&format!("/v1/webhooks/{id}/replay?since=yesterday")),
+        &env.key,
+        None,
+    )
+    .await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_since")));
 }
 
 #[tokio::test]
 async fn a_loopback_url_is_refused_unless_private_targets_are_allowed() {
     let env = env().await;
-    for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/x", "http://10.0.0.1/x"] {
-        let (s, v) = call(&env.strict.http, Method::POST, &env.strict.url("/v1/webhooks"), &env.key, Some(json!({"url": url}))).await;
+    for url in
+        ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/x", "http://10.0.0.1/x"]
+    {
+        let (s, v) = call(
+            &env.strict.http,
+            Method::POST,
+            &env.strict.url("/v1/webhooks"),
+            &env.key,
+            Some(json!({"url": url})),
+        )
+        .await;
         assert_eq!((s, v["error"]["code"].as_str()), (400, Some("url_not_allowed")), "{url}: {v}");
     }
-    let (s, v) = call(&env.strict.http, Method::POST, &env.strict.url("/v1/webhooks"), &env.key, Some(json!({"url": "ftp://example.com/"}))).await;
+    let (s, v) = call(
+        &env.strict.http,
+        Method::POST,
+        &env.strict.url("/v1/webhooks"),
+        &env.key,
+        Some(json!({"url": "ftp://example.com/"})),
+    )
+    .await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_url")));
-    let (s, _) = call(&env.strict.http, Method::POST, &env.strict.url("/v1/webhooks"), &env.key, Some(json!({"url": "https://example.com/hook"}))).await;
+    let (s, _) = call(
+        &env.strict.http,
+        Method::POST,
+        &env.strict.url("/v1/webhooks"),
+        &env.key,
+        Some(json!({"url": "https://example.com/hook"})),
+    )
+    .await;
     assert_eq!(s, 201, "a public URL is accepted");
-    let (s, v) = call(&env.app.http, Method::POST, &env.app.url("/v1/webhooks"), &env.key, Some(json!({"url": "https://example.com/", "event_types": ["VID_NOPE"]}))).await;
+    let (s, v) = call(
+        &env.app.http,
+        Method::POST,
+        &env.app.url("/v1/webhooks"),
+        &env.key,
+        Some(json!({"url": "https://example.com/", "event_types": ["VID_NOPE"]})),
+    )
+    .await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_event_types")));
-    let r = env.app.http.post(env.app.url("/v1/webhooks")).bearer_auth(&env.key).header("content-type", "application/json").body("{").send().await.unwrap();
+    let r = env
+        .app
+        .http
+        .post(env.app.url("/v1/webhooks"))
+        .bearer_auth(&env.key)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
 }
@@ -285,7 +385,8 @@ async fn another_tenants_endpoint_id_answers_404_on_every_route() {
         let (s, v) = call(&env.app.http, m.clone(), &url, &env.other_key, body).await;
         assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")), "{m} {url}");
     }
-    let (s, v) = call(&env.app.http, Method::GET, &env.app.url("/v1/webhooks"), &env.other_key, None).await;
+    let (s, v) =
+        call(&env.app.http, Method::GET, &env.app.url("/v1/webhooks"), &env.other_key, None).await;
     assert_eq!((s, v["endpoints"].as_array().map(Vec::len)), (200, Some(0)));
     // The owner still has it, enabled, and a test delivery reaches the receiver.
     assert_eq!(env.get(&id).await["enabled"], true);

@@ -122,7 +122,11 @@ pub fn ready(tenant: &str) -> Event {
 /// A `VID_UPLOAD aborted` of a new video.
 pub fn aborted(tenant: &str) -> Event {
     let video = format!("vid_{}", uuid::Uuid::now_v7().simple());
-    event(tenant, &video, UploadData::Aborted { upload_id: format!("up_{}", uuid::Uuid::now_v7().simple()) })
+    event(
+        tenant,
+        &video,
+        UploadData::Aborted { upload_id: format!("up_{}", uuid::Uuid::now_v7().simple()) },
+    )
 }
 
 /// Publishes through the real event log and waits for the ack.
@@ -160,9 +164,14 @@ pub async fn wait_attempts(
 ) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (s, v) =
-            call(http, reqwest::Method::GET, &format!("{base}/v1/webhooks/{id}/attempts"), key, None)
-                .await;
+        let (s, v) = call(
+            http,
+            reqwest::Method::GET,
+            &format!("{base}/v1/webhooks/{id}/attempts"),
+            key,
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         let list = v["attempts"].as_array().cloned().unwrap_or_default();
         if check(&list) {
