@@ -16,8 +16,9 @@ declare -A benches=(
   [auth]="-p framelog-live --bench auth"
   [ladder]="-p framelog-transcoder --bench ladder"
   [parallel]="-p framelog --bench parallel"
+  [webhooks]="-p framelog-delivery --bench webhooks"
 )
-order=(upload ladder parallel projection hls auth)
+order=(upload ladder parallel projection hls auth webhooks)
 
 # The upload bench's peers: @tus/server + tus-js-client (pinned by deploy/bench/tus-peer's lock
 # file), boto3 (pinned) for the S3 baseline, and the release framelog binary the S3 row serves.

@@ -29,6 +29,8 @@ pub const KV_TENANTS: &str = "framelog_tenants";
 pub const KV_API_KEYS: &str = "framelog_api_keys";
 /// KV bucket: live stream records and hashed stream keys.
 pub const KV_STREAM_KEYS: &str = "framelog_stream_keys";
+/// KV bucket: `<tenant>.<endpoint id>` -> webhook endpoint (URL, filter, secrets).
+pub const KV_WEBHOOK_ENDPOINTS: &str = "framelog_webhook_endpoints";
 
 /// Window in which the server drops a repeated `Nats-Msg-Id`.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -239,6 +241,7 @@ pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
         (KV_API_KEYS, "Framelog API keys, by sha256 of the key"),
         (KV_STREAM_KEYS, "Framelog live streams and hashed stream keys"),
         (crate::tombstones::KV_TOMBSTONES, "Framelog deleted videos: <tenant>.<video> -> when"),
+        (KV_WEBHOOK_ENDPOINTS, "Framelog webhook endpoints: <tenant>.<endpoint> -> endpoint"),
     ]
     .into_iter()
     .map(|(bucket, description)| kv::Config {

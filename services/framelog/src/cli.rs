@@ -170,6 +170,8 @@ pub struct ServeArgs {
     pub playback: framelog_playback::PlaybackSettings,
     #[command(flatten)]
     pub transcoder: framelog_transcoder::TranscoderSettings,
+    #[command(flatten)]
+    pub delivery: framelog_delivery::DeliverySettings,
 }
 
 /// The media store backends.
@@ -195,6 +197,8 @@ pub enum ServiceName {
     Playback,
     /// Transcode workers: durable jobs into an adaptive HLS ladder.
     Transcoder,
+    /// Outbound webhooks (Standard Webhooks): endpoints, signed durable deliveries, retries.
+    Delivery,
 }
 
 impl ServiceName {

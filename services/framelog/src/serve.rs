@@ -41,6 +41,7 @@ pub async fn start_services(
             ServiceName::Live => {
                 framelog_live::start(ctx, args.live.clone(), args.ingest.clone()).await?
             }
+            ServiceName::Delivery => framelog_delivery::start(ctx, args.delivery.clone()).await?,
         };
         tracing::info!(service = handle.name, "service started");
         handles.push(handle);

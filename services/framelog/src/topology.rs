@@ -36,6 +36,7 @@ pub async fn run(cmd: TopologyCommand) -> anyhow::Result<()> {
     // by their own crates.
     let mut streams = nats::declared_streams(common.replicas, common.view_stream_max_bytes);
     streams.push(framelog_transcoder::items::stream_config(common.replicas));
+    streams.extend(framelog_delivery::stream_configs(common.replicas));
     let mut buckets = nats::kv_configs(common.replicas);
     buckets.extend(framelog_transcoder::items::bucket_configs(common.replicas));
     buckets.push(framelog_ingest::session::bucket_config(common.replicas));
