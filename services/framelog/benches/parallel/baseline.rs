@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use framelog_transcoder::source::Source;
 use framelog_transcoder::Encoder;
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::ffmpeg::{self, Priority, RunStats};
 use framelog_transcoder::ladder::{LadderSource, select_profiles};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::storyboard::{SpriteGrid, Storyboard, poster_size, tile_interval};
 use tokio_util::sync::CancellationToken;
 
