@@ -19,6 +19,7 @@ use framelog_tests::media::{VideoSpec, generate_video};
 use framelog_transcoder::command::{Stage, stage_args};
 use framelog_transcoder::ffmpeg::{self, Priority, RunStats};
 use framelog_transcoder::ladder::{LadderSource, select_profiles};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::storyboard::SpriteGrid;
 use framelog_transcoder::{Encoder, Outcome, TranscoderSettings, Worker};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +56,7 @@ async fn seed(source: &Path, out: &Path) -> (Row, Row) {
     let (mut wall, mut cpu) = (0.0, 0.0);
     for p in &profiles {
         let stage = Stage {
-            input: source,
+            input: &Source::File(source.to_owned()),
             profiles: std::slice::from_ref(p),
             out_dir: out,
             encoder: &encoder,

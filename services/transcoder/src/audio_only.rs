@@ -14,7 +14,7 @@ use framelog_events::{ReadyData, TranscodeData};
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::AudioPlan;
-use crate::command::{hls_args, input_args};
+use crate::command::hls_args;
 use crate::deadline::Deadline;
 use crate::emit::Emitter;
 use crate::error::JobError;
@@ -24,6 +24,7 @@ use crate::outputs::{Deletion, master_audio, measure_all_audio};
 use crate::playlist::render_master;
 use crate::progress::{Plan, Progress, Reporter};
 use crate::publish::Version;
+use crate::source::Source;
 use crate::storyboard::vtt_time;
 
 /// Size of the waveform poster.
@@ -39,7 +40,7 @@ pub struct AudioJob<'a> {
     pub deletion: &'a Deletion,
     pub attempt: u32,
     pub started: Instant,
-    pub source: &'a Path,
+    pub source: &'a Source,
     pub work: &'a Path,
     pub version: &'a Version,
     pub reporter: Reporter,
@@ -47,9 +48,9 @@ pub struct AudioJob<'a> {
 }
 
 /// The ffmpeg arguments: every audio rendition to `<out>/<dir>/`, and the poster.
-pub fn args(source: &Path, plan: &AudioPlan, out: &Path, segment_secs: u32) -> Vec<String> {
+pub fn args(source: &Source, plan: &AudioPlan, out: &Path, segment_secs: u32) -> Vec<String> {
     let mut a = crate::command::preamble();
-    a.extend(input_args(source));
+    a.extend(source.input_args());
     let (w, h) = POSTER_SIZE;
     a.extend([
         "-filter_complex".to_owned(),
@@ -169,13 +170,17 @@ mod tests {
         let t =
             |index| Track { index, channels: 2, language: None, language_name: None, title: None };
         let p = plan(&[t(3), t(1)], 60.0).unwrap();
-        let a = args(Path::new("/in.m4a"), &p, Path::new("/o"), 6).join(" ");
+        let a = args(&Source::File("/in.m4a".into()), &p, Path::new("/o"), 6).join(" ");
         assert!(a.contains("-i file:/in.m4a -filter_complex [0:3]aformat="), "{a}");
         assert!(a.contains("showwavespic=s=1280x720"), "{a}");
         assert!(a.contains("-map 0:3 -map 0:1 -c:a aac"), "{a}");
         assert!(a.contains("-var_stream_map a:0,name:audio a:1,name:audio_1 /o/%v/playlist.m3u8"));
         assert!(a.ends_with("-map [poster] -frames:v 1 -update 1 -q:v 3 /o/poster.jpg"), "{a}");
         assert!(!a.contains("-c:v"), "no video encoder");
+        let url = Source::Url("http://s3/b/k?X-Amz-Signature=s".into());
+        let a = args(&url, &p, Path::new("/o"), 6).join(" ");
+        assert!(a.contains("-seekable 1"), "{a}");
+        assert!(a.contains("-i http://s3/b/k?X-Amz-Signature=s -filter_complex [0:3]"), "{a}");
     }
 
     #[test]

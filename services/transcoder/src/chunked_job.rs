@@ -45,6 +45,7 @@ use crate::passthrough::{self, Packaged};
 use crate::progress::{Progress, Reporter};
 use crate::publish::Version;
 use crate::range_encode::RangeOutput;
+use crate::source::Source;
 use crate::storyboard::storyboard_vtt;
 use crate::work_plan::{AUDIO_ITEM, WorkPlan, range_index};
 
@@ -55,7 +56,7 @@ pub(crate) struct Coordinator<'a> {
     pub deletion: &'a Deletion,
     pub attempt: u32,
     pub started: Instant,
-    pub source: &'a Path,
+    pub source: &'a Source,
     pub source_key: &'a str,
     pub work: &'a Path,
     pub inspection: &'a Inspection,

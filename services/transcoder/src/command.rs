@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::audio::AudioPlan;
 use crate::encoder::Encoder;
 use crate::profile::{FrameRate, Profile};
+use crate::source::Source;
 use crate::storyboard::Storyboard;
 use crate::video_filters::{OUTPUT_COLOUR_ARGS, pre_chain, scale_step};
 use framelog_core::probe::VideoStream;
@@ -53,7 +54,7 @@ impl Thumbnails {
 /// One ffmpeg process: which renditions, from what, to where.
 #[derive(Debug, Clone)]
 pub struct Stage<'a> {
-    pub input: &'a Path,
+    pub input: &'a Source,
     /// Renditions to encode, in any order.
     pub profiles: &'a [Profile],
     /// Each rendition goes to `<out_dir>/<name>/`.
@@ -174,7 +175,7 @@ pub fn stage_args(stage: &Stage<'_>) -> Vec<String> {
     let ordered = stage.ordered();
     let mut a = preamble();
     a.extend(stage.encoder.input_args());
-    a.extend(input_args(stage.input));
+    a.extend(stage.input.input_args());
     a.extend([s("-filter_complex"), filter_graph(stage)]);
     for k in 0..ordered.len() {
         a.extend([s("-map"), format!("[v{k}]")]);
@@ -238,14 +239,14 @@ pub fn input_args(input: &Path) -> Vec<String> {
 /// A poster from the first frame, for a video track that ends before the 25% mark (through the
 /// same pre-filters as the ladder, see [`crate::video_filters`]).
 pub fn poster_args(
-    input: &Path,
+    input: &Source,
     video: Option<&VideoStream>,
     size: (u32, u32),
     out: &Path,
 ) -> Vec<String> {
     let mut a: Vec<String> =
         ["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-y"].map(s).to_vec();
-    a.extend(input_args(input));
+    a.extend(input.input_args());
     a.extend([
         "-frames:v".into(),
         "1".into(),
@@ -288,7 +289,7 @@ mod tests {
         };
         let audio = crate::audio::plan(&[track], 8.0).unwrap();
         let stage = Stage {
-            input: Path::new("/in.mp4"),
+            input: &Source::File(PathBuf::from("/in.mp4")),
             profiles: &profiles,
             out_dir: Path::new("/o"),
             encoder: &enc,
@@ -331,7 +332,8 @@ mod tests {
 
     #[test]
     fn every_input_of_user_media_is_fenced() {
-        let poster = poster_args(Path::new("/s/source"), None, (64, 36), Path::new("/o/p.jpg"));
+        let poster =
+            poster_args(&Source::File("/s/source".into()), None, (64, 36), Path::new("/o/p.jpg"));
         let i = poster.iter().position(|a| a == "-i").unwrap();
         assert_eq!(poster[i + 1], "file:/s/source");
         assert_eq!(
@@ -351,7 +353,7 @@ mod tests {
         let enc = Encoder::libx264("veryfast");
         let t = thumbs();
         let stage = Stage {
-            input: Path::new("/in.mp4"),
+            input: &Source::File(PathBuf::from("/in.mp4")),
             profiles: &profiles[..1],
             out_dir: Path::new("/o"),
             encoder: &enc,

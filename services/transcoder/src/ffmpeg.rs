@@ -52,6 +52,16 @@ pub fn parse_bench(line: &str) -> Option<f64> {
     total
 }
 
+/// `line` with every URL replaced by `<url>`: ffmpeg names its HTTP input in errors, and a
+/// source's URL is presigned (a credential), while the tail goes into logs and failure events.
+pub fn without_urls(line: &str) -> String {
+    let words: Vec<&str> = line
+        .split(' ')
+        .map(|w| if w.contains("http://") || w.contains("https://") { "<url>" } else { w })
+        .collect();
+    words.join(" ")
+}
+
 /// Whether ffmpeg's error output blames the input (corrupt data, no decoder, no video), as
 /// opposed to the machine (memory, disk, a killed process, a missing device).
 pub fn is_input_fault(stderr_tail: &str) -> bool {
@@ -165,7 +175,7 @@ pub async fn run(
                 if tail.len() == TAIL_LINES {
                     tail.pop_front();
                 }
-                tail.push_back(line);
+                tail.push_back(without_urls(&line));
             }
         }
         (cpu, Vec::from(tail).join("\n"))
@@ -220,6 +230,16 @@ mod tests {
         assert!(got.is_empty(), "no position before the first frame");
         assert_eq!(p.feed("progress=continue"), Some(ProgressEvent::At(1.5)));
         assert_eq!(p.feed("progress=end"), Some(ProgressEvent::End));
+    }
+
+    #[test]
+    fn urls_never_reach_the_tail() {
+        let l = "https://s3/b/k?X-Amz-Signature=abc: Server returned 404 Not Found";
+        assert_eq!(without_urls(l), "<url> Server returned 404 Not Found");
+        assert_eq!(
+            without_urls("[in#0 @ 0x1] Error opening input file:/x"),
+            "[in#0 @ 0x1] Error opening input file:/x"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority};
 use crate::item_worker::ItemHandler;
 use crate::items::WorkItem;
-use crate::job::{Shared, TMP_DIR, locate_source};
+use crate::job::{Shared, TMP_DIR};
 use crate::master::AudioMedia;
 use crate::outputs::{Deletion, MeasuredAudio, measure_all_audio};
 use crate::publish::Version;
@@ -155,10 +155,7 @@ pub async fn run_item(
         .prefix(&format!("{}-{}-{}-", item.tenant, item.video, item.item))
         .tempdir_in(&tmp_root)
         .map_err(JobError::io("creating the work dir"))?;
-    let source = match crate::source::presigned(&shared.ctx.media, &item.source_key).await? {
-        Some(url) => url,
-        None => Source::File(locate_source(shared, &item.source_key, work.path()).await?),
-    };
+    let source = crate::source::locate_source(media, &item.source_key, work.path()).await?;
     let inspection = source.inspect(PROBE_TIMEOUT).await?;
     let plan = WorkPlan::of(&inspection, &shared.settings, &shared.encoder)?;
     if plan.hash != item.plan_hash {

@@ -6,10 +6,10 @@
 //! each publication of outputs and before each event. A deleted video (before or during the
 //! job) ends as [`Done::Deleted`]: whatever the job stored is removed, nothing more is emitted.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use framelog_core::media::{MediaError, SharedMediaStore, hls_prefix};
+use framelog_core::media::{SharedMediaStore, hls_prefix};
 use framelog_core::service::ServiceContext;
 use framelog_core::tombstones::Tombstones;
 use framelog_core::{media_limits, probe};
@@ -154,11 +154,12 @@ async fn run(
         emit.settle(&m.final_events(), cancel).await?;
         return Ok(Done::AlreadyComplete);
     }
-    let source = locate_source(shared, source_key, work.path()).await?;
+    // Never a copy of the whole source when the store presigns: probed and read from its URL.
+    let source = crate::source::locate_source(media, source_key, work.path()).await?;
     let subject = Subject::progress(emit.tenant(), Kind::Transcode, emit.video());
     let reporter = Reporter::start(shared.ctx.platform.events.clone(), subject);
     reporter.set(Progress { percent: 0.0, eta_secs: None, stage: "probing" });
-    let inspection = probe::inspect(&source, PROBE_TIMEOUT).await?;
+    let inspection = source.inspect(PROBE_TIMEOUT).await?;
     let limits = shared.settings.limits.media_limits();
     media_limits::check(&limits, &inspection.probe, inspection.streams)?;
     let audio_plan = crate::audio::plan_for(&inspection);
@@ -411,28 +412,6 @@ pub(crate) async fn write(path: &Path, text: String) -> Result<(), JobError> {
     tokio::fs::write(path, text).await.map_err(JobError::io(format!("writing {}", path.display())))
 }
 
-/// A local path to read the source from: the store's own file, or a copy in `work`.
-#[instrument(skip_all, fields(key = %key), err)]
-pub(crate) async fn locate_source(
-    shared: &Shared,
-    key: &str,
-    work: &Path,
-) -> Result<PathBuf, JobError> {
-    let media = &shared.ctx.media;
-    if let Some(p) = media.local_path(key)
-        && tokio::fs::try_exists(&p).await.unwrap_or(false)
-    {
-        return Ok(p);
-    }
-    let dest = work.join("source");
-    match media.fetch_to(key, &dest).await {
-        Ok(()) => Ok(dest),
-        Err(MediaError::NotFound(_)) => Err(JobError::SourceMissing(key.to_owned())),
-        Err(MediaError::InvalidKey(_)) => Err(JobError::SourceMissing(key.to_owned())),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// A video rendition as played with the default audio, if there is audio.
 fn with_audio(m: Measured, audio: Option<&MeasuredAudio>) -> Measured {
     match audio {
@@ -498,7 +477,7 @@ impl Runner<'_> {
         stage: &'static str,
         priority: Priority,
     ) -> Result<RunStats, JobError> {
-        tracing::debug!(args = %args.join(" "), "ffmpeg");
+        tracing::debug!(args = %crate::source::redacted(&args), "ffmpeg");
         let (tx, plan, duration) = (self.reporter.sender(), self.plan, self.duration);
         let mut on_progress = |ev: ProgressEvent| {
             let fraction = match ev {

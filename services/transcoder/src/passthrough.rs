@@ -30,12 +30,13 @@ use tracing::instrument;
 
 use crate::audio::{STEREO_GROUP, Track};
 use crate::codecs;
-use crate::command::{MEDIA_PLAYLIST, input_args};
+use crate::command::MEDIA_PLAYLIST;
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Priority};
 use crate::playlist::{
     AudioMedia, Variant, average_bandwidth, parse_media_playlist, peak_bandwidth,
 };
+use crate::source::Source;
 
 /// Directory of the passthrough rendition (and the `-var_stream_map` name).
 pub const SOURCE_RENDITION: &str = "source";
@@ -157,14 +158,14 @@ fn s(v: impl ToString) -> String {
 /// sets in the init, as every HLS player expects. Metadata and chapters are dropped (a phone
 /// video's location is not published).
 pub fn package_args(
-    input: &Path,
+    input: &Source,
     audio: &AudioHandling,
     out: &Path,
     segment_secs: u32,
 ) -> Vec<String> {
     let mut a: Vec<String> =
         ["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-y"].map(s).to_vec();
-    a.extend(input_args(input));
+    a.extend(input.input_args());
     a.extend(["-map", "0:V:0"].map(s));
     let audio_index = match audio {
         AudioHandling::Copy(i) | AudioHandling::Encode(i) => Some(*i),
@@ -321,18 +322,21 @@ pub(crate) fn variant(m: &Measured, video: &VideoStream) -> Result<Variant, JobE
 /// Runs [`package_args`] into `out` (`out/source/`, `out/source-audio/`) and measures it.
 /// `Ok(None)` (logged) when a segment is longer than [`MAX_KEYFRAME_GAP_SECS`]: keyframes too
 /// sparse for short segments without re-encoding; the caller falls back to the encode.
-#[instrument(skip_all, fields(source = %source.display()), err)]
+#[instrument(skip_all, fields(source = ?source), err)]
 pub async fn package(
     ffmpeg: &Path,
     inspection: &Inspection,
-    source: &Path,
+    source: &Source,
     out: &Path,
     segment_secs: u32,
     audio: &AudioHandling,
     cancel: &CancellationToken,
 ) -> Result<Option<Packaged>, JobError> {
     let Some(video) = &inspection.video else {
-        return Err(JobError::output(source, "a passthrough needs a video stream"));
+        return Err(JobError::output(
+            Path::new(SOURCE_RENDITION),
+            "a passthrough needs a video stream",
+        ));
     };
     let mut audio = audio.clone();
     let mut cpu_secs = 0.0;

@@ -179,7 +179,12 @@ fn has(args: &[String], pair: &[&str]) -> bool {
 
 #[test]
 fn packaging_copies_the_video_into_fmp4_hls_behind_the_input_fence() {
-    let a = package_args(Path::new("/in/src.mp4"), &AudioHandling::Copy(1), Path::new("/o"), 6);
+    let a = package_args(
+        &Source::File("/in/src.mp4".into()),
+        &AudioHandling::Copy(1),
+        Path::new("/o"),
+        6,
+    );
     let fence = crate::command::input_args(Path::new("/in/src.mp4"));
     assert!(has(&a, &fence.iter().map(String::as_str).collect::<Vec<_>>()));
     for pair in [
@@ -201,8 +206,23 @@ fn packaging_copies_the_video_into_fmp4_hls_behind_the_input_fence() {
 }
 
 #[test]
+fn a_source_in_s3_is_packaged_from_its_url_behind_the_url_fence() {
+    let url = Source::Url("http://s3/b/sources/acme/v/source?X-Amz-Signature=s".into());
+    let a = package_args(&url, &AudioHandling::Copy(1), Path::new("/o"), 6);
+    let input = url.input_args();
+    assert!(has(&a, &input.iter().map(String::as_str).collect::<Vec<_>>()), "{a:?}");
+    assert!(has(&a, &["-seekable", "1"]) && has(&a, &["-c:v", "copy"]));
+    assert!(!a.iter().any(|x| x.starts_with("file:")), "no local file: {a:?}");
+}
+
+#[test]
 fn audio_that_is_not_aac_is_encoded_to_aac_lc_48k_stereo_128k() {
-    let a = package_args(Path::new("/s.webm"), &AudioHandling::Encode(2), Path::new("/o"), 4);
+    let a = package_args(
+        &Source::File("/s.webm".into()),
+        &AudioHandling::Encode(2),
+        Path::new("/o"),
+        4,
+    );
     assert!(has(&a, &["-map", "0:2"]));
     assert!(has(&a, &["-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128000"]));
     assert!(!a.iter().any(|x| x == "aac_adtstoasc"));
@@ -210,7 +230,7 @@ fn audio_that_is_not_aac_is_encoded_to_aac_lc_48k_stereo_128k() {
 
 #[test]
 fn without_audio_only_the_video_is_mapped() {
-    let a = package_args(Path::new("/s.mp4"), &AudioHandling::None, Path::new("/o"), 6);
+    let a = package_args(&Source::File("/s.mp4".into()), &AudioHandling::None, Path::new("/o"), 6);
     assert!(has(&a, &["-var_stream_map", "v:0,name:source"]));
     assert_eq!(a.iter().filter(|x| *x == "-map").count(), 1);
     assert!(!a.iter().any(|x| x == "-c:a"));

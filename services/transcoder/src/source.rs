@@ -4,12 +4,20 @@
 //! A URL input is fenced like a file ([`framelog_core::probe::url_fence_args`]: the network
 //! protocols for that input only, the same demuxer list) and opened `-seekable 1` (S3 serves
 //! ranges, so `-ss` seeks by HTTP range) with reconnects on network errors.
+//!
+//! [`locate_source`] is the one place a job or a work item gets its source: the store's own
+//! file, else its URL (nothing on local disk, the coordinator probes and packages from it),
+//! else (a store that neither has paths nor presigns: the NATS object store) a staged copy.
+//! A URL is a credential: it is never logged ([`Source`]'s `Debug`, [`redacted`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use framelog_core::media::{MediaError, SharedMediaStore};
 use framelog_core::probe::{self, Inspection, ProbeError};
+use tracing::instrument;
+
+use crate::error::JobError;
 
 /// Lifetime of a source URL: longer than any item's encode (ffmpeg reconnects with it).
 pub const URL_TTL: Duration = Duration::from_secs(6 * 3600);
@@ -66,13 +74,43 @@ impl Source {
     }
 }
 
-/// The source `key` as a URL when the store presigns and has no local path; `None` to stage it
-/// (as [`crate::job::locate_source`] does).
-pub async fn presigned(media: &SharedMediaStore, key: &str) -> Result<Option<Source>, MediaError> {
-    if media.local_path(key).is_some() {
-        return Ok(None);
+/// Where to read the source `key` from: the store's own file; else its presigned URL (after
+/// checking the object is there, so a missing source fails for good as with a copy); else a
+/// copy in `work` (`work/source`).
+#[instrument(skip_all, fields(key = %key), err)]
+pub async fn locate_source(
+    media: &SharedMediaStore,
+    key: &str,
+    work: &Path,
+) -> Result<Source, JobError> {
+    let missing = |e: MediaError| match e {
+        MediaError::NotFound(_) | MediaError::InvalidKey(_) => {
+            JobError::SourceMissing(key.to_owned())
+        }
+        e => e.into(),
+    };
+    if let Some(p) = media.local_path(key) {
+        if tokio::fs::try_exists(&p).await.unwrap_or(false) {
+            return Ok(Source::File(p));
+        }
+    } else if let Some(url) = media.presigned_get(key, URL_TTL).await.map_err(missing)? {
+        if !media.exists(key).await.map_err(missing)? {
+            return Err(JobError::SourceMissing(key.to_owned()));
+        }
+        return Ok(Source::Url(url));
     }
-    Ok(media.presigned_get(key, URL_TTL).await?.map(Source::Url))
+    let dest = work.join("source");
+    media.fetch_to(key, &dest).await.map_err(missing)?;
+    Ok(Source::File(dest))
+}
+
+/// `args` joined for a log line, every URL argument replaced by `<url>`.
+pub fn redacted(args: &[String]) -> String {
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| if a.contains("://") && !a.starts_with("file:") { "<url>" } else { a.as_str() })
+        .collect();
+    shown.join(" ")
 }
 
 #[cfg(test)]
@@ -91,8 +129,11 @@ mod tests {
             ["-i".to_owned(), "https://s3/b/k?X-Amz-Signature=secret".to_owned()]
         );
         assert!(!format!("{s:?}").contains("secret"));
+        let logged = redacted(&a);
+        assert!(!logged.contains("secret") && logged.ends_with("-i <url>"), "{logged}");
         let f = Source::File(PathBuf::from("/m/source")).input_args();
         assert_eq!(f[1], "file,pipe");
         assert_eq!(f.last().unwrap(), "file:/m/source");
+        assert!(redacted(&f).ends_with("-i file:/m/source"), "a file is shown");
     }
 }

@@ -139,7 +139,7 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
     };
     let enc = Encoder::libx264("veryfast");
     let stage = Stage {
-        input: Path::new("/in.ts"),
+        input: &crate::source::Source::File("/in.ts".into()),
         profiles: &profiles[..1],
         out_dir: Path::new("/o"),
         encoder: &enc,
@@ -153,7 +153,12 @@ fn the_pre_filters_run_once_before_the_poster_and_sprite_taps_and_on_the_first_f
     assert!(graph.starts_with(&format!("[0:v]{pre},split=2[src][pst];")), "{graph}");
     assert_eq!(graph.matches("tonemap=tonemap=").count(), 1, "{graph}");
     assert_eq!(graph.matches("bwdif=").count(), 1, "{graph}");
-    let poster = poster_args(Path::new("/in.ts"), Some(&v), (1280, 720), Path::new("/o/p.jpg"));
+    let poster = poster_args(
+        &crate::source::Source::File("/in.ts".into()),
+        Some(&v),
+        (1280, 720),
+        Path::new("/o/p.jpg"),
+    );
     let vf = &poster[poster.iter().position(|a| a == "-vf").unwrap() + 1];
     assert_eq!(vf, &format!("{pre},scale=1280:720,setsar=1"));
 }

@@ -108,7 +108,7 @@ async fn corpus_sources_come_out_bt709_square_pixel_progressive_at_their_display
         };
         let enc = Encoder::libx264("ultrafast");
         let stage = Stage {
-            input: &source.path,
+            input: &framelog_transcoder::source::Source::File(source.path.clone()),
             profiles: &profiles,
             out_dir: &out,
             encoder: &enc,

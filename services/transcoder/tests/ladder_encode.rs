@@ -10,6 +10,7 @@ use framelog_transcoder::codecs;
 use framelog_transcoder::command::{Stage, stage_args};
 use framelog_transcoder::playlist::{MediaPlaylist, parse_media_playlist};
 use framelog_transcoder::profile::{FrameRate, Profile, VideoCodec};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::{Encoder, rate};
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ fn source(dir: &Path, graph: &str) -> std::path::PathBuf {
 fn encode(input: &Path, out: &Path, profiles: &[Profile]) {
     let enc = Encoder::libx264("veryfast");
     let stage = Stage {
-        input,
+        input: &Source::File(input.to_owned()),
         profiles,
         out_dir: out,
         encoder: &enc,

@@ -15,6 +15,7 @@ use framelog_transcoder::passthrough::{
     AudioHandling, Eligibility, MAX_KEYFRAME_GAP_SECS, Packaged, SOURCE_AUDIO, SOURCE_RENDITION,
     eligibility, package,
 };
+use framelog_transcoder::source::Source;
 use tokio_util::sync::CancellationToken;
 
 fn ffmpeg(args: &[&str]) {
@@ -57,7 +58,9 @@ async fn package_it(i: &Inspection, src: &Path, out: &Path) -> (Option<Packaged>
     };
     let started = Instant::now();
     let cancel = CancellationToken::new();
-    let p = package(Path::new("ffmpeg"), i, src, out, 6, &audio, &cancel).await.unwrap();
+    let p = package(Path::new("ffmpeg"), i, &Source::File(src.to_owned()), out, 6, &audio, &cancel)
+        .await
+        .unwrap();
     (p, started.elapsed())
 }
 

@@ -12,6 +12,7 @@ use framelog_core::probe::VideoStream;
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::encoder::Encoder;
 use framelog_transcoder::profile::{FrameRate, Profile};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::storyboard::{Storyboard, tile_interval};
 use serde_json::Value;
 
@@ -114,7 +115,7 @@ fn transcode(source: &Path, video: Option<&VideoStream>, profile: Profile, out: 
     let name = profile.name.clone();
     let profiles = [profile];
     let stage = Stage {
-        input: source,
+        input: &Source::File(source.to_owned()),
         profiles: &profiles,
         out_dir: out,
         encoder: &enc,

@@ -42,7 +42,7 @@ async fn run_lowest(source: &Path, lowest: &Profile, thumbs: &Thumbnails, out: &
         framelog_core::probe::inspect(source, std::time::Duration::from_secs(30)).await.unwrap();
     let audio = framelog_transcoder::audio::plan_for(&inspection);
     let stage = Stage {
-        input: source,
+        input: &framelog_transcoder::source::Source::File(source.to_owned()),
         profiles: &profiles,
         out_dir: out,
         encoder: &encoder,

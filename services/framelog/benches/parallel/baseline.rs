@@ -11,6 +11,7 @@ use framelog_transcoder::Encoder;
 use framelog_transcoder::command::{Stage, Thumbnails, stage_args};
 use framelog_transcoder::ffmpeg::{self, Priority, RunStats};
 use framelog_transcoder::ladder::{LadderSource, select_profiles};
+use framelog_transcoder::source::Source;
 use framelog_transcoder::storyboard::{SpriteGrid, Storyboard, poster_size, tile_interval};
 use tokio_util::sync::CancellationToken;
 
@@ -57,7 +58,7 @@ pub async fn single_process(source: &Path, dir: &Path) -> Cost {
     };
     let encoder = Encoder::libx264("veryfast");
     let stage = Stage {
-        input: source,
+        input: &Source::File(source.to_owned()),
         profiles: &profiles,
         out_dir: &out,
         encoder: &encoder,
@@ -83,7 +84,7 @@ pub async fn seed(source: &Path, dir: &Path) -> Cost {
     let (mut wall, mut cpu) = (0.0, 0.0);
     for p in &profiles {
         let stage = Stage {
-            input: source,
+            input: &Source::File(source.to_owned()),
             profiles: std::slice::from_ref(p),
             out_dir: &out,
             encoder: &encoder,

@@ -48,6 +48,12 @@ pub async fn env() -> Env {
 }
 
 impl Env {
+    /// This environment with `media` as its store instead of the filesystem one.
+    pub fn with_media(mut self, media: SharedMediaStore) -> Env {
+        self.ctx.media = media;
+        self
+    }
+
     /// A context sharing this one's platform and media but with its own shutdown token.
     pub fn another_process(&self) -> ServiceContext {
         ServiceContext { shutdown: CancellationToken::new(), ..self.ctx.clone() }

@@ -116,7 +116,7 @@ pub async fn encode_single(c: &Case, dir: &Path, enc: &Encoder) -> f64 {
         poster: dir.join("poster.jpg"),
     };
     let stage = Stage {
-        input: &c.input,
+        input: &Source::File(c.input.clone()),
         profiles: &c.profiles,
         out_dir: dir,
         encoder: enc,
