@@ -123,6 +123,7 @@ pub async fn open(
         state: SessionState::Open,
         hash: None,
         store_upload,
+        fetch: None,
     };
     // Quotas (open uploads, storage per tenant): see `quota.rs`.
     crate::quota::insert(st, &s).await?;
@@ -278,7 +279,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
 }
 
 /// Refuses an upload at completion: `VID_UPLOAD rejected`, bytes removed, 422.
-async fn reject<T>(
+pub(crate) async fn reject<T>(
     st: &IngestState,
     s: &UploadSession,
     code: &str,
