@@ -62,10 +62,16 @@ struct UrlEnv {
     media: SharedMediaStore,
     clip: Bytes,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
+    _s3: Option<framelog_tests::SeaweedFs>,
     _nats: NatsServer,
 }
 
 async fn url_env(settings: IngestSettings) -> UrlEnv {
+    url_env_on(settings, false).await
+}
+
+/// [`url_env`] with the media store on a real SeaweedFS (`s3`) or the filesystem.
+async fn url_env_on(settings: IngestSettings, s3: bool) -> UrlEnv {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut common = framelog_core::CommonSettings::for_test(&nats.url(), dir.path().to_path_buf());
@@ -74,7 +80,17 @@ async fn url_env(settings: IngestSettings) -> UrlEnv {
         .await
         .unwrap();
     let key = p.tenants.create(&TenantId::new("acme").unwrap()).await.unwrap();
-    let media: SharedMediaStore = Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap());
+    let (media, seaweed): (SharedMediaStore, _) = if s3 {
+        let seaweed = framelog_tests::SeaweedFs::start().await;
+        let bucket = format!("url-{}", uuid::Uuid::now_v7().simple());
+        let store =
+            framelog_core::media_s3::S3MediaStore::open(&seaweed.settings(&bucket), &p.js, 1)
+                .await
+                .unwrap();
+        (Arc::new(store), Some(seaweed))
+    } else {
+        (Arc::new(FsMediaStore::new(dir.path().join("media")).unwrap()), None)
+    };
     let st = IngestState::new(p, media.clone(), settings).await.unwrap();
     let app = TestApp::serve(
         framelog_ingest::router(st.clone()).fallback(framelog_core::error::fallback),
@@ -87,7 +103,7 @@ async fn url_env(settings: IngestSettings) -> UrlEnv {
             .unwrap(),
     );
     let origin = TestApp::serve(origin_router(Origin { clip: clip.clone(), big: 300_000 })).await;
-    UrlEnv { app, origin, st, key, media, clip, _dirs: (dir, work), _nats: nats }
+    UrlEnv { app, origin, st, key, media, clip, _dirs: (dir, work), _s3: seaweed, _nats: nats }
 }
 
 async fn post(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
@@ -227,4 +243,29 @@ async fn a_stalled_origin_ends_in_input_timeout() {
     let t = Instant::now();
     env.refused("/stall", "input_timeout").await;
     assert!(t.elapsed() < Duration::from_secs(15), "timed out after {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn on_s3_an_import_streams_into_the_multipart_upload_and_a_refused_one_leaves_nothing() {
+    let settings = IngestSettings { max_upload_size: 250_000, ..IngestSettings::default() };
+    let mut env = url_env_on(settings, true).await;
+    env.refused("/big-chunked", "input_too_large").await;
+    // The clip itself, under a limit it fits.
+    env.st =
+        IngestState::new(env.st.platform.clone(), env.media.clone(), IngestSettings::default())
+            .await
+            .unwrap();
+    env.app = TestApp::serve(
+        framelog_ingest::router(env.st.clone()).fallback(framelog_core::error::fallback),
+    )
+    .await;
+    let body = env.import("/clip.mp4").await;
+    let s = env.settled(body["upload_id"].as_str().unwrap()).await;
+    assert_eq!(s["state"], "completed", "{s}");
+    assert!(
+        !env.st.uploads_dir.join(format!("{}.part", s["upload_id"].as_str().unwrap())).exists()
+    );
+    let key = source_key("acme", body["video_id"].as_str().unwrap());
+    let stored = env.media.get_bytes(&key).await.unwrap();
+    assert_eq!(sha256_hex(&stored), sha256_hex(&env.clip), "the assembled object is the file");
 }
