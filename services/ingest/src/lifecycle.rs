@@ -262,6 +262,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         .update(&s.upload_id, move |x| {
             x.state = SessionState::Completed { sha256: sha.clone(), probe: pr.clone(), sequence };
             x.offset = x.size;
+            crate::url_ingest::settle_fetch(x);
             x.updated_at = OffsetDateTime::now_utc();
             Ok(())
         })
@@ -300,6 +301,7 @@ pub(crate) async fn reject<T>(
     st.sessions
         .update(&s.upload_id, move |x| {
             x.state = SessionState::Rejected { code: c.clone(), reason: r.clone() };
+            crate::url_ingest::settle_fetch(x);
             Ok(())
         })
         .await
@@ -339,6 +341,7 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
     st.sessions
         .update(&cur.upload_id, move |x| {
             x.state = if expired { SessionState::Expired } else { SessionState::Aborted };
+            crate::url_ingest::settle_fetch(x);
             Ok(())
         })
         .await

@@ -164,6 +164,23 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
+/// Ends a URL upload's fetch with its session's new state, in the same record write
+/// (completed or rejected), so no reader sees one without the other.
+pub(crate) fn settle_fetch(s: &mut UploadSession) {
+    let status = match s.state {
+        SessionState::Completed { .. } => FetchStatus::Completed,
+        SessionState::Open => return,
+        _ => FetchStatus::Failed,
+    };
+    let size = s.size;
+    if let Some(f) = s.fetch.as_mut() {
+        f.status = status;
+        if status == FetchStatus::Completed {
+            f.bytes_received = size;
+        }
+    }
+}
+
 /// Whether `s` is an open URL upload whose fetch is `attempt`.
 fn ours(s: &UploadSession, attempt: &str) -> bool {
     s.state == SessionState::Open
@@ -195,23 +212,6 @@ async fn refuse(st: &IngestState, upload_id: &str, attempt: &str, f: &FetchFailu
         return;
     }
     let _: Result<(), ApiError> = lifecycle::reject(st, &s, &f.code(), &f.reason()).await;
-    mark(st, upload_id, FetchStatus::Failed, None).await;
-}
-
-async fn mark(st: &IngestState, upload_id: &str, status: FetchStatus, bytes: Option<u64>) {
-    let r = st
-        .sessions
-        .update(upload_id, move |x| {
-            if let Some(f) = x.fetch.as_mut() {
-                f.status = status;
-                f.bytes_received = bytes.unwrap_or(f.bytes_received);
-            }
-            Ok(())
-        })
-        .await;
-    if let Err(e) = r {
-        tracing::warn!(upload_id, error = %e, "could not record the fetch's end");
-    }
 }
 
 async fn attempt_fetch(
@@ -238,7 +238,9 @@ async fn attempt_fetch(
     );
     let progress = Arc::new(AtomicU64::new(0));
     let cancel = CancellationToken::new();
-    let beat = tokio::spawn(heartbeat(
+    // The lease is renewed through the download *and* the completion (a slow probe must not
+    // let another process restart the fetch under it); it stops when `_stop` drops.
+    tokio::spawn(heartbeat(
         st.clone(),
         s.upload_id.clone(),
         attempt.to_owned(),
@@ -251,7 +253,6 @@ async fn attempt_fetch(
         url_fetch::download(st, &s, resp, max, &progress, &cancel).await
     }
     .await;
-    beat.abort();
     let fetched = fetched?;
     let (size, attempt_id) = (fetched.size, attempt.to_owned());
     let (hash, store) = (fetched.hash, fetched.store);
@@ -280,12 +281,11 @@ async fn attempt_fetch(
         })?;
     // The declared size was 0 until now: the tenant's usage takes the real one.
     st.sessions.settle_usage(&s).await.map_err(internal)?;
+    // The fetch record ends with the session (`settle_fetch`): completed, or rejected by the
+    // probe fence (422, already recorded); anything else is our side, retried by the lease.
     match lifecycle::complete(st, &s).await {
-        Ok(_) => mark(st, upload_id, FetchStatus::Completed, Some(size)).await,
-        // Refused by the probe fence: `complete` already rejected the upload.
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            mark(st, upload_id, FetchStatus::Failed, Some(size)).await
-        }
+        Ok(_) => {}
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {}
         Err(e) => return Err(FetchFailure::Internal(e.message)),
     }
     tracing::info!(upload_id, size, "URL import fetched");

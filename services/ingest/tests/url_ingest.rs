@@ -269,3 +269,32 @@ async fn on_s3_an_import_streams_into_the_multipart_upload_and_a_refused_one_lea
     let stored = env.media.get_bytes(&key).await.unwrap();
     assert_eq!(sha256_hex(&stored), sha256_hex(&env.clip), "the assembled object is the file");
 }
+
+#[tokio::test]
+async fn a_url_upload_takes_no_bytes_or_completion_from_a_client_while_it_fetches() {
+    let env = url_env(IngestSettings::default()).await;
+    let body = env.import("/stall").await;
+    let up = body["upload_id"].as_str().unwrap();
+    let url = env.app.url(&format!("/v1/videos/upload/{up}/complete"));
+    let res = env.app.http.post(url).bearer_auth(&env.key).send().await.unwrap();
+    assert_eq!(common::code(res).await, (409, "upload_fetching".to_owned()));
+    let res = env
+        .app
+        .http
+        .patch(env.app.url(&format!("/v1/tus/{up}")))
+        .bearer_auth(&env.key)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::code(res).await, (409, "upload_fetching".to_owned()));
+    let res = env.app.get(&format!("/v1/videos/upload/{up}"), Some(&env.key)).await;
+    let s: Value = res.json().await.unwrap();
+    assert_eq!(
+        (s["state"].as_str(), s["fetch"]["status"].as_str()),
+        (Some("open"), Some("fetching"))
+    );
+}
