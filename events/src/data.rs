@@ -45,6 +45,8 @@ pub enum UploadProtocol {
     Tus,
     /// A live recording imported by the live service (no client upload).
     Recording,
+    /// Pulled by ingest from a URL the tenant named (`POST /v1/videos {"input"}`).
+    Url,
 }
 
 /// Where a source file came from.

@@ -50,7 +50,10 @@ pub async fn verify(
     let (sha256, len, bytes) = match &s.store_upload {
         Some(su) => {
             let etags = match s.protocol {
-                framelog_events::UploadProtocol::Tus => su.etags.clone(),
+                // tus and URL fetches cut their stream into parts kept in the session.
+                framelog_events::UploadProtocol::Tus | framelog_events::UploadProtocol::Url => {
+                    su.etags.clone()
+                }
                 _ => rest_etags(st, s).await?,
             };
             store_upload::assemble(st.media.as_ref(), &s.upload_id, su, etags).await?;

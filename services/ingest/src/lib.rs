@@ -17,6 +17,8 @@
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
 //! - [`gc`]: the idle-upload cleaner. [`jobs`]: every `completed` upload gets its transcode
 //!   request (a durable consumer covering a crash between the two events).
+//! - [`url_ingest`]: `POST /v1/videos {"input"}`, the server pulls the source into an upload
+//!   session (durable fetch record, lease, restart); [`url_fetch`]: the download itself.
 //! - [`quota`]: per-tenant open-upload and storage quotas at creation; [`usage`]: the
 //!   per-tenant record they read (one KV record per tenant, compare-and-set: global).
 //!
@@ -38,6 +40,8 @@ pub mod settings;
 pub mod state;
 pub mod store_upload;
 pub mod tus;
+pub mod url_fetch;
+pub mod url_ingest;
 pub mod usage;
 pub mod videos;
 
@@ -51,6 +55,7 @@ pub use state::IngestState;
 /// The ingest routes.
 pub fn router(state: IngestState) -> Router {
     Router::new()
+        .route("/v1/videos", post(url_ingest::create))
         .route("/v1/videos/upload", post(rest::create))
         .route("/v1/videos/upload/{id}", get(rest::status).delete(rest::abort))
         .route("/v1/videos/upload/{id}/chunk/{n}", put(rest::put_chunk))
@@ -68,5 +73,9 @@ pub async fn start(
     let state = IngestState::new(ctx.platform.clone(), ctx.media.clone(), settings).await?;
     let cleaner = tokio::spawn(gc::run(state.clone(), ctx.shutdown.clone()));
     let requester = tokio::spawn(jobs::run(ctx.platform.events.clone(), ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("ingest", router(state)).with_task(cleaner).with_task(requester))
+    let fetches = tokio::spawn(url_ingest::run(state.clone(), ctx.shutdown.clone()));
+    Ok(ServiceHandle::new("ingest", router(state))
+        .with_task(cleaner)
+        .with_task(requester)
+        .with_task(fetches))
 }

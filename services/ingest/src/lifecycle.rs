@@ -123,6 +123,7 @@ pub async fn open(
         state: SessionState::Open,
         hash: None,
         store_upload,
+        fetch: None,
     };
     // Quotas (open uploads, storage per tenant): see `quota.rs`.
     crate::quota::insert(st, &s).await?;
@@ -261,6 +262,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         .update(&s.upload_id, move |x| {
             x.state = SessionState::Completed { sha256: sha.clone(), probe: pr.clone(), sequence };
             x.offset = x.size;
+            crate::url_ingest::settle_fetch(x);
             x.updated_at = OffsetDateTime::now_utc();
             Ok(())
         })
@@ -278,7 +280,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
 }
 
 /// Refuses an upload at completion: `VID_UPLOAD rejected`, bytes removed, 422.
-async fn reject<T>(
+pub(crate) async fn reject<T>(
     st: &IngestState,
     s: &UploadSession,
     code: &str,
@@ -299,6 +301,7 @@ async fn reject<T>(
     st.sessions
         .update(&s.upload_id, move |x| {
             x.state = SessionState::Rejected { code: c.clone(), reason: r.clone() };
+            crate::url_ingest::settle_fetch(x);
             Ok(())
         })
         .await
@@ -338,6 +341,7 @@ pub async fn end(st: &IngestState, s: &UploadSession, expired: bool) -> Result<b
     st.sessions
         .update(&cur.upload_id, move |x| {
             x.state = if expired { SessionState::Expired } else { SessionState::Aborted };
+            crate::url_ingest::settle_fetch(x);
             Ok(())
         })
         .await

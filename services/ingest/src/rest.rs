@@ -331,6 +331,9 @@ pub async fn status(
     if let SessionState::Rejected { code, reason } = &s.state {
         body["error"] = json!({"code": code, "message": reason});
     }
+    if let Some(f) = &s.fetch {
+        body["fetch"] = json!(f);
+    }
     Ok(axum::Json(body).into_response())
 }
 
@@ -341,6 +344,9 @@ pub async fn complete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let s = load(&st, &tenant, &id).await?;
+    if s.protocol == UploadProtocol::Url && s.state == SessionState::Open {
+        return Err(ApiError::conflict("upload_fetching", "the server is still fetching this URL"));
+    }
     if s.state == SessionState::Open {
         let received = st.sessions.received_chunks(&id).await.map_err(store_err)?.len() as u64;
         if received != s.total_chunks() {

@@ -64,6 +64,9 @@ pub struct UploadSession {
     /// (S3): no part file on any replica.
     #[serde(default)]
     pub store_upload: Option<crate::store_upload::StoreUpload>,
+    /// URL ingest: the fetch that fills this upload (see [`crate::url_ingest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<crate::url_ingest::FetchRecord>,
 }
 
 impl UploadSession {
@@ -191,6 +194,7 @@ mod tests {
             state: SessionState::Open,
             hash: None,
             store_upload: None,
+            fetch: None,
         };
         assert_eq!(s.total_chunks(), 3);
         assert_eq!((0..3).map(|n| s.chunk_len(n)).collect::<Vec<_>>(), vec![5, 5, 1]);

@@ -52,6 +52,24 @@ pub struct IngestSettings {
     )]
     pub storage_quota_bytes: u64,
 
+    // URL ingest (see `url_ingest.rs`).
+    /// Longest silence while downloading a URL source (seconds); then `input_timeout`.
+    #[arg(
+        long = "ingest-url-read-timeout",
+        env = "FRAMELOG_INGEST_URL_READ_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub url_read_timeout_secs: u64,
+
+    /// Longest a URL source's whole download may take (seconds); then `input_timeout`.
+    #[arg(long = "ingest-url-timeout", env = "FRAMELOG_INGEST_URL_TIMEOUT", default_value_t = 2 * 3600)]
+    pub url_total_timeout_secs: u64,
+
+    /// A URL fetch whose ingest process stopped renewing its lease this long (seconds) is
+    /// restarted by any ingest process.
+    #[arg(long = "ingest-url-lease", env = "FRAMELOG_INGEST_URL_LEASE", default_value_t = 30)]
+    pub url_lease_secs: u64,
+
     /// What an uploaded video may ask of the transcoder (checked at completion).
     #[command(flatten)]
     pub limits: IngestLimits,
@@ -68,6 +86,10 @@ impl Default for IngestSettings {
             // Quotas per tenant.
             max_open_uploads: 100,
             storage_quota_bytes: 0,
+            // URL ingest.
+            url_read_timeout_secs: 30,
+            url_total_timeout_secs: 2 * 3600,
+            url_lease_secs: 30,
             limits: IngestLimits::default(),
         }
     }
@@ -82,6 +104,10 @@ impl IngestSettings {
     }
     pub fn probe_timeout(&self) -> Duration {
         Duration::from_secs(self.probe_timeout_secs.max(1))
+    }
+    /// The lease of a URL fetch.
+    pub fn url_lease(&self) -> Duration {
+        Duration::from_secs(self.url_lease_secs.max(1))
     }
 }
 

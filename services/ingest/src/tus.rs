@@ -489,6 +489,12 @@ async fn patch(
     if let Some(e) = gone(&s) {
         return Err(e);
     }
+    if s.protocol == UploadProtocol::Url {
+        return Err(ApiError::conflict(
+            "upload_fetching",
+            "the server fills this upload from a URL",
+        ));
+    }
     if matches!(s.state, SessionState::Completed { .. }) {
         return Err(ApiError::conflict("upload_completed", "this upload is already complete"));
     }

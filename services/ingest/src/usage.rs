@@ -175,6 +175,7 @@ mod tests {
             state,
             hash: None,
             store_upload: None,
+            fetch: None,
         }
     }
 

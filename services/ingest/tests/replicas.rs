@@ -146,6 +146,7 @@ fn old_session(id: &str, video: &str, state: SessionState) -> UploadSession {
         state,
         hash: None,
         store_upload: None,
+        fetch: None,
     }
 }
 
