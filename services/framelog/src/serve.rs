@@ -99,10 +99,14 @@ pub async fn run(
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
     let mut routes = Router::new();
     let mut tasks = Vec::new();
+    // The OpenAPI document of what this process serves: health and the services it runs.
+    let mut docs = vec![health::openapi()];
     for s in services {
         routes = routes.merge(s.router);
+        docs.push(s.openapi);
         tasks.extend(s.tasks);
     }
+    routes = routes.merge(framelog_core::openapi::router(docs));
     let router = app_with(&platform, routes, web);
     let res =
         framelog_core::serve::serve(listener, router, http, shutdown.clone().cancelled_owned())
