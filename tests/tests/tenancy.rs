@@ -88,7 +88,7 @@ async fn the_full_app_answers_unknown_routes_with_the_json_error_shape() {
     let nats = NatsServer::start();
     let (p, _dir) = platform(&nats).await;
     let app = TestApp::serve(framelog::serve::app(&p)).await;
-    assert_eq!(error_code(app.get("/v1/nope", None).await).await, (404, "not_found".into()));
+    assert_eq!(error_code(app.get("/v1/nope", None).await).await, (404, "route_not_found".into()));
     assert_eq!(app.get("/healthz", None).await.status(), 200);
     assert_eq!(app.get("/readyz", None).await.status(), 200);
     let metrics = app.get("/metrics", None).await.text().await.unwrap();

@@ -189,7 +189,15 @@ pub mod extract {
 
 /// Answers unknown routes with the JSON error shape instead of an empty 404.
 pub async fn fallback() -> ApiError {
-    ApiError::not_found("route")
+    ApiError::route_not_found()
+}
+
+impl ApiError {
+    /// No route matches: 404 `route_not_found`, apart from a handler's `not_found` (so a client,
+    /// and the OpenAPI test, can tell a wrong URL from a missing resource).
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route_not_found", "route not found")
+    }
 }
 
 /// Answers a wrong method with the JSON error shape (405).

@@ -44,6 +44,7 @@ pub mod media_s3;
 pub mod metrics;
 pub mod nats;
 pub mod nats_auth;
+pub mod openapi;
 pub mod outbound;
 pub mod outbox;
 pub mod outbox_replay;

@@ -20,19 +20,37 @@ pub struct ServiceContext {
 }
 
 /// A started service.
-#[derive(Debug)]
 pub struct ServiceHandle {
     pub name: &'static str,
     /// Its HTTP routes (may be empty).
     pub router: Router,
     /// Its background tasks (consumers, cleaners); each returns after `shutdown` is cancelled.
     pub tasks: Vec<JoinHandle<()>>,
+    /// Its part of the OpenAPI document (the service's `openapi()`, split from the same
+    /// `OpenApiRouter` as `router`); empty for a service without routes.
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+impl std::fmt::Debug for ServiceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceHandle")
+            .field("name", &self.name)
+            .field("tasks", &self.tasks.len())
+            .field("paths", &self.openapi.paths.paths.len())
+            .finish()
+    }
 }
 
 impl ServiceHandle {
     /// A service with routes and no tasks.
     pub fn new(name: &'static str, router: Router) -> ServiceHandle {
-        ServiceHandle { name, router, tasks: Vec::new() }
+        ServiceHandle { name, router, tasks: Vec::new(), openapi: Default::default() }
+    }
+
+    /// Sets the service's part of the OpenAPI document.
+    pub fn with_openapi(mut self, openapi: utoipa::openapi::OpenApi) -> ServiceHandle {
+        self.openapi = openapi;
+        self
     }
 
     /// Adds a background task.

@@ -100,14 +100,19 @@ pub async fn run(
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
     let mut routes = Router::new();
     let mut tasks = Vec::new();
+    // The OpenAPI document of what this process serves: health and the services it runs.
+    let mut docs = vec![health::openapi()];
     // `/v1/api-keys` wherever a tenant API is served (every service but the transcoder).
     if services.iter().any(|s| s.name != "transcoder") {
         routes = routes.merge(framelog_core::api_keys_api::router(platform.tenants.clone()));
+        docs.push(framelog_core::api_keys_api::openapi());
     }
     for s in services {
         routes = routes.merge(s.router);
+        docs.push(s.openapi);
         tasks.extend(s.tasks);
     }
+    routes = routes.merge(framelog_core::openapi::router(docs));
     let router = app_with(&platform, routes, web);
     let res =
         framelog_core::serve::serve(listener, router, http, shutdown.clone().cancelled_owned())

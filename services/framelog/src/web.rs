@@ -21,7 +21,7 @@ const API_PREFIXES: [&str; 6] = ["/v1/", "/hls/", "/live/", "/healthz", "/readyz
 pub async fn fallback(web: WebDir, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if path == "/v1" || API_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        return ApiError::not_found("route").into_response();
+        return ApiError::route_not_found().into_response();
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return framelog_core::error::method_not_allowed().await.into_response();
@@ -35,7 +35,7 @@ pub async fn fallback(web: WebDir, req: Request) -> Response {
             }))
             .into_response();
         }
-        return ApiError::not_found("route").into_response();
+        return ApiError::route_not_found().into_response();
     };
     let index = dir.join("index.html");
     let svc = ServeDir::new(&dir).fallback(ServeFile::new(index));

@@ -195,6 +195,6 @@ async fn the_web_ui_is_served_for_app_paths_but_never_over_api_paths() {
         let r = get(p).await.unwrap();
         assert_eq!(r.status(), 404, "{p}");
         let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "not_found", "{p}");
+        assert_eq!(body["error"]["code"], "route_not_found", "{p}");
     }
 }

@@ -46,23 +46,33 @@ pub mod usage;
 pub mod videos;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
 use framelog_core::service::{ServiceContext, ServiceHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use settings::IngestSettings;
 pub use state::IngestState;
 
+/// The one list of the ingest routes: the router and the OpenAPI part both come from it.
+fn routes() -> OpenApiRouter<IngestState> {
+    OpenApiRouter::new()
+        .routes(routes!(url_ingest::create))
+        .routes(routes!(rest::create))
+        .routes(routes!(rest::status, rest::abort))
+        .routes(routes!(rest::put_chunk))
+        .routes(routes!(rest::complete))
+        .routes(routes!(videos::delete))
+        .merge(tus::router())
+}
+
 /// The ingest routes.
 pub fn router(state: IngestState) -> Router {
-    Router::new()
-        .route("/v1/videos", post(url_ingest::create))
-        .route("/v1/videos/upload", post(rest::create))
-        .route("/v1/videos/upload/{id}", get(rest::status).delete(rest::abort))
-        .route("/v1/videos/upload/{id}/chunk/{n}", put(rest::put_chunk))
-        .route("/v1/videos/upload/{id}/complete", post(rest::complete))
-        .route("/v1/videos/{id}", delete(videos::delete))
-        .merge(tus::router())
-        .with_state(state)
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// The ingest routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 /// Starts ingest: its routes and the idle-upload cleaner.
@@ -75,6 +85,7 @@ pub async fn start(
     let requester = tokio::spawn(jobs::run(ctx.platform.events.clone(), ctx.shutdown.clone()));
     let fetches = tokio::spawn(url_ingest::run(state.clone(), ctx.shutdown.clone()));
     Ok(ServiceHandle::new("ingest", router(state))
+        .with_openapi(openapi())
         .with_task(cleaner)
         .with_task(requester)
         .with_task(fetches))

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
 use serde::Deserialize;
@@ -29,7 +30,7 @@ use crate::session::{ChunkRecord, SessionState, StoreError, UploadSession, range
 use crate::state::IngestState;
 
 /// Body of `POST /v1/videos/upload`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
     pub filename: String,
@@ -50,6 +51,28 @@ fn valid_sha256_hex(s: &str) -> bool {
 }
 
 /// `POST /v1/videos/upload`.
+#[utoipa::path(post, path = "/v1/videos/upload", tag = "uploads", operation_id = "create_upload",
+    security(("bearer" = [])),
+    request_body(content = CreateUpload, content_type = "application/json"),
+    responses(
+        (status = 201, body = serde_json::Value,
+            description = "the upload: `upload_id`, `video_id`, `chunk_size`, `total_chunks`, `expires_at`, `sequence`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 429, description = "over the rate or session limit", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn create(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -137,6 +160,29 @@ fn chunk_digest(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
 }
 
 /// `PUT /v1/videos/upload/{id}/chunk/{n}`.
+#[utoipa::path(put, path = "/v1/videos/upload/{id}/chunk/{n}", tag = "uploads", operation_id = "put_upload_chunk",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "the upload id"),
+        ("n" = u64, Path, description = "the chunk number, from 0"),
+    ),
+    request_body(content = String, content_type = "application/octet-stream", description = "the chunk's bytes; optional `Digest: sha-256=<base64>`"),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "chunk stored: `upload_id`, `chunk`, `duplicate`, `received_chunks`, `total_chunks`, `complete`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn put_chunk(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -285,6 +331,22 @@ pub(crate) async fn chunk_answer(
 }
 
 /// `GET /v1/videos/upload/{id}`.
+#[utoipa::path(get, path = "/v1/videos/upload/{id}", tag = "uploads", operation_id = "get_upload",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the upload id")),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the upload's state, received and missing chunk ranges"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn status(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -338,6 +400,25 @@ pub async fn status(
 }
 
 /// `POST /v1/videos/upload/{id}/complete`.
+#[utoipa::path(post, path = "/v1/videos/upload/{id}/complete", tag = "uploads", operation_id = "complete_upload",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the upload id")),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "completed (verified, probed, stored) or refused with a reason"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn complete(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -361,6 +442,23 @@ pub async fn complete(
 }
 
 /// `DELETE /v1/videos/upload/{id}`.
+#[utoipa::path(delete, path = "/v1/videos/upload/{id}", tag = "uploads", operation_id = "abort_upload",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the upload id")),
+    responses(
+        (status = 204, description = "aborted"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn abort(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,

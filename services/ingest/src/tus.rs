@@ -6,21 +6,22 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{head, post};
 use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::files::{BodyEnd, PartFile, part_path, stream_body};
 use crate::lifecycle::{self, NewUpload, load, store_err};
@@ -42,16 +43,72 @@ fn hv(v: impl ToString) -> HeaderValue {
     HeaderValue::from_str(&v.to_string()).expect("header value")
 }
 
-/// The tus routes.
-pub fn router() -> Router<IngestState> {
-    Router::new()
-        .route("/v1/tus", post(create).options(options))
-        .route("/v1/tus/", post(create).options(options))
-        .route(
-            "/v1/tus/{id}",
-            head(head_upload).patch(patch).delete(terminate).post(overridden).options(options),
-        )
+/// The tus routes (one list for the router and the OpenAPI part).
+pub fn router() -> OpenApiRouter<IngestState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_bare, options_bare))
+        .routes(routes!(create, options))
+        .routes(routes!(head_upload, patch, terminate, overridden, options_upload))
         .layer(axum::middleware::from_fn(tus_headers))
+}
+
+/// `POST /v1/tus` (without the slash): as [`create`].
+#[utoipa::path(post, path = "/v1/tus", tag = "tus", operation_id = "tus_create_bare",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Length" = Option<u64>, Header, description = "the file size"),
+        ("Upload-Metadata" = Option<String>, Header, description = "`key base64,...` (`filename`, `filetype`)"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 <base64>` of the bytes sent with creation"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "bytes at `Upload-Offset`"),
+    responses(
+        (status = 201, description = "as `POST /v1/tus/`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 415, body = ErrorBody,
+            description = "`Content-Type` is not `application/offset+octet-stream`"),
+        (status = 429, description = "over the rate or session limit", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
+async fn create_bare(
+    st: State<IngestState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    create(st, tenant, headers, body).await
+}
+
+/// `OPTIONS /v1/tus`: as [`options`].
+#[utoipa::path(options, path = "/v1/tus", tag = "tus", operation_id = "tus_options_bare",
+    responses(
+        (status = 204, description = "as `OPTIONS /v1/tus/`"),
+        (status = 431, body = ErrorBody,
+            description = "request headers over the limit (`headers_too_large`)"),
+    ))]
+async fn options_bare(st: State<IngestState>) -> Response {
+    options(st).await
+}
+
+/// `OPTIONS /v1/tus/{id}`: as [`options`].
+#[utoipa::path(options, path = "/v1/tus/{id}", tag = "tus", operation_id = "tus_options_upload",
+    params(("id" = String, Path, description = "the upload id")),
+    responses(
+        (status = 204, description = "as `OPTIONS /v1/tus/`"),
+        (status = 431, body = ErrorBody,
+            description = "request headers over the limit (`headers_too_large`)"),
+    ))]
+async fn options_upload(st: State<IngestState>) -> Response {
+    options(st).await
 }
 
 /// Adds `Tus-Resumable` to every answer; refuses other protocol versions with 412.
@@ -75,6 +132,13 @@ async fn tus_headers(req: Request, next: Next) -> Response {
     res
 }
 
+#[utoipa::path(options, path = "/v1/tus/", tag = "tus", operation_id = "tus_options",
+    responses(
+        (status = 204,
+            description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`"),
+        (status = 431, body = ErrorBody,
+            description = "request headers over the limit (`headers_too_large`)"),
+    ))]
 async fn options(State(st): State<IngestState>) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let hs = r.headers_mut();
@@ -369,6 +433,33 @@ fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /v1/tus/`: creation (and creation-with-upload).
+#[utoipa::path(post, path = "/v1/tus/", tag = "tus", operation_id = "tus_create",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Length" = Option<u64>, Header, description = "the file size"),
+        ("Upload-Metadata" = Option<String>, Header, description = "`key base64,...` (`filename`, `filetype`)"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 <base64>` of the bytes sent with creation"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "bytes at `Upload-Offset`"),
+    responses(
+        (status = 201,
+            description = "created; `Location` is the upload URL (creation-with-upload may carry bytes)"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 415, body = ErrorBody,
+            description = "`Content-Type` is not `application/offset+octet-stream`"),
+        (status = 429, description = "over the rate or session limit", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 async fn create(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -448,6 +539,27 @@ fn gone(s: &UploadSession) -> Option<ApiError> {
 }
 
 /// `HEAD /v1/tus/{id}`.
+#[utoipa::path(head, path = "/v1/tus/{id}", tag = "tus", operation_id = "tus_head",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("id" = String, Path, description = "the upload id"),
+    ),
+    responses(
+        (status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such upload for this tenant (`not_found`)"),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 async fn head_upload(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -470,6 +582,36 @@ async fn head_upload(
 }
 
 /// `PATCH /v1/tus/{id}`.
+#[utoipa::path(patch, path = "/v1/tus/{id}", tag = "tus", operation_id = "tus_patch",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Offset" = u64, Header, description = "where the bytes go"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256 <base64>` of this chunk"),
+        ("id" = String, Path, description = "the upload id"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "bytes at `Upload-Offset`"),
+    responses(
+        (status = 204, description = "bytes stored; the new `Upload-Offset`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such upload for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 415, body = ErrorBody,
+            description = "`Content-Type` is not `application/offset+octet-stream`"),
+        (status = 460, body = ErrorBody,
+            description = "the chunk does not match its `Upload-Checksum`"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 async fn patch(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -508,6 +650,27 @@ async fn patch(
 }
 
 /// `DELETE /v1/tus/{id}`: termination.
+#[utoipa::path(delete, path = "/v1/tus/{id}", tag = "tus", operation_id = "tus_terminate",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("id" = String, Path, description = "the upload id"),
+    ),
+    responses(
+        (status = 204, description = "terminated"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such upload for this tenant (`not_found`)"),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 async fn terminate(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,
@@ -531,6 +694,34 @@ async fn terminate(
 
 /// `POST /v1/tus/{id}` with `X-HTTP-Method-Override` (for clients behind proxies that only
 /// allow GET and POST).
+#[utoipa::path(post, path = "/v1/tus/{id}", tag = "tus", operation_id = "tus_method_override",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("X-HTTP-Method-Override" = String, Header, description = "`PATCH` or `DELETE`"),
+        ("Upload-Offset" = Option<u64>, Header, description = "as PATCH"),
+        ("id" = String, Path, description = "the upload id"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "bytes at `Upload-Offset`"),
+    responses(
+        (status = 204,
+            description = "`X-HTTP-Method-Override: PATCH` or `DELETE`, answered as those"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such upload for this tenant (`not_found`)"),
+        (status = 405, description = "an override names another method", body = ErrorBody),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 410, description = "the upload ended or expired", body = ErrorBody),
+        (status = 412, body = ErrorBody,
+            description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 async fn overridden(
     State(st): State<IngestState>,
     tenant: Tenant,

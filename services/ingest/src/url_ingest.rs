@@ -28,6 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::outbound::{self, OutboundError, OutboundTimeouts};
 use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
@@ -44,7 +45,7 @@ use crate::url_fetch::{self, FetchFailure};
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Body of `POST /v1/videos`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFromUrl {
     pub input: String,
@@ -55,7 +56,7 @@ pub struct CreateFromUrl {
 }
 
 /// Answer of `POST /v1/videos`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FetchAccepted {
     pub video_id: String,
     pub upload_id: String,
@@ -63,7 +64,7 @@ pub struct FetchAccepted {
 }
 
 /// Where a fetch stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FetchStatus {
     Fetching,
@@ -101,6 +102,21 @@ fn display_name(url: &reqwest::Url, title: Option<&str>) -> String {
 }
 
 /// `POST /v1/videos`.
+#[utoipa::path(post, path = "/v1/videos", tag = "uploads", operation_id = "import_video_from_url",
+    security(("bearer" = [])),
+    request_body(content = CreateFromUrl, content_type = "application/json"),
+    responses(
+        (status = 202, body = FetchAccepted,
+            description = "the import started: follow it at `GET /v1/videos/upload/{upload_id}`"),
+        (status = 400, body = ErrorBody, description = "not an http(s) URL (`invalid_input`) or malformed JSON"),
+        (status = 401, body = ErrorBody, description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody, description = "the API key lacks `uploads:write` (`insufficient_scope`)"),
+        (status = 422, body = ErrorBody,
+            description = "a loopback/private target (`input_forbidden`) or a field too long (`invalid_field`)"),
+        (status = 413, body = ErrorBody, description = "the tenant's storage quota is used up (`storage_quota_exceeded`)"),
+        (status = 429, body = ErrorBody, description = "too many open uploads (`too_many_open_uploads`)"),
+        (status = 503, body = ErrorBody, description = "NATS or the media store is unreachable"),
+    ))]
 pub async fn create(
     State(st): State<IngestState>,
     Tenant(tenant): Tenant,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::playback_token;
 use framelog_core::tenants::Tenant;
 use framelog_events::LiveData;
@@ -19,7 +20,7 @@ use crate::state::LiveState;
 use crate::store::StreamRecord;
 
 /// Body of `POST /v1/streams`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStream {
     pub name: String,
@@ -55,6 +56,27 @@ fn playback(st: &LiveState, r: &StreamRecord) -> Value {
 }
 
 /// `POST /v1/streams`.
+#[utoipa::path(post, path = "/v1/streams", tag = "live", operation_id = "create_stream",
+    security(("bearer" = [])),
+    request_body(content = CreateStream, content_type = "application/json"),
+    responses(
+        (status = 201, body = serde_json::Value,
+            description = "the stream with its key (shown here and on reveal/rotate), RTMP and OBS settings"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 429, description = "over the rate or session limit", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn create(
     State(st): State<LiveState>,
     Tenant(tenant): Tenant,
@@ -120,6 +142,22 @@ async fn load(
 }
 
 /// `POST /v1/streams/{id}/key/reveal`.
+#[utoipa::path(post, path = "/v1/streams/{id}/key/reveal", tag = "live", operation_id = "reveal_stream_key",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the stream id")),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the stream key and publish settings"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn reveal(
     State(st): State<LiveState>,
     Tenant(tenant): Tenant,
@@ -138,6 +176,24 @@ pub async fn reveal(
 }
 
 /// `POST /v1/streams/{id}/key/rotate`: the old key fails at once and an ongoing publish is cut.
+#[utoipa::path(post, path = "/v1/streams/{id}/key/rotate", tag = "live", operation_id = "rotate_stream_key",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the stream id")),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the new key; publishers with the old one are cut"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn rotate(
     State(st): State<LiveState>,
     Tenant(tenant): Tenant,
@@ -179,6 +235,23 @@ pub async fn rotate(
 }
 
 /// `DELETE /v1/streams/{id}`.
+#[utoipa::path(delete, path = "/v1/streams/{id}", tag = "live", operation_id = "delete_stream",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the stream id")),
+    responses(
+        (status = 204, description = "deleted; a publisher is cut"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 507, description = "no room in the event or media store", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(st): State<LiveState>,
     Tenant(tenant): Tenant,
@@ -209,6 +282,21 @@ pub async fn delete(
 }
 
 /// `GET /v1/streams/{id}/playback`: a signed live HLS path (by stream id; never the key).
+#[utoipa::path(get, path = "/v1/streams/{id}/playback", tag = "live", operation_id = "stream_playback_url",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the stream id")),
+    responses(
+        (status = 200, description = "a signed live HLS URL", body = serde_json::Value),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn playback_url(
     State(st): State<LiveState>,
     Tenant(tenant): Tenant,

@@ -42,28 +42,42 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use framelog_ingest::{IngestSettings, IngestState};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use settings::LiveSettings;
 pub use state::LiveState;
 
+/// The stream management routes (tenant auth): one list for the router and the OpenAPI part.
+fn api_routes() -> OpenApiRouter<LiveState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::create))
+        .routes(routes!(api::delete))
+        .routes(routes!(api::reveal))
+        .routes(routes!(api::rotate))
+        .routes(routes!(api::playback_url))
+}
+
+/// The media servers' webhooks (guarded in [`router`]).
+fn hook_routes() -> OpenApiRouter<LiveState> {
+    OpenApiRouter::new()
+        .routes(routes!(mediamtx::auth))
+        .routes(routes!(mediamtx::event))
+        .routes(routes!(nginx::callback))
+}
+
 /// The live routes: stream management (tenant auth) and the webhooks (guarded).
 pub fn router(state: LiveState) -> Router {
-    let hooks = Router::new()
-        .route("/v1/hooks/mediamtx/auth", post(mediamtx::auth))
-        .route("/v1/hooks/mediamtx/event", post(mediamtx::event))
-        .route("/v1/hooks/nginx-rtmp/{call}", post(nginx::callback))
+    let hooks = hook_routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::webhook_guard));
-    Router::new()
-        .route("/v1/streams", post(api::create))
-        .route("/v1/streams/{id}", axum::routing::delete(api::delete))
-        .route("/v1/streams/{id}/key/reveal", post(api::reveal))
-        .route("/v1/streams/{id}/key/rotate", post(api::rotate))
-        .route("/v1/streams/{id}/playback", get(api::playback_url))
-        .merge(hooks)
-        .with_state(state)
+    api_routes().merge(hooks).split_for_parts().0.with_state(state)
+}
+
+/// The live routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().merge(hook_routes()).split_for_parts().1
 }
 
 /// Why live could not start.
@@ -135,5 +149,9 @@ pub async fn start(
     let reaper = tokio::spawn(reaper::run(st.clone(), ctx.shutdown.clone()));
     // Sightings of MediaMTX sessions (nothing without --live-mediamtx-api-url).
     let poll = tokio::spawn(mediamtx_poll::run(st.clone(), ctx.shutdown.clone()));
-    Ok(ServiceHandle::new("live", router(st)).with_task(follow).with_task(reaper).with_task(poll))
+    Ok(ServiceHandle::new("live", router(st))
+        .with_openapi(openapi())
+        .with_task(follow)
+        .with_task(reaper)
+        .with_task(poll))
 }

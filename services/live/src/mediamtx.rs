@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::verify_playback_token;
 use framelog_events::MediaServer;
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use crate::state::LiveState;
 
 /// What MediaMTX posts to `authHTTPAddress`. Every field is optional but `action`: older
 /// versions send fewer, newer ones more (unknown fields are ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AuthRequest {
     #[serde(default)]
     pub ip: Option<String>,
@@ -55,6 +56,21 @@ fn deny(message: &str) -> ApiError {
 }
 
 /// `POST /v1/hooks/mediamtx/auth`.
+#[utoipa::path(post, path = "/v1/hooks/mediamtx/auth", tag = "hooks", operation_id = "mediamtx_auth",
+    request_body(content = AuthRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "allowed"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "the media server's credentials are refused (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn auth(
     State(st): State<LiveState>,
     Json(req): Json<AuthRequest>,
@@ -138,7 +154,7 @@ pub async fn auth(
 }
 
 /// What `framelog hook <name>` posts (built from MediaMTX's `MTX_*` variables).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HookEvent {
     /// `available`, `unavailable` or `record_segment_complete`.
@@ -169,6 +185,21 @@ fn protocol_of(source_type: &str) -> &'static str {
 }
 
 /// `POST /v1/hooks/mediamtx/event`.
+#[utoipa::path(post, path = "/v1/hooks/mediamtx/event", tag = "hooks", operation_id = "mediamtx_event",
+    request_body(content = HookEvent, content_type = "application/json"),
+    responses(
+        (status = 204, description = "recorded"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 403, body = ErrorBody,
+            description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn event(
     State(st): State<LiveState>,
     Json(ev): Json<HookEvent>,

@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Form, Path};
+use framelog_core::openapi::ErrorBody;
 use framelog_events::MediaServer;
 
 use crate::sessions::{self, Publisher};
@@ -23,6 +24,24 @@ use crate::state::LiveState;
 use crate::{keys, recording};
 
 type Fields = Vec<(String, String)>;
+
+/// The form fields a callback reads (documentation of [`Fields`] for the OpenAPI document: the
+/// handler takes the raw pairs, since nginx-rtmp appends the publisher's query arguments).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct NginxFields {
+    /// The stream name: the stream id.
+    pub name: String,
+    /// nginx-rtmp's connection id.
+    pub clientid: Option<String>,
+    /// The publisher's address.
+    pub addr: Option<String>,
+    /// The RTMP application (`live`).
+    pub app: Option<String>,
+    /// The stream key, from the publisher's `?key=`.
+    pub key: Option<String>,
+    /// The recorded file (`record_done`).
+    pub path: Option<String>,
+}
 
 fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -44,6 +63,23 @@ fn publisher(f: &Fields) -> Publisher {
 }
 
 /// `POST /v1/hooks/nginx-rtmp/{call}`.
+#[utoipa::path(post, path = "/v1/hooks/nginx-rtmp/{call}", tag = "hooks", operation_id = "nginx_rtmp_callback",
+    params(
+        ("call" = String, Path, description = "`publish`, `publish_done`, `update` or `record_done`"),
+    ),
+    request_body(content = NginxFields, content_type = "application/x-www-form-urlencoded", description = "nginx-rtmp's form fields (`call`, `name`, `addr`, `clientid`, `app`, ...) and the publisher's query arguments (`key`)"),
+    responses(
+        (status = 200, description = "allowed (nginx-rtmp: any 2xx)"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "the media server's credentials are refused (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn callback(
     State(st): State<LiveState>,
     Path(call): Path<String>,

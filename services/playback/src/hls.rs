@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::response::Response;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::{TokenError, verify_playback_token};
 use http::{HeaderMap, Method, StatusCode};
 
@@ -29,6 +30,25 @@ fn forbidden(e: TokenError) -> ApiError {
 }
 
 /// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
+#[utoipa::path(get, path = "/hls/{token}/{video_id}/{*path}", tag = "playback", operation_id = "hls_signed",
+    params(
+        ("token" = String, Path, description = "a playback token"),
+        ("video_id" = String, Path, description = "the video id"),
+        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`"),
+    ),
+    responses(
+        (status = 200,
+            description = "the file: playlist, init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
+        (status = 206, description = "a range of the file"),
+        (status = 304, description = "not modified"),
+        (status = 403, body = ErrorBody,
+            description = "the token is invalid, expired or for another video (`invalid_token`)"),
+        (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
+        (status = 416, description = "the range is outside the file", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+    ))]
 pub async fn signed(
     State(st): State<PlaybackState>,
     Path((token, video, path)): Path<(String, String, String)>,
@@ -42,6 +62,23 @@ pub async fn signed(
 }
 
 /// `GET|HEAD /hls/public/{video_id}/{*path}`: 404 unless the video is marked public.
+#[utoipa::path(get, path = "/hls/public/{video_id}/{*path}", tag = "playback", operation_id = "hls_public",
+    params(
+        ("video_id" = String, Path, description = "the video id"),
+        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`"),
+    ),
+    responses(
+        (status = 200,
+            description = "the file: playlist, init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
+        (status = 206, description = "a range of the file"),
+        (status = 304, description = "not modified"),
+        (status = 404, body = ErrorBody,
+            description = "no such file, or the video is not public (`not_found`)"),
+        (status = 416, description = "the range is outside the file", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+    ))]
 pub async fn public(
     State(st): State<PlaybackState>,
     Path((video, path)): Path<(String, String)>,
@@ -56,6 +93,20 @@ pub async fn public(
 }
 
 /// `GET|HEAD /live/{token}/{stream_id}/{*path}`: nginx-rtmp's HLS of a live stream.
+#[utoipa::path(get, path = "/live/{token}/{stream_id}/{*path}", tag = "playback", operation_id = "hls_live",
+    params(
+        ("token" = String, Path, description = "a playback token for the stream"),
+        ("stream_id" = String, Path, description = "the stream id"),
+        ("path" = String, Path, description = "`index.m3u8` or a segment"),
+    ),
+    responses(
+        (status = 200, description = "the live playlist or segment"),
+        (status = 403, body = ErrorBody,
+            description = "the token is invalid, expired or for another video (`invalid_token`)"),
+        (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
+        (status = 416, description = "the range is outside the file", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn live(
     State(st): State<PlaybackState>,
     Path((token, stream, path)): Path<(String, String, String)>,

@@ -59,10 +59,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use http::{HeaderName, Method, header};
 use tower_http::cors::{Any, CorsLayer};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use error::PlaybackError;
 pub use settings::{PlaybackSettings, RedirectMode};
@@ -96,19 +97,26 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(24 * 3600))
 }
 
+/// The one list of the playback routes: the router and the OpenAPI part both come from it.
+fn routes() -> OpenApiRouter<PlaybackState> {
+    let players = OpenApiRouter::new()
+        .routes(routes!(hls::public))
+        .routes(routes!(hls::signed))
+        .routes(routes!(hls::live))
+        .routes(routes!(views::beacon).layer(DefaultBodyLimit::max(MAX_BEACON_BYTES)))
+        .routes(routes!(viewers::get))
+        .layer(cors());
+    OpenApiRouter::new().routes(routes!(public::set_visibility)).merge(players)
+}
+
 /// The playback routes.
 pub fn router(state: PlaybackState) -> Router {
-    let players = Router::new()
-        .route("/hls/public/{video_id}/{*path}", get(hls::public))
-        .route("/hls/{token}/{video_id}/{*path}", get(hls::signed))
-        .route("/live/{token}/{stream_id}/{*path}", get(hls::live))
-        .route("/v1/views", post(views::beacon).layer(DefaultBodyLimit::max(MAX_BEACON_BYTES)))
-        .route("/v1/live/{stream_id}/viewers", get(viewers::get))
-        .layer(cors());
-    Router::new()
-        .route("/v1/videos/{id}/visibility", put(public::set_visibility))
-        .merge(players)
-        .with_state(state)
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// The playback routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 /// Starts playback: its routes, the view batch publisher, the egress flusher, the public-video
@@ -121,6 +129,6 @@ pub async fn start(
         PlaybackState::new(ctx.platform.clone(), ctx.media.clone(), settings, system_clock())
             .await?;
     let tasks = workers.spawn(&state, ctx.shutdown.clone());
-    let handle = ServiceHandle::new("playback", router(state));
+    let handle = ServiceHandle::new("playback", router(state)).with_openapi(openapi());
     Ok(tasks.into_iter().fold(handle, ServiceHandle::with_task))
 }

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
 use framelog_core::media::hls_prefix;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use framelog_events::AggregateId;
 use futures::StreamExt;
@@ -166,13 +167,13 @@ impl PublicVideos {
 }
 
 /// Body of `PUT /v1/videos/{id}/visibility`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Visibility {
     pub public: bool,
 }
 
 /// Answer of `PUT /v1/videos/{id}/visibility`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VisibilityView {
     pub video_id: String,
     pub public: bool,
@@ -183,6 +184,27 @@ pub struct VisibilityView {
 
 /// `PUT /v1/videos/{id}/visibility` `{"public": true|false}` (tenant API key). 404 unless the
 /// tenant has an HLS output for this id.
+#[utoipa::path(put, path = "/v1/videos/{id}/visibility", tag = "videos", operation_id = "set_video_visibility",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the video id")),
+    request_body(content = Visibility, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the visibility now", body = VisibilityView),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+    ))]
 pub async fn set_visibility(
     State(st): State<PlaybackState>,
     Tenant(tenant): Tenant,

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path, Query};
 use framelog_core::nats::STREAM_VIEW;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::verify_playback_token;
 use framelog_core::tenants::Tenant;
 use framelog_events::{AggregateId, Event, EventData, Kind, TenantId, ViewData};
@@ -68,7 +69,7 @@ pub struct LiveViewers {
 }
 
 /// What `GET /v1/live/{stream_id}/viewers` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ViewerCount {
     pub stream_id: String,
     /// Concurrent viewers: max(previous, current).
@@ -272,6 +273,24 @@ pub struct ViewersQuery {
 }
 
 /// `GET /v1/live/{stream_id}/viewers`: the tenant's API key, or `?token=<playback token>`.
+#[utoipa::path(get, path = "/v1/live/{stream_id}/viewers", tag = "live", operation_id = "live_viewers",
+    security(("bearer" = []), ()),
+    params(
+        ("stream_id" = String, Path, description = "the stream id"),
+        ("token" = Option<String>, Query, description = "a playback token for the stream; without it an API key is required"),
+    ),
+    responses(
+        (status = 200, description = "concurrent viewers now", body = ViewerCount),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the token is invalid (`forbidden`), or the key lacks the scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+    ))]
 pub async fn get(
     State(st): State<PlaybackState>,
     Path(stream): Path<String>,

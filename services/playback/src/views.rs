@@ -27,6 +27,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::verify_playback_token;
 use framelog_events::{AggregateId, Event, Kind, TenantId, ViewData};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -45,7 +46,7 @@ pub const PUBLIC_TOKEN: &str = "public";
 const MAX_SESSION_LEN: usize = 128;
 
 /// What a beacon says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BeaconKind {
     /// Playback started.
@@ -56,7 +57,7 @@ pub enum BeaconKind {
 }
 
 /// Body of `POST /v1/views`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Beacon {
     /// The playback token of the URL being played, or `"public"` for a public video.
     pub token: String,
@@ -73,6 +74,23 @@ pub struct Beacon {
 
 /// `POST /v1/views`: 202 once queued, 403 for a bad token, 429 beyond the address's rate or
 /// session cap, 503 when the queue is full.
+#[utoipa::path(post, path = "/v1/views", tag = "playback", operation_id = "view_beacon",
+    request_body(content = Beacon, content_type = "application/json"),
+    responses(
+        (status = 202, description = "queued"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 403, body = ErrorBody,
+            description = "the token is invalid or not for this video (`invalid_token`)"),
+        (status = 413, description = "the body is over the limit", body = ErrorBody),
+        (status = 415, body = ErrorBody,
+            description = "the body is not `application/json` (`unsupported_media_type`)"),
+        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        (status = 429, description = "over the rate or session limit", body = ErrorBody),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+    ))]
 pub async fn beacon(
     State(st): State<PlaybackState>,
     Peer(peer): Peer,

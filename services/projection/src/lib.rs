@@ -52,7 +52,7 @@ use framelog_core::nats::{STREAM_VID, STREAM_VIEW};
 use framelog_core::service::{ServiceContext, ServiceHandle};
 use tracing::instrument;
 
-pub use api::{ApiState, router};
+pub use api::{ApiState, openapi, router};
 pub use error::ProjectionError;
 pub use pricing::PriceTable;
 pub use projector::{Outcome, Projector};
@@ -119,6 +119,7 @@ pub async fn start(
     let views_applied = views.progress();
     let router = router(api);
     let mut handle = ServiceHandle::new("projection", router)
+        .with_openapi(openapi())
         .with_task(tokio::spawn(vid.run(ctx.shutdown.clone())))
         .with_task(tokio::spawn(views.run(ctx.shutdown.clone())));
     if grace > 0 {

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
 use framelog_core::nats::{STREAM_VID, STREAM_VIEW};
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -50,6 +51,19 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 /// `{"scope": "all" | "tenant", "tenant"?, "digest", "applied": {"VID": n, "VID_VIEW": n}}`.
+#[utoipa::path(get, path = "/v1/admin/projection/digest", tag = "events", operation_id = "projection_digest",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "`{\"scope\": \"all\" | \"tenant\", \"digest\", \"applied\": {...}}`: the admin token sees every view, a tenant key its own"),
+        (status = 401, body = ErrorBody,
+            description = "neither the admin token nor an API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+    ))]
 pub async fn digest(State(s): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let applied = json!({
         STREAM_VID: s.store.applied(STREAM_VID).map_err(internal)?,

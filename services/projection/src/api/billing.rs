@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Query};
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::billing::{EgressUsage, SessionUsage, month_usage};
 use framelog_events::fold::{Month, Status, VideoUsage, views};
@@ -25,6 +26,28 @@ pub struct UsageQuery {
 }
 
 /// `GET /v1/billing/usage`: `{"month", "meters": {...}, "amounts": {...} | null}`.
+#[utoipa::path(get, path = "/v1/billing/usage", tag = "billing", operation_id = "billing_usage",
+    security(("bearer" = [])),
+    params(
+        ("month" = Option<String>, Query, description = "`YYYY-MM`, UTC; default the current month"),
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "`{\"month\", \"meters\": {...}, \"amounts\": {...} | null}`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn usage(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
@@ -71,6 +94,27 @@ pub async fn usage(
 }
 
 /// `GET /v1/stats`: `{"videos": {"total", "<status>": n...}, "streams", "live_now", "views_today"}`.
+#[utoipa::path(get, path = "/v1/stats", tag = "billing", operation_id = "stats",
+    security(("bearer" = [])),
+    params(
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the tenant's totals: videos by status, storage, views"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn stats(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,

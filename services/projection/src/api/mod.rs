@@ -26,13 +26,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
 use framelog_core::ApiError;
 use framelog_core::secret::Secret;
 use framelog_core::tenants::TenantStore;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::pricing::PriceTable;
 use crate::settings::ProjectionSettings;
@@ -73,20 +74,29 @@ impl FromRef<ApiState> for TenantStore {
     }
 }
 
+/// The one list of the query routes: the router and the OpenAPI part both come from it.
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(videos::list))
+        .routes(routes!(videos::show))
+        .routes(routes!(streams::list))
+        .routes(routes!(streams::show))
+        .routes(routes!(streams::live_now))
+        .routes(routes!(billing::usage))
+        .routes(routes!(billing::stats))
+        .routes(routes!(events::feed))
+        .routes(routes!(admin::digest))
+}
+
 /// The projection's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/videos", get(videos::list))
-        .route("/v1/videos/{id}", get(videos::show))
-        .route("/v1/streams", get(streams::list))
-        .route("/v1/streams/{id}", get(streams::show))
-        .route("/v1/live", get(streams::live_now))
-        .route("/v1/billing/usage", get(billing::usage))
-        .route("/v1/stats", get(billing::stats))
-        .route("/v1/events", get(events::feed))
-        .route("/v1/admin/projection/digest", get(admin::digest))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), stamp_seq))
-        .with_state(state)
+    let (routes, _) = routes().split_for_parts();
+    routes.layer(axum::middleware::from_fn_with_state(state.clone(), stamp_seq)).with_state(state)
+}
+
+/// The query routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 /// The applied `VID` sequence a request reads at: set before the handler runs, raised by

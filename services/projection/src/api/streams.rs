@@ -4,6 +4,7 @@
 use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
+use framelog_core::openapi::ErrorBody;
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::{Session, StreamEntry};
 use framelog_events::{AggregateId, TenantId};
@@ -66,6 +67,27 @@ fn stream_json(e: &StreamEntry, with_sessions: bool) -> Value {
 }
 
 /// `GET /v1/streams`: `{"streams": [...]}` without session history.
+#[utoipa::path(get, path = "/v1/streams", tag = "live", operation_id = "list_streams",
+    security(("bearer" = [])),
+    params(
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "`{\"streams\": [...]}`: the tenant's live streams"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn list(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
@@ -77,6 +99,30 @@ pub async fn list(
 }
 
 /// `GET /v1/streams/{id}`: the stream with its sessions, newest first.
+#[utoipa::path(get, path = "/v1/streams/{id}", tag = "live", operation_id = "get_stream",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "the stream id"),
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the stream's record and live session"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn show(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
@@ -96,6 +142,26 @@ pub async fn show(
 }
 
 /// `GET /v1/live`: `{"live": [{stream_id, name, session_id, started_at, protocol}]}`.
+#[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "list_live_now",
+    security(("bearer" = [])),
+    params(
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, description = "the streams live now", body = serde_json::Value),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn live_now(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,

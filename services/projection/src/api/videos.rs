@@ -7,6 +7,7 @@ use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path, Query};
 use framelog_core::nats::STREAM_PROGRESS;
+use framelog_core::openapi::ErrorBody;
 use framelog_core::signing::{master_path, playback_token};
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::{Status, VideoEntry, views};
@@ -30,6 +31,30 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/videos`: `{"videos": [...], "next_cursor": "..." | null}`.
+#[utoipa::path(get, path = "/v1/videos", tag = "videos", operation_id = "list_videos",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("status" = Option<String>, Query, description = "only videos in this status, e.g. `ready`"),
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "`{\"videos\": [...], \"next_cursor\": ... }`: catalog records, newest first"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn list(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
@@ -94,6 +119,30 @@ fn decode_cursor(c: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// `GET /v1/videos/{id}`: 404 for a missing, deleted or another tenant's video.
+#[utoipa::path(get, path = "/v1/videos/{id}", tag = "videos", operation_id = "get_video",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "the video id"),
+        ("after_seq" = Option<u64>, Query, description = "read after this `VID` sequence (a write's answer); waits, bounded"),
+        ("X-After-Seq" = Option<u64>, Header, description = "as `after_seq`"),
+    ),
+    responses(
+        (status = 200, body = serde_json::Value,
+            description = "the video's catalog record (status, renditions, playback, progress)"),
+        (status = 400, body = ErrorBody,
+            description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
+        (status = 401, body = ErrorBody,
+            description = "missing or unknown API key (`unauthorized`)"),
+        (status = 403, body = ErrorBody,
+            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        (status = 404, body = ErrorBody,
+            description = "no such resource for this tenant (`not_found`)"),
+        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 503, body = ErrorBody,
+            description = "a dependency is unavailable (`unavailable`)"),
+        (status = 504, body = ErrorBody,
+            description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
+    ))]
 pub async fn show(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
