@@ -15,6 +15,10 @@
 //! - [`files`]: part files (positional writes, fsync), hashing, file-name sanitising.
 //! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
+//! - [`direct`]: direct uploads (one-use, expiring upload URLs for browsers) and their KV
+//!   records; [`direct_api`]: `/v1/uploads/direct` (API key); [`direct_gate`]:
+//!   `/v1/direct/{token}/..` (token, CORS) in front of the same REST and tus handlers;
+//!   [`direct_auth`]: the [`direct_auth::Principal`] those handlers take (API key or token).
 //! - [`gc`]: the idle-upload cleaner. [`jobs`]: every `completed` upload gets its transcode
 //!   request (a durable consumer covering a crash between the two events).
 //! - [`quota`]: per-tenant open-upload and storage quotas at creation; [`usage`]: the
@@ -23,6 +27,10 @@
 //! Architecture invariant: the client's file name is metadata only, never part of a path.
 
 pub mod complete_source;
+pub mod direct;
+pub mod direct_api;
+pub mod direct_auth;
+pub mod direct_gate;
 pub mod files;
 pub mod gc;
 pub mod jobs;
@@ -50,14 +58,23 @@ pub use state::IngestState;
 
 /// The ingest routes.
 pub fn router(state: IngestState) -> Router {
+    let direct_uploads = upload_routes().fallback(framelog_core::error::fallback);
+    upload_routes()
+        .route("/v1/videos/{id}", delete(videos::delete))
+        .route("/v1/uploads/direct", post(direct_api::create))
+        .route("/v1/uploads/direct/{id}", get(direct_api::show).delete(direct_api::cancel))
+        .merge(direct_gate::router(direct_uploads.with_state(state.clone())))
+        .with_state(state)
+}
+
+/// The REST and tus upload routes: behind an API key here, behind a token in [`direct_gate`].
+fn upload_routes() -> Router<IngestState> {
     Router::new()
         .route("/v1/videos/upload", post(rest::create))
         .route("/v1/videos/upload/{id}", get(rest::status).delete(rest::abort))
         .route("/v1/videos/upload/{id}/chunk/{n}", put(rest::put_chunk))
         .route("/v1/videos/upload/{id}/complete", post(rest::complete))
-        .route("/v1/videos/{id}", delete(videos::delete))
         .merge(tus::router())
-        .with_state(state)
 }
 
 /// Starts ingest: its routes and the idle-upload cleaner.

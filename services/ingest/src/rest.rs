@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
-use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,7 +23,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::files::{self, BodyEnd, PartFile, part_path};
-use crate::lifecycle::{self, NewUpload, load, store_err};
+use crate::direct_auth::{Principal, load_for, open_upload};
+use crate::lifecycle::{self, NewUpload, store_err};
 use crate::session::{ChunkRecord, SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;
 
@@ -52,7 +52,7 @@ fn valid_sha256_hex(s: &str) -> bool {
 /// `POST /v1/videos/upload`.
 pub async fn create(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Json(req): Json<CreateUpload>,
 ) -> Result<Response, ApiError> {
     if req.filename.trim().is_empty() || req.filename.len() > 1024 {
@@ -82,10 +82,11 @@ pub async fn create(
         }
         None => None,
     };
-    let (s, published) = lifecycle::open(
+    let (s, published) = open_upload(
         &st,
+        &p,
         NewUpload {
-            tenant,
+            tenant: p.tenant.clone(),
             protocol: UploadProtocol::Rest,
             source: SourceKind::Upload,
             stream_id: None,
@@ -94,6 +95,7 @@ pub async fn create(
             size: req.size,
             expected_sha256: sha256,
             tus_metadata: None,
+            preset: None,
         },
     )
     .await?;
@@ -139,12 +141,12 @@ fn chunk_digest(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
 /// `PUT /v1/videos/upload/{id}/chunk/{n}`.
 pub async fn put_chunk(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path((id, n)): Path<(String, u64)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
@@ -235,7 +237,7 @@ pub async fn put_chunk(
     match st.sessions.record_chunk(&id, n, record, OffsetDateTime::now_utc()).await {
         Ok(()) => {}
         Err(StoreError::Changed) => {
-            let now = load(&st, &tenant, &id).await?;
+            let now = load_for(&st, &p, &id).await?;
             return Err(lifecycle::not_open(&now));
         }
         Err(e) => return Err(store_err(e)),
@@ -287,10 +289,10 @@ pub(crate) async fn chunk_answer(
 /// `GET /v1/videos/upload/{id}`.
 pub async fn status(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     let received = st.sessions.received_chunks(&id).await.map_err(store_err)?;
     let total = s.total_chunks();
     let (state, received_ranges, received_count) = match &s.state {
@@ -337,10 +339,10 @@ pub async fn status(
 /// `POST /v1/videos/upload/{id}/complete`.
 pub async fn complete(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.state == SessionState::Open {
         let received = st.sessions.received_chunks(&id).await.map_err(store_err)?.len() as u64;
         if received != s.total_chunks() {
@@ -357,15 +359,15 @@ pub async fn complete(
 /// `DELETE /v1/videos/upload/{id}`.
 pub async fn abort(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
     if !lifecycle::end(&st, &s, false).await? {
-        let now = load(&st, &tenant, &id).await?;
+        let now = load_for(&st, &p, &id).await?;
         return Err(lifecycle::not_open(&now));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -52,6 +52,11 @@ pub struct IngestSettings {
     )]
     pub storage_quota_bytes: u64,
 
+    /// The public base URL of the API (e.g. `https://video.example`), used in direct-upload
+    /// URLs; unset: `http://<Host of the request>`.
+    #[arg(long = "public-url", env = "FRAMELOG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// What an uploaded video may ask of the transcoder (checked at completion).
     #[command(flatten)]
     pub limits: IngestLimits,
@@ -68,6 +73,7 @@ impl Default for IngestSettings {
             // Quotas per tenant.
             max_open_uploads: 100,
             storage_quota_bytes: 0,
+            public_url: None,
             limits: IngestLimits::default(),
         }
     }
