@@ -135,7 +135,8 @@ pub fn new_token() -> String {
 /// a malformed path costs no KV read.
 pub fn token_hash(token: &str) -> Option<String> {
     let body = token.strip_prefix(TOKEN_PREFIX)?;
-    if body.len() != 43 || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    if body.len() != 43
+        || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return None;
     }

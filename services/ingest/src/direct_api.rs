@@ -231,9 +231,13 @@ mod tests {
         assert_eq!(check(&ok, 100).unwrap(), 3600);
         let bad = |r: CreateDirectUpload| check(&r, 100).unwrap_err().status.as_u16();
         assert_eq!(bad(CreateDirectUpload { expires_in: Some(0), ..Default::default() }), 422);
-        assert_eq!(bad(CreateDirectUpload { expires_in: Some(604_801), ..Default::default() }), 422);
+        assert_eq!(
+            bad(CreateDirectUpload { expires_in: Some(604_801), ..Default::default() }),
+            422
+        );
         assert_eq!(bad(CreateDirectUpload { max_size: Some(101), ..Default::default() }), 422);
-        let origin = |o: &str| CreateDirectUpload { cors_origin: Some(o.into()), ..Default::default() };
+        let origin =
+            |o: &str| CreateDirectUpload { cors_origin: Some(o.into()), ..Default::default() };
         assert!(check(&origin("https://app.example:8443"), 100).is_ok());
         assert_eq!(bad(origin("https://app.example/path")), 422);
         assert_eq!(bad(origin("*")), 422);

@@ -16,7 +16,9 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -65,7 +67,7 @@ pub fn map_path(path: &str) -> Option<(&str, String)> {
     Some((token, mapped))
 }
 
-async fn gate(State(st): State<IngestState>, uploads: Router, mut req: Request) -> Response {
+async fn gate(State(st): State<IngestState>, uploads: Router, req: Request) -> Response {
     let Some((token, mapped)) = map_path(req.uri().path()) else {
         return ApiError::not_found("direct upload").into_response();
     };
@@ -101,12 +103,22 @@ async fn gate(State(st): State<IngestState>, uploads: Router, mut req: Request) 
         Some(q) => format!("{mapped}?{q}"),
         None => mapped,
     };
-    match uri.parse::<Uri>() {
-        Ok(u) => *req.uri_mut() = u,
-        Err(_) => return ApiError::not_found("direct upload").into_response(),
+    let Ok(uri) = uri.parse::<Uri>() else {
+        return ApiError::not_found("direct upload").into_response();
+    };
+    // A fresh request: the outer route's path parameters (kept in the extensions) must not
+    // reach the upload handlers' `Path` extractors.
+    let (parts, body) = req.into_parts();
+    let mut inner = Request::new(Body::new(body));
+    *inner.method_mut() = parts.method;
+    *inner.uri_mut() = uri;
+    *inner.version_mut() = parts.version;
+    *inner.headers_mut() = parts.headers;
+    if let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        inner.extensions_mut().insert(*peer);
     }
-    req.extensions_mut().insert(Grant { hash, record });
-    let mut res = match uploads.oneshot(req.map(Body::new)).await {
+    inner.extensions_mut().insert(Grant { hash, record });
+    let mut res = match uploads.oneshot(inner).await {
         Ok(r) => r,
         Err(never) => match never {},
     };

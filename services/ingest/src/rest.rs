@@ -22,8 +22,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::files::{self, BodyEnd, PartFile, part_path};
 use crate::direct_auth::{Principal, load_for, open_upload};
+use crate::files::{self, BodyEnd, PartFile, part_path};
 use crate::lifecycle::{self, NewUpload, store_err};
 use crate::session::{ChunkRecord, SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;

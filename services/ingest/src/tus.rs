@@ -21,8 +21,8 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::files::{BodyEnd, PartFile, part_path, stream_body};
 use crate::direct_auth::{Principal, load_for, open_upload};
+use crate::files::{BodyEnd, PartFile, part_path, stream_body};
 use crate::lifecycle::{self, NewUpload, store_err};
 use crate::rest::io_err;
 use crate::session::{SessionState, StoreError, UploadSession};
