@@ -44,11 +44,8 @@ u.upload()
 print(u.url)
 "#;
     let python = workspace_root().join(".tools/venv/bin/python");
-    let out = std::process::Command::new(python)
-        .args(["-c", script, &url])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out =
+        std::process::Command::new(python).args(["-c", script, &url]).arg(&file).output().unwrap();
     assert!(out.status.success(), "tuspy: {}", String::from_utf8_lossy(&out.stderr));
     let location = String::from_utf8_lossy(&out.stdout);
     assert!(location.contains(&format!("/v1/direct/{token}/up_")), "{location}");
@@ -68,7 +65,10 @@ print(u.url)
         assert!(Instant::now() < deadline, "the video never reached the catalog");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!((entry["title"].as_str(), entry["external_id"].as_str()), (Some("Direct"), Some("ext-1")));
+    assert_eq!(
+        (entry["title"].as_str(), entry["external_id"].as_str()),
+        (Some("Direct"), Some("ext-1"))
+    );
 
     // The token opens nothing else.
     for (method, path) in [
@@ -77,7 +77,8 @@ print(u.url)
         (reqwest::Method::DELETE, format!("/v1/videos/{video}")),
         (reqwest::Method::GET, "/v1/events".to_owned()),
     ] {
-        let res = http.request(method.clone(), format!("{}{path}", served.base)).bearer_auth(&token);
+        let res =
+            http.request(method.clone(), format!("{}{path}", served.base)).bearer_auth(&token);
         assert_eq!(res.send().await.unwrap().status(), 401, "{method} {path}");
     }
     let again = http
