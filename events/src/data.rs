@@ -4,6 +4,8 @@
 //! Each enum has an `Unknown` variant that a phase this build does not know decodes to, so an
 //! old reader meeting a newer writer's phase reads past it instead of failing (rolling upgrades).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -71,6 +73,15 @@ pub enum UploadData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         content_type: Option<String>,
         protocol: UploadProtocol,
+        /// The video's title, when the upload was created with one (direct uploads).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// The tenant's own id for the video (direct uploads).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        /// The tenant's key/value metadata for the video (direct uploads).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
     },
     /// Every byte arrived, the file checks out and is a playable video.
     Completed {

@@ -207,6 +207,9 @@ fn samples() -> Vec<Event> {
             size: 190_348_211,
             content_type: Some("video/mp4".into()),
             protocol: UploadProtocol::Tus,
+            title: None,
+            external_id: None,
+            metadata: Default::default(),
         }),
     );
     let completed = ev(
@@ -299,6 +302,9 @@ fn samples() -> Vec<Event> {
                 size: 0,
                 content_type: None,
                 protocol: UploadProtocol::Rest,
+                title: None,
+                external_id: None,
+                metadata: Default::default(),
             }),
         ),
         ev(

@@ -12,6 +12,7 @@ import { state } from './flows.mjs';
 import './player.mjs';
 import './realworld.mjs';
 import './growing.mjs';
+import './direct.mjs';
 import { killAllNow, makeClip, startStack, stopAll, tail } from './stack.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

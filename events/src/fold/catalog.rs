@@ -133,6 +133,13 @@ pub struct VideoEntry {
     pub error: Option<String>,
     /// The highest transcode attempt seen (0 before the first).
     pub attempt: u32,
+    /// Title, the tenant's own id and metadata given when the upload was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
     /// Time of the earliest event seen for this video.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -162,6 +169,9 @@ impl VideoEntry {
             audio_only: false,
             error: None,
             attempt: 0,
+            title: None,
+            external_id: None,
+            metadata: BTreeMap::new(),
             created_at: event.time,
             updated_at: event.time,
         }
@@ -274,9 +284,18 @@ fn apply_data(e: &mut VideoEntry, event: &Event) {
 
 fn apply_upload(e: &mut VideoEntry, u: &UploadData) {
     match u {
-        UploadData::Initiated { filename, size, .. } => {
+        UploadData::Initiated { filename, size, title, external_id, metadata, .. } => {
             e.filename.get_or_insert_with(|| filename.clone());
             e.size.get_or_insert(*size);
+            if e.title.is_none() {
+                e.title = title.clone();
+            }
+            if e.external_id.is_none() {
+                e.external_id = external_id.clone();
+            }
+            if e.metadata.is_empty() {
+                e.metadata = metadata.clone();
+            }
         }
         UploadData::Completed {
             source,

@@ -54,6 +54,9 @@ pub fn initiated() -> UploadData {
         size: 1000,
         content_type: Some("video/mp4".into()),
         protocol: UploadProtocol::Rest,
+        title: None,
+        external_id: None,
+        metadata: Default::default(),
     }
 }
 

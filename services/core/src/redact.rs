@@ -1,7 +1,7 @@
 //! Redacting secrets from URIs before they are logged or put in a span. Secrets travel in
 //! URLs where clients can only call fixed URLs: the webhook secret (`?secret=`), stream keys
 //! (`?key=`), viewer tokens (`?token=`, and the token path segment of `/hls/<token>/...` and
-//! `/live/<token>/...`). Pure: no IO.
+//! `/live/<token>/...`), direct-upload tokens (`/v1/direct/<token>/...`). Pure: no IO.
 
 /// What replaces a secret.
 pub const REDACTED: &str = "REDACTED";
@@ -9,8 +9,9 @@ pub const REDACTED: &str = "REDACTED";
 /// Query parameters whose values are secrets.
 const SECRET_PARAMS: [&str; 6] = ["secret", "token", "key", "password", "pass", "access_token"];
 
-/// Path prefixes whose next segment is a viewer token (`public` is not a secret).
-const TOKEN_PREFIXES: [&str; 2] = ["/hls/", "/live/"];
+/// Path prefixes whose next segment is a viewer token (`public` is not a secret) or a
+/// direct-upload token (`/v1/direct/<token>/...`).
+const TOKEN_PREFIXES: [&str; 3] = ["/hls/", "/live/", "/v1/direct/"];
 
 /// `uri` (a path with an optional query, or an absolute URL) with every secret replaced by
 /// [`REDACTED`].
@@ -97,6 +98,7 @@ mod tests {
         assert_eq!(uri_for_log("/hls/public/vid_1/master.m3u8"), "/hls/public/vid_1/master.m3u8");
         // Only at the start: the projection's /v1/live/<stream id> carries no token.
         assert_eq!(uri_for_log("/v1/live/str_1/viewers"), "/v1/live/str_1/viewers");
+        assert_eq!(uri_for_log("/v1/direct/fdu_x/up_1"), "/v1/direct/REDACTED/up_1");
         assert_eq!(uri_for_log("/hls/"), "/hls/");
     }
 

@@ -45,6 +45,9 @@ fn events_for(i: usize) -> Vec<Event> {
                 size: 1000 + i as u64,
                 content_type: None,
                 protocol: UploadProtocol::Tus,
+                title: None,
+                external_id: None,
+                metadata: Default::default(),
             }
             .into(),
         ),

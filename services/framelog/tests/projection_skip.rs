@@ -28,6 +28,9 @@ fn initiated(video: &str) -> Event {
             size: 10,
             content_type: None,
             protocol: UploadProtocol::Rest,
+            title: None,
+            external_id: None,
+            metadata: Default::default(),
         },
     )
 }

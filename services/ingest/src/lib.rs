@@ -15,6 +15,10 @@
 //! - [`files`]: part files (positional writes, fsync), hashing, file-name sanitising.
 //! - [`lifecycle`]: open, complete, reject, abort, expire — shared by both protocols.
 //! - [`rest`], [`tus`]: the HTTP front ends. [`videos`]: `DELETE /v1/videos/{id}`.
+//! - [`direct`]: direct uploads (one-use, expiring upload URLs for browsers) and their KV
+//!   records; [`direct_api`]: `/v1/uploads/direct` (API key); [`direct_gate`]:
+//!   `/v1/direct/{token}/..` (token, CORS) in front of the same REST and tus handlers;
+//!   [`direct_auth`]: the [`direct_auth::Principal`] those handlers take (API key or token).
 //! - [`gc`]: the idle-upload cleaner. [`jobs`]: every `completed` upload gets its transcode
 //!   request (a durable consumer covering a crash between the two events).
 //! - [`url_ingest`]: `POST /v1/videos {"input"}`, the server pulls the source into an upload
@@ -25,6 +29,10 @@
 //! Architecture invariant: the client's file name is metadata only, never part of a path.
 
 pub mod complete_source;
+pub mod direct;
+pub mod direct_api;
+pub mod direct_auth;
+pub mod direct_gate;
 pub mod files;
 pub mod gc;
 pub mod jobs;
@@ -53,26 +61,45 @@ use utoipa_axum::routes;
 pub use settings::IngestSettings;
 pub use state::IngestState;
 
-/// The one list of the ingest routes: the router and the OpenAPI part both come from it.
-fn routes() -> OpenApiRouter<IngestState> {
+/// The REST and tus upload routes: behind an API key here, behind a token in [`direct_gate`].
+fn upload_routes() -> OpenApiRouter<IngestState> {
     OpenApiRouter::new()
-        .routes(routes!(url_ingest::create))
         .routes(routes!(rest::create))
         .routes(routes!(rest::status, rest::abort))
         .routes(routes!(rest::put_chunk))
         .routes(routes!(rest::complete))
-        .routes(routes!(videos::delete))
         .merge(tus::router())
+}
+
+/// The one list of the ingest routes: the router and the OpenAPI part both come from it
+/// (the direct-upload gate re-dispatches to the upload routes; [`direct_gate::openapi`]).
+fn routes() -> OpenApiRouter<IngestState> {
+    upload_routes()
+        .routes(routes!(url_ingest::create))
+        .routes(routes!(videos::delete))
+        .routes(routes!(direct_api::create))
+        .routes(routes!(direct_api::show, direct_api::cancel))
 }
 
 /// The ingest routes.
 pub fn router(state: IngestState) -> Router {
-    routes().split_for_parts().0.with_state(state)
+    let direct_uploads = upload_routes()
+        .split_for_parts()
+        .0
+        .fallback(framelog_core::error::fallback)
+        .with_state(state.clone());
+    routes()
+        .split_for_parts()
+        .0
+        .merge(direct_gate::router(direct_uploads))
+        .with_state(state)
 }
 
 /// The ingest routes' part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = routes().split_for_parts().1;
+    doc.merge(direct_gate::openapi());
+    doc
 }
 
 /// Starts ingest: its routes and the idle-upload cleaner.

@@ -31,6 +31,18 @@ pub struct NewUpload {
     pub size: u64,
     pub expected_sha256: Option<String>,
     pub tus_metadata: Option<String>,
+    /// Ids and catalog fields fixed before the upload opens (a direct upload's).
+    pub preset: Option<Preset>,
+}
+
+/// What a direct upload decided before its upload opened.
+#[derive(Debug, Clone, Default)]
+pub struct Preset {
+    pub upload_id: String,
+    pub video_id: Option<AggregateId>,
+    pub title: Option<String>,
+    pub external_id: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// The answer to a completed upload.
@@ -88,7 +100,8 @@ pub async fn open(
         ));
     }
     let now = OffsetDateTime::now_utc();
-    let video_id = framelog_core::new_id("vid");
+    let preset = new.preset.unwrap_or_default();
+    let video_id = preset.video_id.clone().unwrap_or_else(|| framelog_core::new_id("vid"));
     // Uploads go straight into the store's multipart upload when it has them (S3); live
     // recordings are local files and take the part-file path.
     let store_upload = match (st.media.multipart(), new.source) {
@@ -105,7 +118,11 @@ pub async fn open(
     };
     let chunk_size = store_upload.as_ref().map_or(st.settings.chunk_size, |su| su.part_size);
     let s = UploadSession {
-        upload_id: framelog_core::new_id("up").to_string(),
+        upload_id: if preset.upload_id.is_empty() {
+            framelog_core::new_id("up").to_string()
+        } else {
+            preset.upload_id.clone()
+        },
         video_id,
         tenant: new.tenant,
         protocol: new.protocol,
@@ -134,6 +151,9 @@ pub async fn open(
         size: s.size,
         content_type: s.content_type.clone(),
         protocol: s.protocol,
+        title: preset.title,
+        external_id: preset.external_id,
+        metadata: preset.metadata,
     };
     let published = st
         .platform

@@ -17,15 +17,15 @@ use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
 use framelog_core::openapi::ErrorBody;
-use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::direct_auth::{Principal, load_for, open_upload};
 use crate::files::{self, BodyEnd, PartFile, part_path};
-use crate::lifecycle::{self, NewUpload, load, store_err};
+use crate::lifecycle::{self, NewUpload, store_err};
 use crate::session::{ChunkRecord, SessionState, StoreError, UploadSession, ranges};
 use crate::state::IngestState;
 
@@ -75,7 +75,7 @@ fn valid_sha256_hex(s: &str) -> bool {
     ))]
 pub async fn create(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Json(req): Json<CreateUpload>,
 ) -> Result<Response, ApiError> {
     if req.filename.trim().is_empty() || req.filename.len() > 1024 {
@@ -105,10 +105,11 @@ pub async fn create(
         }
         None => None,
     };
-    let (s, published) = lifecycle::open(
+    let (s, published) = open_upload(
         &st,
+        &p,
         NewUpload {
-            tenant,
+            tenant: p.tenant.clone(),
             protocol: UploadProtocol::Rest,
             source: SourceKind::Upload,
             stream_id: None,
@@ -117,6 +118,7 @@ pub async fn create(
             size: req.size,
             expected_sha256: sha256,
             tus_metadata: None,
+            preset: None,
         },
     )
     .await?;
@@ -185,12 +187,12 @@ fn chunk_digest(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
     ))]
 pub async fn put_chunk(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path((id, n)): Path<(String, u64)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
@@ -281,7 +283,7 @@ pub async fn put_chunk(
     match st.sessions.record_chunk(&id, n, record, OffsetDateTime::now_utc()).await {
         Ok(()) => {}
         Err(StoreError::Changed) => {
-            let now = load(&st, &tenant, &id).await?;
+            let now = load_for(&st, &p, &id).await?;
             return Err(lifecycle::not_open(&now));
         }
         Err(e) => return Err(store_err(e)),
@@ -349,10 +351,10 @@ pub(crate) async fn chunk_answer(
     ))]
 pub async fn status(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     let received = st.sessions.received_chunks(&id).await.map_err(store_err)?;
     let total = s.total_chunks();
     let (state, received_ranges, received_count) = match &s.state {
@@ -421,10 +423,10 @@ pub async fn status(
     ))]
 pub async fn complete(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.protocol == UploadProtocol::Url && s.state == SessionState::Open {
         return Err(ApiError::conflict("upload_fetching", "the server is still fetching this URL"));
     }
@@ -461,15 +463,15 @@ pub async fn complete(
     ))]
 pub async fn abort(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if s.state != SessionState::Open {
         return Err(lifecycle::not_open(&s));
     }
     if !lifecycle::end(&st, &s, false).await? {
-        let now = load(&st, &tenant, &id).await?;
+        let now = load_for(&st, &p, &id).await?;
         return Err(lifecycle::not_open(&now));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

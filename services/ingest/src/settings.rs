@@ -69,6 +69,10 @@ pub struct IngestSettings {
     /// restarted by any ingest process.
     #[arg(long = "ingest-url-lease", env = "FRAMELOG_INGEST_URL_LEASE", default_value_t = 30)]
     pub url_lease_secs: u64,
+    /// The public base URL of the API (e.g. `https://video.example`), used in direct-upload
+    /// URLs; unset: `http://<Host of the request>`.
+    #[arg(long = "public-url", env = "FRAMELOG_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// What an uploaded video may ask of the transcoder (checked at completion).
     #[command(flatten)]
@@ -90,6 +94,7 @@ impl Default for IngestSettings {
             url_read_timeout_secs: 30,
             url_total_timeout_secs: 2 * 3600,
             url_lease_secs: 30,
+            public_url: None,
             limits: IngestLimits::default(),
         }
     }

@@ -15,7 +15,6 @@ use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::openapi::ErrorBody;
-use framelog_core::tenants::Tenant;
 use framelog_events::{SourceKind, UploadProtocol};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -23,8 +22,9 @@ use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::direct_auth::{Principal, load_for, open_upload};
 use crate::files::{BodyEnd, PartFile, part_path, stream_body};
-use crate::lifecycle::{self, NewUpload, load, store_err};
+use crate::lifecycle::{self, NewUpload, store_err};
 use crate::rest::io_err;
 use crate::session::{SessionState, StoreError, UploadSession};
 use crate::state::IngestState;
@@ -81,11 +81,11 @@ pub fn router() -> OpenApiRouter<IngestState> {
     ))]
 async fn create_bare(
     st: State<IngestState>,
-    tenant: Tenant,
+    p: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    create(st, tenant, headers, body).await
+    create(st, p, headers, body).await
 }
 
 /// `OPTIONS /v1/tus`: as [`options`].
@@ -462,7 +462,7 @@ fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
     ))]
 async fn create(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -492,10 +492,11 @@ async fn create(
         .unwrap_or_else(|| "upload".into());
     let content_type =
         meta.get("filetype").or_else(|| meta.get("type")).cloned().filter(|t| t.len() <= 255);
-    let (s, _) = lifecycle::open(
+    let (s, _) = open_upload(
         &st,
+        &p,
         NewUpload {
-            tenant,
+            tenant: p.tenant.clone(),
             protocol: UploadProtocol::Tus,
             source: SourceKind::Upload,
             stream_id: None,
@@ -504,6 +505,7 @@ async fn create(
             size,
             expected_sha256: None,
             tus_metadata: raw_meta,
+            preset: None,
         },
     )
     .await?;
@@ -562,10 +564,10 @@ fn gone(s: &UploadSession) -> Option<ApiError> {
     ))]
 async fn head_upload(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }
@@ -614,7 +616,7 @@ async fn head_upload(
     ))]
 async fn patch(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -627,7 +629,7 @@ async fn patch(
         ));
     }
     let offset: u64 = header_u64(&headers, "upload-offset", "invalid_upload_offset")?;
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }
@@ -673,10 +675,10 @@ async fn patch(
     ))]
 async fn terminate(
     State(st): State<IngestState>,
-    Tenant(tenant): Tenant,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load(&st, &tenant, &id).await?;
+    let s = load_for(&st, &p, &id).await?;
     if let Some(e) = gone(&s) {
         return Err(e);
     }
@@ -724,7 +726,7 @@ async fn terminate(
     ))]
 async fn overridden(
     State(st): State<IngestState>,
-    tenant: Tenant,
+    p: Principal,
     path: Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -734,9 +736,9 @@ async fn overridden(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_ascii_uppercase());
     match method.as_deref() {
-        Some("PATCH") => patch(State(st), tenant, path, headers, body).await,
-        Some("DELETE") => terminate(State(st), tenant, path).await,
-        Some("HEAD") => head_upload(State(st), tenant, path).await,
+        Some("PATCH") => patch(State(st), p, path, headers, body).await,
+        Some("DELETE") => terminate(State(st), p, path).await,
+        Some("HEAD") => head_upload(State(st), p, path).await,
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

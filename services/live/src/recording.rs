@@ -114,6 +114,7 @@ async fn import(
         size,
         expected_sha256: None,
         tus_metadata: None,
+        preset: None,
     };
     let done = lifecycle::import_file(&st.ingest, new, file).await?;
     let video = framelog_events::AggregateId::new(done.video_id.clone())

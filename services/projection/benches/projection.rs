@@ -82,6 +82,9 @@ fn event(i: usize, tag: &str) -> Event {
                 size: 10_000_000,
                 content_type: None,
                 protocol: UploadProtocol::Tus,
+                title: None,
+                external_id: None,
+                metadata: Default::default(),
             },
         ),
         1 => ev(

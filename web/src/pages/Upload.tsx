@@ -1,6 +1,6 @@
-// The upload wizard: drop or choose files; each uploads in chunks (4 in flight) with per-chunk
-// and total progress, pause/resume, resume after a reload (choose the same file again), then a
-// link to the video with its transcode progress.
+// The upload wizard: drop or choose files; each gets a direct upload URL from the API and is
+// sent to it with tus-js-client (progress, pause/resume, resume after a reload: choose the same
+// file again), then a link to the video with its transcode progress.
 
 import { useEffect, useRef, useState, type DragEvent } from 'react';
 import { afterSeq } from '../api/client';
@@ -64,7 +64,7 @@ export function Upload() {
           <p className="small muted">Choose the same file again to continue where it stopped.</p>
           <ul>
             {saved.map((s) => (
-              <li key={s.upload_id}>
+              <li key={s.direct_id}>
                 {s.filename} ({formatBytes(s.size)}), started {new Date(s.saved_at).toLocaleString()}
               </li>
             ))}
@@ -85,7 +85,6 @@ const PHASE_TEXT: Record<string, string> = {
   checking: 'Preparing',
   uploading: 'Uploading',
   paused: 'Paused',
-  completing: 'Checking the video',
   done: 'Uploaded',
   error: 'Stopped',
 };
@@ -93,8 +92,6 @@ const PHASE_TEXT: Record<string, string> = {
 function UploadItem({ file }: { file: File }) {
   const { snap, pause, resume, retry, cancel } = useUpload(file);
   const pct = snap.size > 0 ? (snap.sent / snap.size) * 100 : 0;
-  const active = snap.chunks.filter((c) => c.state === 'hashing' || c.state === 'sending' || c.state === 'retrying');
-  const done = snap.chunks.filter((c) => c.state === 'done').length;
   return (
     <li className="card upload" data-phase={snap.phase} data-video-id={snap.videoId ?? ''}>
       <div className="row between wrap">
@@ -104,32 +101,10 @@ function UploadItem({ file }: { file: File }) {
         </span>
       </div>
       <ProgressBar value={pct} label={`Upload of ${file.name}`} />
-      <p className="small">
-        {formatBytes(snap.sent)} of {formatBytes(snap.size)} ({Math.floor(pct)}%) · chunk {done} of {snap.chunks.length}
-        {snap.resumedChunks > 0 && ` · resumed: ${snap.resumedChunks} chunks were already uploaded`}
+      <p className="small" data-testid="upload-bytes">
+        {formatBytes(snap.sent)} of {formatBytes(snap.size)} ({Math.floor(pct)}%)
+        {snap.resumedFrom > 0 && ` · resumed at ${formatBytes(snap.resumedFrom)}`}
       </p>
-      {snap.chunks.length > 0 && (
-        <ol className="chunks" aria-hidden="true">
-          {snap.chunks.map((c) => (
-            <li
-              key={c.index}
-              className={`chunk chunk-${c.state}`}
-              title={`Chunk ${c.index}: ${c.state}`}
-              style={{ ['--fill' as string]: `${c.size ? (c.loaded / c.size) * 100 : 0}%` }}
-            />
-          ))}
-        </ol>
-      )}
-      {active.length > 0 && (
-        <ul className="inflight small" aria-label="Chunks in flight">
-          {active.map((c) => (
-            <li key={c.index}>
-              Chunk {c.index}: {c.state === 'sending' ? `${Math.round((c.loaded / c.size) * 100)}%` : c.state}
-              {c.attempts > 1 && ` (attempt ${c.attempts})`}
-            </li>
-          ))}
-        </ul>
-      )}
       <ErrorMessage error={snap.error} />
       <div className="row">
         {snap.phase === 'uploading' && (

@@ -1,32 +1,5 @@
-// Pure upload planning: chunk boundaries, the server's `missing` ranges, resume keys and the
-// retry policy of the REST chunked protocol (services/ingest/src/rest.rs).
-
-export interface Chunk {
-  index: number;
-  start: number;
-  /** Exclusive. */
-  end: number;
-}
-
-/** Chunk `i` covers [i·size, min(total, (i+1)·size)); every chunk but the last is full. */
-export function planChunks(size: number, chunkSize: number, totalChunks?: number): Chunk[] {
-  if (chunkSize <= 0) throw new Error('chunk size must be positive');
-  const n = totalChunks ?? Math.ceil(size / chunkSize);
-  const out: Chunk[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({ index: i, start: i * chunkSize, end: Math.min(size, (i + 1) * chunkSize) });
-  }
-  return out;
-}
-
-/** `[[a, b], ...]` (inclusive ranges, as `GET /v1/videos/upload/{id}` answers) to indices. */
-export function expandRanges(ranges: ReadonlyArray<readonly [number, number]>): number[] {
-  const out: number[] = [];
-  for (const [a, b] of ranges) {
-    for (let i = a; i <= b; i++) out.push(i);
-  }
-  return out;
-}
+// Pure upload rules of the wizard: resume keys, what is remembered per file, the tus retry
+// policy, and when a remembered direct-upload URL is spent.
 
 export interface FileIdentity {
   name: string;
@@ -42,28 +15,32 @@ export function resumeKey(f: FileIdentity): string {
 }
 
 export interface SavedUpload {
-  upload_id: string;
+  /** The direct-upload URL (the tus endpoint) this file is being sent to. */
+  url: string;
+  direct_id: string;
   video_id: string;
-  chunk_size: number;
-  total_chunks: number;
   filename: string;
   size: number;
   saved_at: string;
 }
 
-/** Whether a failed chunk PUT is worth sending again. */
-export function isRetryable(status: number, code: string): boolean {
-  if (status === 0) return true; // network error
-  if (status === 408 || status === 429) return true;
-  if (status === 409) return code === 'chunk_in_progress';
-  if (status === 400) return code === 'digest_mismatch' || code === 'body_incomplete';
-  if (status === 507) return false;
-  return status >= 500;
+/** A direct upload as `POST /v1/uploads/direct` answers it. */
+export interface DirectUpload {
+  id: string;
+  video_id: string;
+  url: string;
+  expires_at: string;
 }
 
-/** Back-off before retry `attempt` (1-based): 0.5 s, 1 s, 2 s ... at most 15 s. */
-export function backoffMs(attempt: number): number {
-  return Math.min(15000, 500 * 2 ** Math.max(0, attempt - 1));
+/** tus-js-client's retry delays: a dropped connection is tried again 4 times over ~10 s. */
+export const RETRY_DELAYS_MS = [0, 1000, 3000, 6000];
+
+/** PATCH size: 1 MiB, so a failed upload resumes close to where it stopped. */
+export const TUS_CHUNK_SIZE = 1024 * 1024;
+
+/** Whether an error status means the saved direct URL can never be used again. */
+export function urlIsSpent(status: number): boolean {
+  return status === 404 || status === 409 || status === 410;
 }
 
 /** Bytes as text: 1.5 MB. */

@@ -1,41 +1,24 @@
-// One file's chunked upload (services/ingest/src/rest.rs): create or resume the session, send
-// chunks with `X-Chunk-SHA256`, several in flight, retry what a retry can fix, pause and
-// resume, then complete. Framework-free: the React hook (useUpload) only renders snapshots.
+// One file's upload from the wizard: the studio asks the API for a direct upload (a one-use
+// URL, `POST /v1/uploads/direct`), and only that URL goes to tus-js-client, which sends the
+// file with resume and progress. No API key travels with the bytes. Framework-free: the React
+// hook (useUpload) only renders snapshots. The tus client is injected so tests can fake it.
 
-import { Api, ApiError, messageOf } from '../api/client';
-import {
-  backoffMs,
-  expandRanges,
-  isRetryable,
-  planChunks,
-  resumeKey,
-  type Chunk,
-  type SavedUpload,
-} from './plan';
-import { AbortedError, defaultTransport, sha256Hex, type ChunkTransport } from './transport';
+import * as tus from 'tus-js-client';
+import { messageOf } from '../api/client';
+import { RETRY_DELAYS_MS, TUS_CHUNK_SIZE, resumeKey, urlIsSpent, type DirectUpload, type SavedUpload } from './plan';
 
-export type ChunkState = 'pending' | 'hashing' | 'sending' | 'retrying' | 'done';
-export type Phase = 'idle' | 'checking' | 'uploading' | 'paused' | 'completing' | 'done' | 'error';
-
-export interface ChunkInfo {
-  index: number;
-  size: number;
-  loaded: number;
-  state: ChunkState;
-  attempts: number;
-}
+export type Phase = 'idle' | 'checking' | 'uploading' | 'paused' | 'done' | 'error';
 
 export interface Snapshot {
   phase: Phase;
   filename: string;
   size: number;
-  uploadId: string | null;
-  videoId: string | null;
-  chunks: ChunkInfo[];
-  /** Bytes the server has (done chunks) plus bytes of chunks on the wire. */
+  /** Bytes the server acknowledged or on the wire. */
   sent: number;
-  /** Chunks the server already had when this upload resumed. */
-  resumedChunks: number;
+  videoId: string | null;
+  directId: string | null;
+  /** The offset the server already had when this upload resumed (0: a fresh upload). */
+  resumedFrom: number;
   error: string | null;
 }
 
@@ -45,61 +28,46 @@ export interface KeyValueStore {
   removeItem(k: string): void;
 }
 
+/** The part of tus-js-client's `Upload` the wizard uses. */
+export interface TusUpload {
+  start(): void;
+  abort(shouldTerminate?: boolean): Promise<void>;
+  findPreviousUploads(): Promise<tus.PreviousUpload[]>;
+  resumeFromPreviousUpload(p: tus.PreviousUpload): void;
+}
+
+export type MakeUpload = (file: File, options: tus.UploadOptions) => TusUpload;
+
 export interface UploaderOptions {
-  api: Api;
-  apiKey: string;
+  /** Asks the API for a direct upload for this file (the studio's key stays in the studio). */
+  createDirect: (file: File) => Promise<DirectUpload>;
+  /** Cancels a direct upload (best effort). */
+  cancelDirect?: (id: string) => Promise<void>;
   storage: KeyValueStore;
-  transport?: ChunkTransport;
-  /** Hex sha256 for `X-Chunk-SHA256`; null sends the chunk without it. */
-  hash?: (data: ArrayBuffer) => Promise<string | null>;
-  sleep?: (ms: number) => Promise<void>;
-  concurrency?: number;
-  maxAttempts?: number;
+  makeUpload?: MakeUpload;
+  chunkSize?: number;
+  retryDelays?: number[];
 }
 
-interface UploadStatus {
-  state: 'open' | 'completed' | 'rejected' | 'aborted' | 'expired';
-  missing: [number, number][];
-  error?: { message: string };
-}
-
-interface Created {
-  upload_id: string;
-  video_id: string;
-  chunk_size: number;
-  total_chunks: number;
-}
+const realUpload: MakeUpload = (file, options) => new tus.Upload(file, options);
 
 export class Uploader {
   private snap: Snapshot;
-  private plan: Chunk[] = [];
-  private queue: number[] = [];
-  private inflight = new Map<number, AbortController>();
+  private upload: TusUpload | null = null;
   private listeners = new Set<(s: Snapshot) => void>();
-  private pumping: Promise<void> | null = null;
-  private readonly o: Required<Omit<UploaderOptions, 'api' | 'apiKey' | 'storage'>> & UploaderOptions;
 
   constructor(
     readonly file: File,
-    opts: UploaderOptions,
+    private readonly o: UploaderOptions,
   ) {
-    this.o = {
-      transport: defaultTransport(),
-      hash: sha256Hex,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      concurrency: 4,
-      maxAttempts: 5,
-      ...opts,
-    };
     this.snap = {
       phase: 'idle',
       filename: file.name,
       size: file.size,
-      uploadId: null,
-      videoId: null,
-      chunks: [],
       sent: 0,
-      resumedChunks: 0,
+      videoId: null,
+      directId: null,
+      resumedFrom: 0,
       error: null,
     };
   }
@@ -117,233 +85,123 @@ export class Uploader {
     return () => this.listeners.delete(fn);
   }
 
-  /** Creates the session, or resumes the one remembered for this file; then sends. */
+  /** Takes the direct URL remembered for this file, or asks for a new one; then sends. */
   async start(): Promise<Snapshot> {
     if (this.snap.phase !== 'idle' && this.snap.phase !== 'error') return this.snap;
     this.update({ phase: 'checking', error: null });
+    let saved: SavedUpload;
     try {
-      const resumed = await this.tryResumeSaved();
-      if (!resumed) await this.create();
-      if ((this.snap.phase as Phase) === 'checking') this.update({ phase: 'uploading' });
+      saved = this.saved() ?? (await this.createSaved());
     } catch (e) {
       this.update({ phase: 'error', error: messageOf(e) });
       return this.snap;
     }
-    return this.run();
+    this.update({ videoId: saved.video_id, directId: saved.direct_id });
+    return new Promise<Snapshot>((resolve) => {
+      const settle = (patch: Partial<Snapshot>) => {
+        this.update(patch);
+        resolve(this.snap);
+      };
+      const upload = (this.o.makeUpload ?? realUpload)(this.file, {
+        endpoint: saved.url,
+        chunkSize: this.o.chunkSize ?? TUS_CHUNK_SIZE,
+        retryDelays: this.o.retryDelays ?? RETRY_DELAYS_MS,
+        metadata: { filename: this.file.name, filetype: this.file.type || 'application/octet-stream' },
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: true,
+        onAfterResponse: (req, res) => {
+          if (req.getMethod() === 'HEAD') this.update({ resumedFrom: Number(res.getHeader('Upload-Offset') ?? 0) });
+        },
+        onProgress: (sent) => this.update({ sent }),
+        onSuccess: () => {
+          this.o.storage.removeItem(this.key);
+          settle({ phase: 'done', sent: this.file.size });
+        },
+        onError: (err) => {
+          const status = (err as tus.DetailedError).originalResponse?.getStatus() ?? 0;
+          // A used, expired or cancelled URL never works again: the next try asks for a new one.
+          if (urlIsSpent(status)) this.o.storage.removeItem(this.key);
+          settle({ phase: 'error', error: tusMessage(err) });
+        },
+      });
+      this.upload = upload;
+      void upload
+        .findPreviousUploads()
+        .then((previous) => {
+          if (previous[0]) upload.resumeFromPreviousUpload(previous[0]);
+          this.update({ phase: 'uploading' });
+          upload.start();
+        })
+        .catch((e: unknown) => settle({ phase: 'error', error: messageOf(e) }));
+    });
   }
 
-  /** Stops sending: chunks on the wire are cancelled and sent again on resume. */
+  /** Stops sending; `resume` continues from the server's offset. */
   pause(): void {
-    if (this.snap.phase !== 'uploading') return;
+    if (this.snap.phase !== 'uploading' || !this.upload) return;
     this.update({ phase: 'paused' });
-    for (const c of this.inflight.values()) c.abort();
+    void this.upload.abort(false);
   }
 
   /** Sends again after a pause. */
-  async resume(): Promise<Snapshot> {
-    if (this.snap.phase !== 'paused') return this.snap;
+  resume(): void {
+    if (this.snap.phase !== 'paused' || !this.upload) return;
     this.update({ phase: 'uploading' });
-    return this.run();
+    this.upload.start();
   }
 
-  /** Gives up: aborts the server session and forgets it. */
+  /** Gives up: terminates the tus upload, cancels the direct upload and forgets both. */
   async cancel(): Promise<void> {
-    this.pause();
-    this.o.storage.removeItem(this.key);
-    if (this.snap.uploadId && this.snap.phase !== 'done') {
-      await this.o.api.del(`/v1/videos/upload/${this.snap.uploadId}`).catch(() => undefined);
-    }
+    const wasSending = this.snap.phase === 'uploading' || this.snap.phase === 'paused';
     this.update({ phase: 'error', error: 'Upload cancelled.' });
+    this.o.storage.removeItem(this.key);
+    if (wasSending) await this.upload?.abort(true).catch(() => undefined);
+    if (this.snap.directId) await this.o.cancelDirect?.(this.snap.directId).catch(() => undefined);
   }
 
-  // --- session -------------------------------------------------------------------------
-
-  private async tryResumeSaved(): Promise<boolean> {
+  private saved(): SavedUpload | null {
     const raw = this.o.storage.getItem(this.key);
-    if (!raw) return false;
-    let saved: SavedUpload;
+    if (!raw) return null;
     try {
-      saved = JSON.parse(raw) as SavedUpload;
+      const s = JSON.parse(raw) as SavedUpload;
+      if (typeof s.url === 'string' && typeof s.video_id === 'string') return s;
     } catch {
-      this.o.storage.removeItem(this.key);
-      return false;
+      // a damaged entry: start again
     }
-    let status: UploadStatus;
-    try {
-      status = await this.o.api.get<UploadStatus>(`/v1/videos/upload/${saved.upload_id}`);
-    } catch (e) {
-      if (e instanceof ApiError && (e.status === 404 || e.status === 410)) {
-        this.o.storage.removeItem(this.key);
-        return false;
-      }
-      throw e;
-    }
-    if (status.state !== 'open' && status.state !== 'completed') {
-      this.o.storage.removeItem(this.key);
-      return false;
-    }
-    const missing = new Set(status.state === 'open' ? expandRanges(status.missing) : []);
-    this.setPlan(saved, missing);
-    this.update({ resumedChunks: saved.total_chunks - missing.size });
-    return true;
+    this.o.storage.removeItem(this.key);
+    return null;
   }
 
-  private async create(): Promise<void> {
-    const body: Record<string, unknown> = { filename: this.file.name, size: this.file.size };
-    if (this.file.type) body.content_type = this.file.type;
-    const c = await this.o.api.post<Created>('/v1/videos/upload', body);
+  private async createSaved(): Promise<SavedUpload> {
+    const d = await this.o.createDirect(this.file);
     const saved: SavedUpload = {
-      ...c,
+      url: d.url,
+      direct_id: d.id,
+      video_id: d.video_id,
       filename: this.file.name,
       size: this.file.size,
       saved_at: new Date().toISOString(),
     };
     this.o.storage.setItem(this.key, JSON.stringify(saved));
-    this.setPlan(saved, new Set(planChunks(this.file.size, c.chunk_size, c.total_chunks).map((p) => p.index)));
-  }
-
-  private setPlan(s: SavedUpload, missing: Set<number>): void {
-    this.plan = planChunks(this.file.size, s.chunk_size, s.total_chunks);
-    this.queue = this.plan.filter((c) => missing.has(c.index)).map((c) => c.index);
-    const chunks = this.plan.map<ChunkInfo>((c) => {
-      const size = c.end - c.start;
-      const done = !missing.has(c.index);
-      return { index: c.index, size, loaded: done ? size : 0, state: done ? 'done' : 'pending', attempts: 0 };
-    });
-    this.update({ uploadId: s.upload_id, videoId: s.video_id, chunks });
-  }
-
-  // --- sending -------------------------------------------------------------------------
-
-  /** Starts the workers; after a quick pause/resume, once the previous ones have stopped. */
-  private run(): Promise<Snapshot> {
-    const before = this.pumping ?? Promise.resolve();
-    const mine: Promise<void> = before.then(() => this.pump());
-    this.pumping = mine;
-    void mine.finally(() => {
-      if (this.pumping === mine) this.pumping = null;
-    });
-    return mine.then(() => this.snap);
-  }
-
-  private async pump(): Promise<void> {
-    const n = Math.max(1, this.o.concurrency);
-    await Promise.all(Array.from({ length: n }, () => this.worker()));
-    if (this.snap.phase !== 'uploading') return;
-    if (this.snap.chunks.every((c) => c.state === 'done')) await this.complete();
-  }
-
-  private async worker(): Promise<void> {
-    while (this.snap.phase === 'uploading') {
-      const index = this.queue.shift();
-      if (index === undefined) return;
-      await this.send(index);
-    }
-  }
-
-  private async send(index: number): Promise<void> {
-    const chunk = this.plan[index]!;
-    for (let attempt = 1; ; attempt++) {
-      const ctrl = new AbortController();
-      this.inflight.set(index, ctrl);
-      let status = 0;
-      let code = '';
-      let message = 'network error';
-      try {
-        this.setChunk(index, { state: 'hashing', attempts: attempt, loaded: 0 });
-        const body = await this.file.slice(chunk.start, chunk.end).arrayBuffer();
-        const digest = await this.o.hash(body);
-        if (ctrl.signal.aborted) throw new AbortedError();
-        this.setChunk(index, { state: 'sending' });
-        const res = await this.o.transport({
-          url: `/v1/videos/upload/${this.snap.uploadId}/chunk/${index}`,
-          body,
-          headers: {
-            Authorization: `Bearer ${this.o.apiKey}`,
-            'Content-Type': 'application/octet-stream',
-            ...(digest ? { 'X-Chunk-SHA256': digest } : {}),
-          },
-          signal: ctrl.signal,
-          onProgress: (loaded) => this.setChunk(index, { loaded: Math.min(loaded, body.byteLength) }),
-        });
-        if (res.status >= 200 && res.status < 300) {
-          this.setChunk(index, { state: 'done', loaded: body.byteLength });
-          return;
-        }
-        status = res.status;
-        ({ code, message } = parseError(res.status, res.body));
-        if (status === 409 && code === 'upload_completed') {
-          this.setChunk(index, { state: 'done', loaded: body.byteLength });
-          return;
-        }
-      } catch (e) {
-        if (e instanceof AbortedError || ctrl.signal.aborted) {
-          this.requeue(index);
-          return;
-        }
-        message = messageOf(e);
-      } finally {
-        this.inflight.delete(index);
-      }
-      if (!isRetryable(status, code) || attempt >= this.o.maxAttempts) {
-        this.fail(`Chunk ${index}: ${message}`);
-        this.requeue(index);
-        return;
-      }
-      this.setChunk(index, { state: 'retrying', loaded: 0 });
-      await this.o.sleep(backoffMs(attempt));
-      if (this.snap.phase !== 'uploading') {
-        this.requeue(index);
-        return;
-      }
-    }
-  }
-
-  private requeue(index: number): void {
-    this.setChunk(index, { state: 'pending', loaded: 0 });
-    if (!this.queue.includes(index)) this.queue.unshift(index);
-    this.queue.sort((a, b) => a - b);
-  }
-
-  private fail(message: string): void {
-    if (this.snap.phase === 'error') return;
-    this.update({ phase: 'error', error: message });
-    for (const c of this.inflight.values()) c.abort();
-  }
-
-  private async complete(): Promise<void> {
-    this.update({ phase: 'completing' });
-    try {
-      const done = await this.o.api.post<{ video_id: string }>(`/v1/videos/upload/${this.snap.uploadId}/complete`);
-      this.o.storage.removeItem(this.key);
-      this.update({ phase: 'done', videoId: done.video_id ?? this.snap.videoId });
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 422) this.o.storage.removeItem(this.key);
-      this.update({ phase: 'error', error: messageOf(e) });
-    }
-  }
-
-  // --- state ---------------------------------------------------------------------------
-
-  private setChunk(index: number, patch: Partial<ChunkInfo>): void {
-    const chunks = this.snap.chunks.slice();
-    chunks[index] = { ...chunks[index]!, ...patch };
-    this.update({ chunks });
+    return saved;
   }
 
   private update(patch: Partial<Snapshot>): void {
-    const next = { ...this.snap, ...patch };
-    next.sent = next.chunks.reduce((n, c) => n + c.loaded, 0);
-    this.snap = next;
-    for (const l of this.listeners) l(next);
+    this.snap = { ...this.snap, ...patch };
+    for (const l of this.listeners) l(this.snap);
   }
 }
 
-function parseError(status: number, body: string): { code: string; message: string } {
-  try {
-    const j = JSON.parse(body) as { error?: { code?: string; message?: string } };
-    return { code: j.error?.code ?? '', message: j.error?.message ?? `HTTP ${status}` };
-  } catch {
-    return { code: '', message: `HTTP ${status}` };
+/** The API's error message inside a tus error, else tus-js-client's own. */
+function tusMessage(err: Error): string {
+  const body = (err as tus.DetailedError).originalResponse?.getBody();
+  if (body) {
+    try {
+      const j = JSON.parse(body) as { error?: { message?: string } };
+      if (j.error?.message) return j.error.message;
+    } catch {
+      // not JSON
+    }
   }
+  return err.message;
 }

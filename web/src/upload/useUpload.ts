@@ -1,8 +1,9 @@
 // React binding of one Uploader: its snapshots as state, and its controls.
 
 import { useEffect, useMemo, useSyncExternalStore } from 'react';
-import { useApi, useApiKey } from '../auth';
-import { RESUME_PREFIX, type SavedUpload } from './plan';
+import type { Api } from '../api/client';
+import { useApi } from '../auth';
+import { RESUME_PREFIX, type DirectUpload, type SavedUpload } from './plan';
 import { Uploader, type Snapshot } from './uploader';
 
 export interface UploadControls {
@@ -15,8 +16,15 @@ export interface UploadControls {
 
 export function useUpload(file: File): UploadControls {
   const api = useApi();
-  const apiKey = useApiKey();
-  const up = useMemo(() => new Uploader(file, { api, apiKey, storage: window.localStorage }), [file, api, apiKey]);
+  const up = useMemo(
+    () =>
+      new Uploader(file, {
+        createDirect: (f) => createDirect(api, f),
+        cancelDirect: (id) => api.del(`/v1/uploads/direct/${id}`),
+        storage: window.localStorage,
+      }),
+    [file, api],
+  );
   const snap = useSyncExternalStore(
     (fn) => up.subscribe(fn),
     () => up.snapshot(),
@@ -28,10 +36,19 @@ export function useUpload(file: File): UploadControls {
   return {
     snap,
     pause: () => up.pause(),
-    resume: () => void up.resume(),
+    resume: () => up.resume(),
     retry: () => void up.start(),
     cancel: () => void up.cancel(),
   };
+}
+
+/** A direct upload for `file`: the only thing handed to the uploader is its URL. */
+export function createDirect(api: Api, file: File): Promise<DirectUpload> {
+  return api.post<DirectUpload>('/v1/uploads/direct', {
+    title: file.name.replace(/\.[^.]+$/, '') || file.name,
+    cors_origin: window.location.origin,
+    max_size: file.size,
+  });
 }
 
 /** Uploads remembered in this browser that have not completed (to resume after a reload). */

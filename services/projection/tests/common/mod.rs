@@ -133,6 +133,9 @@ pub fn initiated(name: &str) -> UploadData {
         size: 1000,
         content_type: None,
         protocol: UploadProtocol::Tus,
+        title: None,
+        external_id: None,
+        metadata: Default::default(),
     }
 }
 
