@@ -54,8 +54,10 @@ pub struct DirectUploadView {
     pub url: Option<String>,
     pub status: Status,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
     pub cors_origin: Option<String>,
     pub max_size: Option<u64>,

@@ -149,6 +149,12 @@ pub async fn create(
             size: 0,
             expected_sha256: None,
             tus_metadata: None,
+            // The title and external id reach the catalog like a direct upload's.
+            preset: Some(lifecycle::Preset {
+                title: req.title.clone(),
+                external_id: req.external_id.clone(),
+                ..Default::default()
+            }),
         },
     )
     .await?;
