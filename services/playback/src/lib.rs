@@ -41,6 +41,8 @@ pub mod egress;
 pub mod error;
 pub mod flush;
 pub mod hls;
+pub mod jwt;
+pub mod keygen;
 pub mod limiter;
 pub mod live_beacon;
 pub mod mime;
