@@ -1,7 +1,7 @@
 //! The HLS routes: signed VOD (`/hls/<token>/<video>/...`), public VOD
 //! (`/hls/public/<video>/...`) and live (`/live/<token>/<stream>/...`).
 //!
-//! Order of checks: the token (403, no IO), then the file name (404 for anything
+//! Order of checks: the token (403, [`crate::token`]: no IO for an HMAC token or a known JWT), then the file name (404 for anything
 //! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
 //! from a local set), then the file (404 if absent). A root file (`master.m3u8`, `poster.jpg`,
 //! ...) is read from the live version ([`crate::current`]). Playlists are served as written:
@@ -15,18 +15,14 @@ use axum::extract::State;
 use axum::response::Response;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
-use framelog_core::signing::{TokenError, verify_playback_token};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 
 use crate::mime::{self, FileKind};
 use crate::paths;
 use crate::serve::{self, Opened, ServeError};
 use crate::state::PlaybackState;
+use crate::token::{Target, authorize};
 use crate::{current, deleted, redirect, remote};
-
-fn forbidden(e: TokenError) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string())
-}
 
 /// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
 pub async fn signed(
@@ -35,10 +31,8 @@ pub async fn signed(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = st.now().unix_timestamp();
-    let tenant =
-        verify_playback_token(&st.platform.secret, &token, &video, now).map_err(forbidden)?;
-    vod(&st, tenant, &video, &path, &method, &headers).await
+    let tenant = authorize(&st, &token, &video, &path, &headers, Target::Video).await?;
+    vod(&st, &tenant, &video, &path, &method, &headers).await
 }
 
 /// `GET|HEAD /hls/public/{video_id}/{*path}`: 404 unless the video is marked public.
@@ -62,14 +56,12 @@ pub async fn live(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = st.now().unix_timestamp();
-    let tenant =
-        verify_playback_token(&st.platform.secret, &token, &stream, now).map_err(forbidden)?;
+    let tenant = authorize(&st, &token, &stream, &path, &headers, Target::Stream).await?;
     let kind = mime::live_kind(&path).ok_or_else(|| ApiError::not_found("file"))?;
     let file = paths::live_file(&st.live_dir, &stream, &path)
         .ok_or_else(|| ApiError::not_found("file"))?;
     let opened = serve::open(&st.cache, file, false).await?;
-    Ok(serve::respond(&method, &headers, kind, opened, st.meter.counter(tenant)))
+    Ok(serve::respond(&method, &headers, kind, opened, st.meter.counter(&tenant)))
 }
 
 async fn vod(

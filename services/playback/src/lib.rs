@@ -17,6 +17,10 @@
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory;
 //!   [`remote`]: objects of a store without local paths, by ranged reads;
 //!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN.
+//! - [`token`]: the one check of the `{token}` slot (HMAC or JWT); [`jwt`]: JWT parsing,
+//!   signatures and claims (pure); [`key_cache`]: signing keys in memory, fed by a KV watch;
+//!   [`signing_keys`]: their KV store; [`signing_keys_api`]: `/v1/signing-keys`;
+//!   [`keygen`]: RS256/ES256 key pairs.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
@@ -42,6 +46,7 @@ pub mod error;
 pub mod flush;
 pub mod hls;
 pub mod jwt;
+pub mod key_cache;
 pub mod keygen;
 pub mod limiter;
 pub mod live_beacon;
@@ -53,7 +58,10 @@ pub mod redirect;
 pub mod remote;
 pub mod serve;
 pub mod settings;
+pub mod signing_keys;
+pub mod signing_keys_api;
 pub mod state;
+pub mod token;
 pub mod viewers;
 pub mod views;
 
@@ -109,6 +117,11 @@ pub fn router(state: PlaybackState) -> Router {
         .layer(cors());
     Router::new()
         .route("/v1/videos/{id}/visibility", put(public::set_visibility))
+        .route("/v1/signing-keys", get(signing_keys_api::list).post(signing_keys_api::create))
+        .route(
+            "/v1/signing-keys/{id}",
+            get(signing_keys_api::get).delete(signing_keys_api::delete),
+        )
         .merge(players)
         .with_state(state)
 }
