@@ -44,10 +44,10 @@ pub struct CreatedSigningKey {
     pub private_key: String,
 }
 
-/// Answer of `GET /v1/signing-keys`.
+/// Answer of `GET /v1/signing-keys` (named like `GET /v1/videos`'s `videos`).
 #[derive(Debug, Serialize)]
 pub struct SigningKeyList {
-    pub data: Vec<SigningKeyView>,
+    pub signing_keys: Vec<SigningKeyView>,
 }
 
 fn unavailable(e: SigningKeyError) -> ApiError {
@@ -110,7 +110,7 @@ pub async fn list(
     Tenant(tenant): Tenant,
 ) -> Result<Json<SigningKeyList>, ApiError> {
     let recs = st.signing_keys.list(tenant.as_str()).await.map_err(unavailable)?;
-    Ok(Json(SigningKeyList { data: recs.iter().map(view).collect() }))
+    Ok(Json(SigningKeyList { signing_keys: recs.iter().map(view).collect() }))
 }
 
 /// `GET /v1/signing-keys/{id}`.

@@ -96,7 +96,7 @@ other = create_key(KEY_GLOBEX, "ES256")
 # Listing and showing never give the private key; another tenant's key is a 404.
 status, body = call("GET", f"{PB_A}/v1/signing-keys", KEY_ACME)
 expect("list", status, 200)
-listed = json.loads(body)["data"]
+listed = json.loads(body)["signing_keys"]
 assert {k["id"] for k in listed} == {rs["id"], es["id"]}, listed
 assert all("private_key" not in k for k in listed), listed
 expect("show own", call("GET", f"{PB_A}/v1/signing-keys/{rs['id']}", KEY_ACME)[0], 200)
@@ -107,6 +107,12 @@ expect("bad algorithm", call("POST", f"{PB_A}/v1/signing-keys", KEY_ACME, {"algo
 for key, alg in [(rs, "RS256"), (es, "ES256")]:
     plays(PB_A, mint(key, alg), alg)
     plays(PB_B, mint(key, alg), alg + " on the second process")
+
+# The player's view beacon carries the same JWT.
+beacon = {"token": mint(es, "ES256"), "video_id": VIDEO, "session": "s1", "kind": "start"}
+expect("beacon with a JWT", call("POST", f"{PB_A}/v1/views", body=beacon)[0], 202)
+beacon["token"] = mint(es, "ES256", aud="t")
+expect("beacon with a thumbnail JWT", call("POST", f"{PB_A}/v1/views", body=beacon)[0], 403)
 
 # Audiences: a thumbnail token opens the poster, not a playlist.
 thumb = mint(es, "ES256", aud="thumbnail")
