@@ -31,6 +31,8 @@ pub const KV_API_KEYS: &str = "framelog_api_keys";
 pub const KV_STREAM_KEYS: &str = "framelog_stream_keys";
 /// KV bucket: `<tenant>.<endpoint id>` -> webhook endpoint (URL, filter, secrets).
 pub const KV_WEBHOOK_ENDPOINTS: &str = "framelog_webhook_endpoints";
+/// KV bucket: signing key id (`sk_...`) -> public key record of JWT playback (names the tenant).
+pub const KV_SIGNING_KEYS: &str = "framelog_signing_keys";
 
 /// Window in which the server drops a repeated `Nats-Msg-Id`.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -242,6 +244,7 @@ pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
         (KV_STREAM_KEYS, "Framelog live streams and hashed stream keys"),
         (crate::tombstones::KV_TOMBSTONES, "Framelog deleted videos: <tenant>.<video> -> when"),
         (KV_WEBHOOK_ENDPOINTS, "Framelog webhook endpoints: <tenant>.<endpoint> -> endpoint"),
+        (KV_SIGNING_KEYS, "Framelog playback signing keys: kid -> tenant and public key"),
     ]
     .into_iter()
     .map(|(bucket, description)| kv::Config {

@@ -1,7 +1,7 @@
 //! The HLS routes: signed VOD (`/hls/<token>/<video>/...`), public VOD
 //! (`/hls/public/<video>/...`) and live (`/live/<token>/<stream>/...`).
 //!
-//! Order of checks: the token (403, no IO), then the file name (404 for anything
+//! Order of checks: the token (403, [`crate::token`]: no IO for an HMAC token or a known JWT), then the file name (404 for anything
 //! [`crate::paths`] or [`crate::mime`] refuses), then the video's tombstone (404 once deleted,
 //! from a local set), then the file (404 if absent). A root file (`master.m3u8`, `poster.jpg`,
 //! ...) is read from the live version ([`crate::current`]). Playlists are served as written:
@@ -16,23 +16,19 @@ use axum::response::Response;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::openapi::ErrorBody;
-use framelog_core::signing::{TokenError, verify_playback_token};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 
 use crate::mime::{self, FileKind};
 use crate::paths;
 use crate::serve::{self, Opened, ServeError};
 use crate::state::PlaybackState;
+use crate::token::{Target, authorize};
 use crate::{current, deleted, redirect, remote};
-
-fn forbidden(e: TokenError) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string())
-}
 
 /// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
 #[utoipa::path(get, path = "/hls/{token}/{video_id}/{*path}", tag = "playback", operation_id = "hls_signed",
     params(
-        ("token" = String, Path, description = "a playback token"),
+        ("token" = String, Path, description = "a playback token: the HMAC token the API mints, or a JWT signed with one of the tenant's signing keys (`kid`, `sub` = video id, `aud`, `exp`)"),
         ("video_id" = String, Path, description = "the video id"),
         ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`"),
     ),
@@ -55,10 +51,8 @@ pub async fn signed(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = st.now().unix_timestamp();
-    let tenant =
-        verify_playback_token(&st.platform.secret, &token, &video, now).map_err(forbidden)?;
-    vod(&st, tenant, &video, &path, &method, &headers).await
+    let tenant = authorize(&st, &token, &video, &path, &headers, Target::Video).await?;
+    vod(&st, &tenant, &video, &path, &method, &headers).await
 }
 
 /// `GET|HEAD /hls/public/{video_id}/{*path}`: 404 unless the video is marked public.
@@ -95,7 +89,7 @@ pub async fn public(
 /// `GET|HEAD /live/{token}/{stream_id}/{*path}`: nginx-rtmp's HLS of a live stream.
 #[utoipa::path(get, path = "/live/{token}/{stream_id}/{*path}", tag = "playback", operation_id = "hls_live",
     params(
-        ("token" = String, Path, description = "a playback token for the stream"),
+        ("token" = String, Path, description = "a playback token for the stream (HMAC, or a JWT with `sub` = stream id)"),
         ("stream_id" = String, Path, description = "the stream id"),
         ("path" = String, Path, description = "`index.m3u8` or a segment"),
     ),
@@ -113,14 +107,12 @@ pub async fn live(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = st.now().unix_timestamp();
-    let tenant =
-        verify_playback_token(&st.platform.secret, &token, &stream, now).map_err(forbidden)?;
+    let tenant = authorize(&st, &token, &stream, &path, &headers, Target::Stream).await?;
     let kind = mime::live_kind(&path).ok_or_else(|| ApiError::not_found("file"))?;
     let file = paths::live_file(&st.live_dir, &stream, &path)
         .ok_or_else(|| ApiError::not_found("file"))?;
     let opened = serve::open(&st.cache, file, false).await?;
-    Ok(serve::respond(&method, &headers, kind, opened, st.meter.counter(tenant)))
+    Ok(serve::respond(&method, &headers, kind, opened, st.meter.counter(&tenant)))
 }
 
 async fn vod(

@@ -17,6 +17,10 @@
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory;
 //!   [`remote`]: objects of a store without local paths, by ranged reads;
 //!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN.
+//! - [`token`]: the one check of the `{token}` slot (HMAC or JWT); [`jwt`]: JWT parsing,
+//!   signatures and claims (pure); [`key_cache`]: signing keys in memory, fed by a KV watch;
+//!   [`signing_keys`]: their KV store; [`signing_keys_api`]: `/v1/signing-keys`;
+//!   [`keygen`]: RS256/ES256 key pairs.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
@@ -41,6 +45,9 @@ pub mod egress;
 pub mod error;
 pub mod flush;
 pub mod hls;
+pub mod jwt;
+pub mod key_cache;
+pub mod keygen;
 pub mod limiter;
 pub mod live_beacon;
 pub mod mime;
@@ -51,7 +58,10 @@ pub mod redirect;
 pub mod remote;
 pub mod serve;
 pub mod settings;
+pub mod signing_keys;
+pub mod signing_keys_api;
 pub mod state;
+pub mod token;
 pub mod viewers;
 pub mod views;
 
@@ -106,7 +116,11 @@ fn routes() -> OpenApiRouter<PlaybackState> {
         .routes(routes!(views::beacon).layer(DefaultBodyLimit::max(MAX_BEACON_BYTES)))
         .routes(routes!(viewers::get))
         .layer(cors());
-    OpenApiRouter::new().routes(routes!(public::set_visibility)).merge(players)
+    OpenApiRouter::new()
+        .routes(routes!(public::set_visibility))
+        .routes(routes!(signing_keys_api::list, signing_keys_api::create))
+        .routes(routes!(signing_keys_api::get, signing_keys_api::delete))
+        .merge(players)
 }
 
 /// The playback routes.

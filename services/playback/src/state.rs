@@ -21,10 +21,13 @@ use crate::cache::SegmentCache;
 use crate::client::TrustedProxies;
 use crate::egress::EgressMeter;
 use crate::error::PlaybackError;
+use crate::key_cache::KeyCache;
 use crate::limiter::BeaconLimiter;
 use crate::public::PublicVideos;
 use crate::redirect::Redirects;
 use crate::settings::PlaybackSettings;
+use crate::signing_keys::{KV_SIGNING_KEYS, SigningKeys};
+use crate::token::VerifiedTokens;
 use crate::viewers::LiveViewers;
 
 /// The time source (injected by tests to move between view windows).
@@ -53,6 +56,11 @@ pub struct PlaybackState {
     /// Deleted videos (a local set fed by a watch).
     pub tombstones: Tombstones,
     pub viewers: LiveViewers,
+    /// Public keys of JWT playback (KV) and their in-memory verifiers (a watch).
+    pub signing_keys: SigningKeys,
+    pub keys: KeyCache,
+    /// JWTs already verified, until they expire.
+    pub verified: VerifiedTokens,
     pub proxies: Arc<TrustedProxies>,
     /// The view dedup window, seconds.
     pub window: i64,
@@ -115,6 +123,9 @@ impl PlaybackState {
         let tombstones = Tombstones::open(&platform.js)
             .await
             .map_err(|e| PlaybackError::Kv { bucket: KV_TOMBSTONES, source: Box::new(e) })?;
+        let signing_keys = SigningKeys::open(&platform.js)
+            .await
+            .map_err(|e| PlaybackError::Kv { bucket: KV_SIGNING_KEYS, source: Box::new(e) })?;
         let (tx, rx) = mpsc::channel(settings.beacon_queue.max(1));
         let stats = ViewStats::default();
         stats.register(&platform.metrics);
@@ -131,6 +142,9 @@ impl PlaybackState {
             started: Instant::now(),
             public,
             tombstones,
+            signing_keys,
+            keys: KeyCache::default(),
+            verified: VerifiedTokens::default(),
             live_dir,
             fetch_dir,
             platform,
@@ -153,8 +167,8 @@ impl PlaybackState {
 }
 
 impl Workers {
-    /// Starts the batch publisher, the egress flusher, the public-video and tombstone watches
-    /// and the live viewer feed; each returns after `shutdown` (the publisher and the flusher
+    /// Starts the batch publisher, the egress flusher, the public-video and tombstone watches,
+    /// the signing key watch and the live viewer feed; each returns after `shutdown` (the publisher and the flusher
     /// after sending what they hold).
     pub fn spawn(self, st: &PlaybackState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let js = st.platform.js.clone();
@@ -169,6 +183,7 @@ impl Workers {
             tokio::spawn(crate::flush::run(st.clone(), shutdown.clone())),
             tokio::spawn(st.public.clone().watch(shutdown.clone())),
             tokio::spawn(crate::deleted::follow(st.clone(), shutdown.clone())),
+            tokio::spawn(st.keys.clone().follow(st.signing_keys.kv().clone(), shutdown.clone())),
             tokio::spawn(st.viewers.clone().follow(js, shutdown)),
         ]
     }

@@ -324,7 +324,7 @@ pub async fn get(
 
 /// Whether the live stream record (kept by live-auth in the stream-keys KV bucket) exists, is
 /// not deleted and belongs to `tenant`.
-async fn stream_belongs_to(
+pub(crate) async fn stream_belongs_to(
     st: &PlaybackState,
     tenant: &str,
     stream: &str,

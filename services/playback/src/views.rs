@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
 use framelog_core::openapi::ErrorBody;
-use framelog_core::signing::verify_playback_token;
 use framelog_events::{AggregateId, Event, Kind, TenantId, ViewData};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -38,6 +37,7 @@ use crate::batcher::Outgoing;
 use crate::client::{Peer, viewer_id};
 use crate::limiter::Refusal;
 use crate::state::PlaybackState;
+use crate::token::{Target, authorize};
 
 /// The token value that refers to a public video instead of a signed token.
 pub const PUBLIC_TOKEN: &str = "public";
@@ -107,9 +107,10 @@ pub async fn beacon(
     let tenant = if b.token == PUBLIC_TOKEN && !b.live {
         st.public.tenant_of(video.as_str()).await?.ok_or_else(|| ApiError::not_found("video"))?
     } else {
-        verify_playback_token(&st.platform.secret, &b.token, video.as_str(), now.unix_timestamp())
-            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "invalid_token", e.to_string()))?
-            .to_owned()
+        // The player's playback token, HMAC or JWT (a JWT's `aud` must cover playlists).
+        let target = if b.live { Target::Stream } else { Target::Video };
+        let file = if b.live { "index.m3u8" } else { "master.m3u8" };
+        authorize(&st, &b.token, video.as_str(), file, &headers, target).await?
     };
     let tenant = TenantId::new(tenant).map_err(|_| ApiError::not_found("video"))?;
     let session = b.session.unwrap_or_default();
