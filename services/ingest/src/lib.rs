@@ -88,11 +88,7 @@ pub fn router(state: IngestState) -> Router {
         .0
         .fallback(framelog_core::error::fallback)
         .with_state(state.clone());
-    routes()
-        .split_for_parts()
-        .0
-        .merge(direct_gate::router(direct_uploads))
-        .with_state(state)
+    routes().split_for_parts().0.merge(direct_gate::router(direct_uploads)).with_state(state)
 }
 
 /// The ingest routes' part of the OpenAPI document.

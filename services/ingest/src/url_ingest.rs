@@ -14,7 +14,10 @@
 //!   expired lease, claims it by compare-and-set and restarts the download from zero (no Range
 //!   resume). Completion is idempotent, so a video arrives once.
 //! - **Progress**: `bytes_received` in the record, shown under `fetch` by
-//!   `GET /v1/videos/upload/{upload_id}` (renewed with the lease; no per-chunk event).
+//!   `GET /v1/videos/upload/{upload_id}` (renewed with the lease), and progress messages on
+//!   the video's `vidp.<tenant>.upload.<video>` subject at most twice a second (the same
+//!   channel as transcode progress, relayed by `GET /v1/events` as `event: progress`:
+//!   `{"stage": "fetching"|"fetched", "bytes", "total_bytes", "percent"}`; not log facts).
 //! - **Failure**: the upload is rejected (`VID_UPLOAD rejected`) with `input_unreachable`,
 //!   `input_http_<status>`, `input_too_large`, `input_timeout` or `input_forbidden`; its
 //!   bytes are removed.
@@ -26,12 +29,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
 use framelog_core::openapi::ErrorBody;
 use framelog_core::outbound::{self, OutboundError, OutboundTimeouts};
 use framelog_core::tenants::Tenant;
-use framelog_events::{SourceKind, UploadProtocol};
+use framelog_events::{Kind, SourceKind, Subject, UploadProtocol};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -259,7 +263,16 @@ async fn attempt_fetch(
         },
     );
     let progress = Arc::new(AtomicU64::new(0));
+    let total = Arc::new(AtomicU64::new(0));
     let cancel = CancellationToken::new();
+    let subject = Subject::progress(&s.tenant, Kind::Upload, &s.video_id);
+    tokio::spawn(report_progress(
+        st.platform.events.clone(),
+        subject.clone(),
+        progress.clone(),
+        total.clone(),
+        cancel.clone(),
+    ));
     // The lease is renewed through the download *and* the completion (a slow probe must not
     // let another process restart the fetch under it); it stops when `_stop` drops.
     tokio::spawn(heartbeat(
@@ -272,10 +285,13 @@ async fn attempt_fetch(
     let _stop = cancel.clone().drop_guard();
     let fetched = async {
         let resp = url_fetch::open(&client, url, policy, max).await?;
+        total.store(resp.content_length().unwrap_or(0), Ordering::Relaxed);
         url_fetch::download(st, &s, resp, max, &progress, &cancel).await
     }
     .await;
     let fetched = fetched?;
+    let done = progress_message("fetched", fetched.size, fetched.size);
+    st.platform.events.publish_progress(subject, done).await;
     let (size, attempt_id) = (fetched.size, attempt.to_owned());
     let (hash, store) = (fetched.hash, fetched.store);
     let s = st
@@ -323,6 +339,40 @@ async fn room(st: &IngestState, s: &UploadSession) -> Result<u64, StoreError> {
     let used = st.sessions.usage(&s.tenant).await?.bytes;
     Ok(st.settings.max_upload_size.min(quota.saturating_sub(used)))
 }
+
+/// A progress message: bytes so far, the size when the origin said it (0: unknown).
+fn progress_message(stage: &str, bytes: u64, total: u64) -> Bytes {
+    let percent = (total > 0).then(|| (bytes as f64 * 100.0 / total as f64).min(100.0));
+    let total = (total > 0).then_some(total);
+    let v = serde_json::json!({"stage": stage, "bytes": bytes, "total_bytes": total, "percent": percent});
+    Bytes::from(v.to_string())
+}
+
+/// Publishes the download's progress at most every [`PROGRESS_EVERY`] while it moves.
+async fn report_progress(
+    events: framelog_core::eventlog::EventLog,
+    subject: String,
+    progress: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
+    cancel: CancellationToken,
+) {
+    let mut last = 0;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+        }
+        let bytes = progress.load(Ordering::Relaxed);
+        if bytes != last {
+            last = bytes;
+            let m = progress_message("fetching", bytes, total.load(Ordering::Relaxed));
+            events.publish_progress(subject.clone(), m).await;
+        }
+    }
+}
+
+/// Least time between two progress messages of one fetch.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Renews the lease and publishes progress every third of a lease; cancels the download when
 /// the fetch stopped being this attempt's (taken over, aborted).

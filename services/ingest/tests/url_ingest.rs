@@ -174,8 +174,26 @@ fn phases(evs: &[framelog_events::Event]) -> Vec<(String, String)> {
 #[tokio::test]
 async fn a_video_imported_from_a_url_completes_like_an_upload_with_the_files_sha256() {
     let env = url_env(IngestSettings::default()).await;
+    // Download progress goes where transcode progress goes (what `/v1/events` relays).
+    let mut progress = env.st.platform.nats.subscribe("vidp.acme.upload.>").await.unwrap();
     let body = env.import("/clip.mp4").await;
     let s = env.settled(body["upload_id"].as_str().unwrap()).await;
+    let fetched = tokio::time::timeout(Duration::from_secs(5), async {
+        use futures::StreamExt as _;
+        loop {
+            let m = progress.next().await.expect("the subscription stays open");
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            if v["stage"] == "fetched" {
+                return (m.subject.to_string(), v);
+            }
+        }
+    })
+    .await
+    .expect("a `fetched` progress message");
+    assert_eq!(fetched.0, format!("vidp.acme.upload.{}", body["video_id"].as_str().unwrap()));
+    assert_eq!(fetched.1["bytes"], env.clip.len());
+    assert_eq!(fetched.1["total_bytes"], env.clip.len(), "the origin sent a Content-Length");
+    assert_eq!(fetched.1["percent"], 100.0);
     assert_eq!(s["state"], "completed", "{s}");
     assert_eq!(s["fetch"]["status"], "completed");
     assert_eq!(s["fetch"]["bytes_received"], env.clip.len());

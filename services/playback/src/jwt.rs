@@ -43,7 +43,9 @@ pub enum JwtError {
 }
 
 /// A signing algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub enum Alg {
     RS256,
     ES256,
@@ -185,7 +187,8 @@ impl PublicKey {
         let ok = match alg {
             Alg::RS256 => oid == OID_RSA,
             Alg::ES256 => {
-                oid == OID_EC && matches!(der(params), Some((0x06, OID_P256, [])))
+                oid == OID_EC
+                    && matches!(der(params), Some((0x06, OID_P256, [])))
                     && raw.first() == Some(&0x04)
             }
         };

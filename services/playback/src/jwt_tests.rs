@@ -20,8 +20,9 @@ fn sign(alg: Alg, pem: &str, kid: &str, claims: serde_json::Value) -> String {
     let der = pem_der(pem);
     let sig = match alg {
         Alg::ES256 => {
-            let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
-                .unwrap();
+            let k =
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                    .unwrap();
             k.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec()
         }
         Alg::RS256 => {
@@ -38,7 +39,13 @@ fn claims() -> serde_json::Value {
     serde_json::json!({"sub": "vid_1", "aud": "v", "exp": 1000})
 }
 
-fn check(token: &str, key: &PublicKey, path: &str, now: i64, referer: Option<&str>) -> Result<(), JwtError> {
+fn check(
+    token: &str,
+    key: &PublicKey,
+    path: &str,
+    now: i64,
+    referer: Option<&str>,
+) -> Result<(), JwtError> {
     let p = parse(token)?;
     let c = verify(&p, key)?;
     check_claims(&c, "vid_1", path, now, referer)
@@ -85,7 +92,10 @@ fn tampered_alg_none_and_mismatched_tokens_are_refused() {
     let p = parse(&mismatched).unwrap();
     assert_eq!(verify(&p, &key).unwrap_err(), JwtError::AlgMismatch);
     let no_kid = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#);
-    assert_eq!(parse(&format!("{no_kid}.{}.{}", parts[1], parts[2])).unwrap_err(), JwtError::Malformed);
+    assert_eq!(
+        parse(&format!("{no_kid}.{}.{}", parts[1], parts[2])).unwrap_err(),
+        JwtError::Malformed
+    );
 }
 
 #[test]
@@ -109,13 +119,16 @@ fn expiry_and_not_before_allow_a_few_seconds_of_skew() {
     assert_eq!(at(1001 + LEEWAY_SECS), Err(JwtError::Expired));
     assert_eq!(at(500 - LEEWAY_SECS), Ok(()));
     assert_eq!(at(499 - LEEWAY_SECS), Err(JwtError::NotYetValid));
-    let no_exp: Result<Claims, _> = serde_json::from_value(serde_json::json!({"sub": "vid_1", "aud": "v"}));
+    let no_exp: Result<Claims, _> =
+        serde_json::from_value(serde_json::json!({"sub": "vid_1", "aud": "v"}));
     assert!(no_exp.is_err(), "exp is required");
 }
 
 #[test]
 fn the_audience_decides_which_files_a_token_opens() {
-    let c = |aud: serde_json::Value| claims_of(serde_json::json!({"sub": "vid_1", "aud": aud, "exp": 9}));
+    let c = |aud: serde_json::Value| {
+        claims_of(serde_json::json!({"sub": "vid_1", "aud": aud, "exp": 9}))
+    };
     let ok = |c: &Claims, path| check_claims(c, "vid_1", path, 0, None).is_ok();
     for path in ["master.m3u8", "v/01/360p/index.m3u8", "360p/init.mp4", "360p/seg_001.m4s"] {
         assert!(ok(&c("v".into()), path), "{path}");

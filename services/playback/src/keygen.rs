@@ -17,8 +17,8 @@ pub const RSA_BITS: usize = 2048;
 /// SPKI DER header of a P-256 public key (algorithm ecPublicKey, curve prime256v1, then the
 /// BIT STRING holding the 65-byte uncompressed point).
 const P256_SPKI_PREFIX: &[u8] = &[
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-    0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// A fresh key pair.
@@ -59,8 +59,8 @@ pub fn generate(alg: Alg) -> Result<KeyPairOut, KeygenError> {
         Alg::ES256 => {
             let rng = SystemRandom::new();
             let sign = &ECDSA_P256_SHA256_FIXED_SIGNING;
-            let doc = EcdsaKeyPair::generate_pkcs8(sign, &rng)
-                .map_err(|e| KeygenError(e.to_string()))?;
+            let doc =
+                EcdsaKeyPair::generate_pkcs8(sign, &rng).map_err(|e| KeygenError(e.to_string()))?;
             let pair = EcdsaKeyPair::from_pkcs8(sign, doc.as_ref(), &rng)
                 .map_err(|e| KeygenError(e.to_string()))?;
             let mut public_der = P256_SPKI_PREFIX.to_vec();

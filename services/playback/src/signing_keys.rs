@@ -113,8 +113,9 @@ impl SigningKeys {
             Err(e) => return Err(err(e)),
         };
         let mut out = Vec::new();
-        let mut reads =
-            futures::stream::iter(kids).map(|k| async move { self.get(tenant, &k).await }).buffered(8);
+        let mut reads = futures::stream::iter(kids)
+            .map(|k| async move { self.get(tenant, &k).await })
+            .buffered(8);
         while let Some(rec) = reads.next().await {
             out.extend(rec?);
         }

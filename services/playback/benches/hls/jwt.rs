@@ -52,12 +52,14 @@ pub fn mint(key: &BenchKey, claims: &serde_json::Value) -> String {
     );
     let (rng, der) = (SystemRandom::new(), pem_der(&key.pem));
     let sig = match key.alg {
-        Alg::ES256 => EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
-            .unwrap()
-            .sign(&rng, input.as_bytes())
-            .unwrap()
-            .as_ref()
-            .to_vec(),
+        Alg::ES256 => {
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                .unwrap()
+                .sign(&rng, input.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec()
+        }
         Alg::RS256 => {
             let k = RsaKeyPair::from_pkcs8(&der).unwrap();
             let mut sig = vec![0; k.public().modulus_len()];

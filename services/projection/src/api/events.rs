@@ -148,14 +148,25 @@ pub async fn feed(
         .await
         .map_err(|e| unavailable(&e))?;
     let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-    let want_progress = kinds.as_ref().is_none_or(|ks| ks.contains(&Kind::Transcode));
+    // Transcode progress, and URL imports' download progress (kind `upload`).
+    let want_progress =
+        kinds.as_ref().is_none_or(|ks| ks.contains(&Kind::Transcode) || ks.contains(&Kind::Upload));
     let progress = if want_progress {
         let sub = s
             .nats
             .subscribe(Subject::progress_tenant_filter(&tenant))
             .await
             .map_err(|e| unavailable(&e))?;
-        sub.map(|m| Some(progress_event(&m.subject, &m.payload))).boxed()
+        // Only the kinds asked for (`vidp.<tenant>.<kind>.<aggregate>`).
+        let wanted = kinds.clone();
+        sub.filter(move |m| {
+            let kind = m.subject.as_str().split('.').nth(2).unwrap_or("");
+            std::future::ready(
+                wanted.as_ref().is_none_or(|ks| ks.iter().any(|k| k.token() == kind)),
+            )
+        })
+        .map(|m| Some(progress_event(&m.subject, &m.payload)))
+        .boxed()
     } else {
         stream::pending().boxed()
     };
