@@ -73,7 +73,10 @@ pub enum JsonBodyErrors {
     )]
     UnsupportedMediaType(ErrorBody),
     /// Well-formed JSON of the wrong shape (missing or unknown field, wrong type).
-    #[response(status = 422, description = "a field is missing, unknown or invalid (`invalid_field`)")]
+    #[response(
+        status = 422,
+        description = "a field is missing, unknown or invalid (`invalid_field`)"
+    )]
     InvalidField(ErrorBody),
 }
 
