@@ -137,7 +137,8 @@ async fn list(
 }
 
 /// Revokes a key at once (the last admin key too).
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", operation_id = "revoke_api_key",
+#[utoipa::path(
+    delete, path = "/v1/api-keys/{id}", tag = "api-keys", operation_id = "revoke_api_key",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the key id")),
     responses(

@@ -71,8 +71,9 @@ async fn found(st: &DeliveryState, tenant: &Tenant, id: &str) -> Result<Endpoint
     request_body(content = CreateEndpoint, content_type = "application/json"),
     responses(
         (status = 201, description = "the endpoint, with its `secret`", body = EndpointView),
-        (status = 400, body = ErrorBody, description = "malformed JSON (`invalid_json`), `url_not_allowed`, `invalid_url`, `invalid_event_types`, `invalid_description`"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "malformed JSON (`invalid_json`), \
+            `url_not_allowed`, `invalid_url`, `invalid_event_types`, `invalid_description`"),
+        (status = 500, body = ErrorBody, description = "unexpected failure, logged (`internal`)"),
         AuthErrors, JsonBodyErrors,
     ))]
 pub async fn create(
@@ -105,7 +106,7 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the tenant's endpoints", body = EndpointList),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        (status = 500, body = ErrorBody, description = "unexpected failure, logged (`internal`)"),
         AuthErrors,
     ))]
 pub async fn list(
@@ -123,9 +124,7 @@ pub async fn list(
     responses(
         (status = 200, description = "the endpoint", body = EndpointView),
         (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn get(
     State(st): State<DeliveryState>,
@@ -141,12 +140,13 @@ pub async fn get(
     params(("id" = String, Path, description = "the endpoint id")),
     request_body(content = UpdateEndpoint, content_type = "application/json"),
     responses(
-        (status = 200, description = "the endpoint as changed", body = EndpointView),
-        (status = 400, body = ErrorBody, description = "malformed path or JSON (`invalid_path`, `invalid_json`), `url_not_allowed`, `invalid_url`, `invalid_event_types`, `invalid_description`"),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 409, description = "changed concurrently too often; retry (`conflict`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors, JsonBodyErrors,
+        (status = 200, body = EndpointView, description = "the endpoint as changed"),
+        (status = 400, body = ErrorBody, description = "malformed path or JSON (`invalid_path`, \
+            `invalid_json`), `url_not_allowed`, `invalid_url`, `invalid_event_types`, \
+            `invalid_description`"),
+        (status = 409, body = ErrorBody,
+            description = "changed concurrently too often; retry (`conflict`)"),
+        EndpointErrors, AuthErrors, JsonBodyErrors,
     ))]
 pub async fn update(
     State(st): State<DeliveryState>,
@@ -185,15 +185,14 @@ pub async fn update(
 }
 
 /// Deletes the endpoint; nothing more is delivered to it.
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", operation_id = "delete_webhook",
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
         (status = 204, description = "deleted"),
         (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn delete(
     State(st): State<DeliveryState>,
@@ -208,16 +207,18 @@ pub async fn delete(
 }
 
 /// A new signing secret; the previous one keeps signing for the overlap.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks", operation_id = "rotate_webhook_secret",
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks",
+    operation_id = "rotate_webhook_secret",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the endpoint id"), RotateQuery),
     responses(
-        (status = 200, description = "the endpoint, with its new `secret`", body = EndpointView),
-        (status = 400, description = "malformed path or query (`invalid_path`, `invalid_query`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 409, description = "changed concurrently too often; retry (`conflict`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        (status = 200, body = EndpointView, description = "the endpoint, with its new `secret`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed path or query (`invalid_path`, `invalid_query`)"),
+        (status = 409, body = ErrorBody,
+            description = "changed concurrently too often; retry (`conflict`)"),
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn rotate(
     State(st): State<DeliveryState>,
@@ -239,15 +240,15 @@ pub async fn rotate(
 }
 
 /// The endpoint's recent delivery attempts (bounded log).
-#[utoipa::path(get, path = "/v1/webhooks/{id}/attempts", tag = "webhooks", operation_id = "list_webhook_attempts",
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/attempts", tag = "webhooks",
+    operation_id = "list_webhook_attempts",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
-        (status = 200, description = "the attempts, oldest first", body = AttemptList),
+        (status = 200, body = AttemptList, description = "the attempts, oldest first"),
         (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn attempts(
     State(st): State<DeliveryState>,
@@ -262,15 +263,15 @@ pub async fn attempts(
 }
 
 /// Queues again the endpoint's events since a time.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/replay", tag = "webhooks", operation_id = "replay_webhook",
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/replay", operation_id = "replay_webhook", tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the endpoint id"), ReplayQuery),
     responses(
         (status = 202, description = "deliveries queued", body = ReplayQueued),
-        (status = 400, description = "malformed path or query (`invalid_path`, `invalid_query`, `invalid_since`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        (status = 400, body = ErrorBody, description = "malformed path or query (`invalid_path`, \
+            `invalid_query`, `invalid_since`)"),
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn replay(
     State(st): State<DeliveryState>,
@@ -288,15 +289,14 @@ pub async fn replay(
 }
 
 /// `POST /v1/webhooks/{id}/test`: queues a `WEBHOOK_TEST` delivery to the endpoint.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", operation_id = "test_webhook",
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
-        (status = 202, description = "a `WEBHOOK_TEST` delivery queued", body = TestQueued),
+        (status = 202, body = TestQueued, description = "a `WEBHOOK_TEST` delivery queued"),
         (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
-        (status = 404, description = "no such endpoint for this tenant (`not_found`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        AuthErrors,
+        EndpointErrors, AuthErrors,
     ))]
 pub async fn test(
     State(st): State<DeliveryState>,

@@ -1,6 +1,7 @@
 //! The request and answer bodies of the `/v1/webhooks` routes ([`crate::api`]), with their
 //! OpenAPI schemas: what a client sends and reads, apart from the handlers that act on it.
 
+use framelog_core::openapi::ErrorBody;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -115,4 +116,15 @@ pub struct RotateQuery {
 pub struct TestQueued {
     /// The `webhook-id` the test delivery carries.
     pub webhook_id: String,
+}
+
+/// The 404 and 500 of every `/v1/webhooks/{id}...` route, for `responses(..., EndpointErrors)`.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum EndpointErrors {
+    /// Absent, or another tenant's.
+    #[response(status = 404, description = "no such endpoint for this tenant (`not_found`)")]
+    NotFound(ErrorBody),
+    /// A store failure (logged).
+    #[response(status = 500, description = "unexpected failure, logged (`internal`)")]
+    Internal(ErrorBody),
 }

@@ -147,6 +147,14 @@ mod tests {
         let before = ops.len();
         ops.dedup();
         assert_eq!((before, ops.len()), (9, 9), "{ops:?}");
+        let query = |path: &str, name: &str| {
+            let params = v["paths"][path]["post"]["parameters"].as_array().unwrap().clone();
+            params.into_iter().find(|p| p["name"] == name && p["in"] == "query").unwrap()
+        };
+        assert_eq!(query("/v1/webhooks/{id}/replay", "since")["required"], true);
+        assert_eq!(query("/v1/webhooks/{id}/secret/rotate", "overlap_secs")["required"], false);
+        let created = &v["paths"]["/v1/webhooks"]["post"]["responses"];
+        assert!(created["201"].is_object() && created["422"].is_object(), "{created}");
         let s = &v["components"]["schemas"];
         assert_eq!(s["EndpointView"]["properties"]["created_at"]["format"], "date-time");
         assert!(s["DisabledReason"]["enum"].as_array().unwrap().contains(&"gone".into()));
