@@ -54,12 +54,13 @@ impl KeyRecord {
 }
 
 /// A key as listed: never the secret nor its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyInfo {
     pub id: String,
     pub name: String,
     pub scopes: ScopeSet,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 

@@ -41,6 +41,45 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The errors of every route that takes an API key (`Tenant`), for `responses(..., AuthErrors)`.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AuthErrors {
+    /// Missing, malformed or unknown API key.
+    #[response(status = 401, description = "missing or unknown API key (`unauthorized`)")]
+    Unauthorized(ErrorBody),
+    /// The key lacks the route's scope, or `X-Tenant-ID` names another tenant.
+    #[response(
+        status = 403,
+        description = "the API key lacks the route's scope (`insufficient_scope`) or \
+                       `X-Tenant-ID` names another tenant (`forbidden`)"
+    )]
+    Forbidden(ErrorBody),
+    /// The key store (or another dependency) cannot be reached.
+    #[response(status = 503, description = "a dependency is unavailable (`unavailable`)")]
+    Unavailable(ErrorBody),
+}
+
+/// The rejections of the JSON body extractor (`framelog_core::error::extract::Json`) beyond
+/// 400 `invalid_json`, which each operation lists with its own 400 codes.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum JsonBodyErrors {
+    /// Over the body limit.
+    #[response(status = 413, description = "the body is over the limit (`body_too_large`)")]
+    TooLarge(ErrorBody),
+    /// Not `Content-Type: application/json`.
+    #[response(
+        status = 415,
+        description = "the body is not `application/json` (`unsupported_media_type`)"
+    )]
+    UnsupportedMediaType(ErrorBody),
+    /// Well-formed JSON of the wrong shape (missing or unknown field, wrong type).
+    #[response(
+        status = 422,
+        description = "a field is missing, unknown or invalid (`invalid_field`)"
+    )]
+    InvalidField(ErrorBody),
+}
+
 /// The document's frame: `openapi: 3.1.0`, info, the error schema and the `bearer` scheme.
 pub fn base() -> OpenApi {
     let info = InfoBuilder::new()
@@ -146,6 +185,20 @@ mod tests {
         assert_eq!(c["securitySchemes"]["bearer"]["scheme"], "bearer");
         let props = &c["schemas"]["ErrorDetail"]["properties"];
         assert!(props["code"].is_object() && props["message"].is_object(), "{c}");
+    }
+
+    #[test]
+    fn the_shared_error_responses_reference_the_error_schema() {
+        use utoipa::IntoResponses as _;
+        let mut all = AuthErrors::responses();
+        all.extend(JsonBodyErrors::responses());
+        let statuses: Vec<&str> = all.keys().map(String::as_str).collect();
+        assert_eq!(statuses, ["401", "403", "413", "415", "422", "503"]);
+        for (status, r) in all {
+            let v = serde_json::to_value(r).unwrap();
+            let schema = &v["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(schema, "#/components/schemas/ErrorBody", "{status}: {v}");
+        }
     }
 
     #[test]

@@ -10,9 +10,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What an API key may do. `admin` implies every other scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum Scope {
     #[serde(rename = "videos:read")]
     VideosRead,
@@ -96,7 +99,7 @@ impl FromStr for Scope {
 }
 
 /// The scopes of one key (serialized as a sorted list of scope strings).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 pub struct ScopeSet(BTreeSet<Scope>);
 

@@ -6,13 +6,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path, Query};
+use framelog_core::openapi::{AuthErrors, ErrorBody, JsonBodyErrors};
 use framelog_core::outbound::{self, OutboundError};
 use framelog_core::tenants::Tenant;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::attempts::{self, Attempt};
+pub use crate::api_types::*;
+use crate::attempts;
 use crate::endpoints::{self, DisabledReason, Endpoint, SecretRecord, StoreError};
 use crate::queue::{self, DeliveryJob};
 use crate::state::DeliveryState;
@@ -22,90 +23,6 @@ use crate::{replay, sign};
 pub const MAX_DESCRIPTION: usize = 512;
 /// Most event-type filters on one endpoint.
 pub const MAX_EVENT_TYPES: usize = 64;
-
-/// `POST /v1/webhooks`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEndpoint {
-    pub url: String,
-    #[serde(default)]
-    pub event_types: Vec<String>,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `PATCH /v1/webhooks/{id}`: only the fields given change.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateEndpoint {
-    pub url: Option<String>,
-    pub event_types: Option<Vec<String>>,
-    pub description: Option<String>,
-    pub enabled: Option<bool>,
-}
-
-/// An endpoint as answered; `secret` only on create and rotate.
-#[derive(Debug, Serialize)]
-pub struct EndpointView {
-    pub id: String,
-    pub url: String,
-    pub event_types: Vec<String>,
-    pub description: String,
-    pub enabled: bool,
-    pub disabled_reason: Option<DisabledReason>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-}
-
-impl EndpointView {
-    fn of(e: &Endpoint, secret: Option<String>) -> EndpointView {
-        EndpointView {
-            id: e.id.clone(),
-            url: e.url.clone(),
-            event_types: e.event_types.clone(),
-            description: e.description.clone(),
-            enabled: e.enabled,
-            disabled_reason: e.disabled_reason,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            secret,
-        }
-    }
-}
-
-/// `GET /v1/webhooks`.
-#[derive(Debug, Serialize)]
-pub struct EndpointList {
-    pub endpoints: Vec<EndpointView>,
-}
-
-/// `GET /v1/webhooks/{id}/attempts`.
-#[derive(Debug, Serialize)]
-pub struct AttemptList {
-    pub attempts: Vec<Attempt>,
-}
-
-/// `POST /v1/webhooks/{id}/replay?since=<RFC 3339>`.
-#[derive(Debug, Deserialize)]
-pub struct ReplayQuery {
-    pub since: String,
-}
-
-/// `POST /v1/webhooks/{id}/secret/rotate?overlap_secs=<n>`.
-#[derive(Debug, Deserialize)]
-pub struct RotateQuery {
-    pub overlap_secs: Option<u64>,
-}
 
 fn store_err(e: StoreError) -> ApiError {
     match e {
@@ -148,6 +65,17 @@ async fn found(st: &DeliveryState, tenant: &Tenant, id: &str) -> Result<Endpoint
     }
 }
 
+/// Registers an endpoint; the answer carries its signing `secret`.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", operation_id = "create_webhook",
+    security(("bearer" = [])),
+    request_body(content = CreateEndpoint, content_type = "application/json"),
+    responses(
+        (status = 201, description = "the endpoint, with its `secret`", body = EndpointView),
+        (status = 400, body = ErrorBody, description = "malformed JSON (`invalid_json`), \
+            `url_not_allowed`, `invalid_url`, `invalid_event_types`, `invalid_description`"),
+        (status = 500, body = ErrorBody, description = "unexpected failure, logged (`internal`)"),
+        AuthErrors, JsonBodyErrors,
+    ))]
 pub async fn create(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -173,6 +101,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EndpointView::of(&e, Some(secret)))))
 }
 
+/// The tenant's endpoints (no secrets).
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", operation_id = "list_webhooks",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the tenant's endpoints", body = EndpointList),
+        (status = 500, body = ErrorBody, description = "unexpected failure, logged (`internal`)"),
+        AuthErrors,
+    ))]
 pub async fn list(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -181,6 +117,15 @@ pub async fn list(
     Ok(Json(EndpointList { endpoints: all.iter().map(|e| EndpointView::of(e, None)).collect() }))
 }
 
+/// One endpoint (no secret).
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", operation_id = "get_webhook",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 200, description = "the endpoint", body = EndpointView),
+        (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn get(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -189,6 +134,20 @@ pub async fn get(
     Ok(Json(EndpointView::of(&found(&st, &tenant, &id).await?, None)))
 }
 
+/// Changes the fields given; `enabled: true` re-enables a disabled endpoint.
+#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", operation_id = "update_webhook",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id")),
+    request_body(content = UpdateEndpoint, content_type = "application/json"),
+    responses(
+        (status = 200, body = EndpointView, description = "the endpoint as changed"),
+        (status = 400, body = ErrorBody, description = "malformed path or JSON (`invalid_path`, \
+            `invalid_json`), `url_not_allowed`, `invalid_url`, `invalid_event_types`, \
+            `invalid_description`"),
+        (status = 409, body = ErrorBody,
+            description = "changed concurrently too often; retry (`conflict`)"),
+        EndpointErrors, AuthErrors, JsonBodyErrors,
+    ))]
 pub async fn update(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -225,6 +184,16 @@ pub async fn update(
     Ok(Json(EndpointView::of(&e, None)))
 }
 
+/// Deletes the endpoint; nothing more is delivered to it.
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn delete(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -237,6 +206,20 @@ pub async fn delete(
     }
 }
 
+/// A new signing secret; the previous one keeps signing for the overlap.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks",
+    operation_id = "rotate_webhook_secret",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id"), RotateQuery),
+    responses(
+        (status = 200, body = EndpointView, description = "the endpoint, with its new `secret`"),
+        (status = 400, body = ErrorBody,
+            description = "malformed path or query (`invalid_path`, `invalid_query`)"),
+        (status = 409, body = ErrorBody,
+            description = "changed concurrently too often; retry (`conflict`)"),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn rotate(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -256,6 +239,17 @@ pub async fn rotate(
     Ok(Json(EndpointView::of(&e, Some(secret))))
 }
 
+/// The endpoint's recent delivery attempts (bounded log).
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/attempts", tag = "webhooks",
+    operation_id = "list_webhook_attempts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 200, body = AttemptList, description = "the attempts, oldest first"),
+        (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn attempts(
     State(st): State<DeliveryState>,
     tenant: Tenant,
@@ -268,27 +262,47 @@ pub async fn attempts(
     Ok(Json(AttemptList { attempts: list }))
 }
 
+/// Queues again the endpoint's events since a time.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/replay", operation_id = "replay_webhook", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id"), ReplayQuery),
+    responses(
+        (status = 202, description = "deliveries queued", body = ReplayQueued),
+        (status = 400, body = ErrorBody, description = "malformed path or query (`invalid_path`, \
+            `invalid_query`, `invalid_since`)"),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn replay(
     State(st): State<DeliveryState>,
     tenant: Tenant,
     Path(id): Path<String>,
     Query(q): Query<ReplayQuery>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplayQueued>), ApiError> {
     let since = OffsetDateTime::parse(&q.since, &time::format_description::well_known::Rfc3339)
         .map_err(|_| ApiError::bad_request("invalid_since", "since must be an RFC 3339 time"))?;
     let e = found(&st, &tenant, &id).await?;
     let queued = replay::replay(&st.nats, &st.js, &e, since)
         .await
         .map_err(|m| ApiError::unavailable(format!("replay failed: {m}")))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))))
+    Ok((StatusCode::ACCEPTED, Json(ReplayQueued { queued })))
 }
 
 /// `POST /v1/webhooks/{id}/test`: queues a `WEBHOOK_TEST` delivery to the endpoint.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 202, body = TestQueued, description = "a `WEBHOOK_TEST` delivery queued"),
+        (status = 400, description = "malformed path (`invalid_path`)", body = ErrorBody),
+        EndpointErrors, AuthErrors,
+    ))]
 pub async fn test(
     State(st): State<DeliveryState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<TestQueued>), ApiError> {
     let e = found(&st, &tenant, &id).await?;
     let event_id = uuid::Uuid::now_v7().to_string();
     let now = OffsetDateTime::now_utc();
@@ -306,5 +320,5 @@ pub async fn test(
     queue::enqueue(&st.js, &job, &format!("{event_id}.{}", e.id))
         .await
         .map_err(|err| ApiError::unavailable(err.to_string()))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "webhook_id": job.webhook_id }))))
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { webhook_id: job.webhook_id })))
 }

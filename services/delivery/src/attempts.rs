@@ -19,7 +19,7 @@ pub const MAX_BYTES: i64 = 512 * 1024 * 1024;
 pub const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
     /// 2xx.
@@ -31,7 +31,7 @@ pub enum AttemptStatus {
 }
 
 /// One attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub webhook_id: String,
     pub event_id: String,
@@ -45,9 +45,11 @@ pub struct Attempt {
     /// What went wrong (transport error, policy refusal, non-2xx).
     pub error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// When the next attempt is due; `None` when there is none.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<OffsetDateTime>,
 }
 

@@ -34,7 +34,7 @@ impl std::fmt::Debug for SecretRecord {
 }
 
 /// Why an endpoint stopped receiving deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DisabledReason {
     /// The tenant disabled it (`enabled: false`).

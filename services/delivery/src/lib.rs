@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`settings`]: `--webhook-*` flags. [`state`]: [`DeliveryState`].
 //! - [`endpoints`]: endpoint records in KV (CAS), filters, secrets and their rotation.
-//! - [`api`]: the `/v1/webhooks` routes; [`replay`]: re-queueing past events.
+//! - [`api`]: the `/v1/webhooks` routes ([`api_types`]: their bodies and schemas);
+//!   [`replay`]: re-queueing past events.
 //! - [`sign`] (pure): `whsec_` secrets and signatures. [`schedule`] (pure): retry delays,
 //!   jitter and the give-up rule.
 //! - [`fanout`]: the durable `VID` consumer that queues one delivery per event and endpoint;
@@ -23,6 +24,7 @@
 //! message: delivery count, stored time, body); a killed worker loses nothing.
 
 pub mod api;
+pub mod api_types;
 pub mod attempts;
 pub mod cache;
 pub mod deliver;
@@ -39,22 +41,32 @@ pub mod worker;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 use framelog_core::service::{ServiceContext, ServiceHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use settings::DeliverySettings;
 pub use state::DeliveryState;
 
+/// The one list of the webhook routes: the router and the OpenAPI part both come from it.
+fn routes() -> OpenApiRouter<DeliveryState> {
+    OpenApiRouter::new()
+        .routes(routes!(api::list, api::create))
+        .routes(routes!(api::get, api::update, api::delete))
+        .routes(routes!(api::attempts))
+        .routes(routes!(api::rotate))
+        .routes(routes!(api::replay))
+        .routes(routes!(api::test))
+}
+
 /// The webhook routes.
 pub fn router(state: DeliveryState) -> Router {
-    Router::new()
-        .route("/v1/webhooks", get(api::list).post(api::create))
-        .route("/v1/webhooks/{id}", get(api::get).patch(api::update).delete(api::delete))
-        .route("/v1/webhooks/{id}/attempts", get(api::attempts))
-        .route("/v1/webhooks/{id}/secret/rotate", post(api::rotate))
-        .route("/v1/webhooks/{id}/replay", post(api::replay))
-        .route("/v1/webhooks/{id}/test", post(api::test))
-        .with_state(state)
+    routes().split_for_parts().0.with_state(state)
+}
+
+/// The webhook routes' part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 /// Why delivery could not start.
@@ -111,5 +123,41 @@ pub async fn start(
         st.settings.max_pending,
         ctx.shutdown.clone(),
     ));
-    Ok(ServiceHandle::new("delivery", router(st)).with_task(fan).with_task(work))
+    Ok(ServiceHandle::new("delivery", router(st))
+        .with_openapi(openapi())
+        .with_task(fan)
+        .with_task(work))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_webhook_route_is_documented_once_with_its_tag_key_and_typed_bodies() {
+        let v = serde_json::to_value(super::openapi()).unwrap();
+        let mut ops = Vec::new();
+        for (path, item) in v["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert_eq!(op["tags"][0], "webhooks", "{method} {path}");
+                assert!(op["security"][0].get("bearer").is_some(), "{method} {path}");
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                ops.push(op["operationId"].as_str().unwrap().to_owned());
+            }
+        }
+        ops.sort();
+        let before = ops.len();
+        ops.dedup();
+        assert_eq!((before, ops.len()), (9, 9), "{ops:?}");
+        let query = |path: &str, name: &str| {
+            let params = v["paths"][path]["post"]["parameters"].as_array().unwrap().clone();
+            params.into_iter().find(|p| p["name"] == name && p["in"] == "query").unwrap()
+        };
+        assert_eq!(query("/v1/webhooks/{id}/replay", "since")["required"], true);
+        assert_eq!(query("/v1/webhooks/{id}/secret/rotate", "overlap_secs")["required"], false);
+        let created = &v["paths"]["/v1/webhooks"]["post"]["responses"];
+        assert!(created["201"].is_object() && created["422"].is_object(), "{created}");
+        let s = &v["components"]["schemas"];
+        assert_eq!(s["EndpointView"]["properties"]["created_at"]["format"], "date-time");
+        assert!(s["DisabledReason"]["enum"].as_array().unwrap().contains(&"gone".into()));
+        assert!(s["Attempt"]["properties"]["status"].is_object(), "{}", s["Attempt"]);
+    }
 }

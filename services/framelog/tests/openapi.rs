@@ -164,6 +164,9 @@ async fn every_operation_of_the_document_is_served_validated_and_documents_its_e
     };
     assert_eq!(secured("post", "/v1/videos/upload"), Some(true));
     assert_eq!(secured("get", "/v1/videos"), Some(true));
+    assert_eq!(secured("post", "/v1/videos"), Some(true));
+    assert_eq!(secured("delete", "/v1/api-keys/{id}"), Some(true));
+    assert_eq!(secured("post", "/v1/webhooks/{id}/secret/rotate"), Some(true));
     for (m, p) in [
         ("get", "/healthz"),
         ("post", "/v1/views"),
