@@ -142,7 +142,7 @@ async function noFatal(page) {
   expect(m.loadstarts === loads, `no media error recovery: ${m.loadstarts} loadstart events for ${loads} loads`);
 }
 
-test('growing: an HEVC upload plays from 0 while its ladder grows, then to its end', 150000, async ({ page, shot, log }) => {
+test('growing: an HEVC upload plays from 0 while its ladder grows, then to its end', 240000, async ({ page, shot, log }) => {
   const file = await hevcClip(state.tmp);
   const t0 = Date.now();
   const id = await apiUpload('growing-hevc.mp4', file);
