@@ -1,0 +1,147 @@
+//! `framelog status --json` (the real binary) against a real nats-server and a real
+//! `framelog serve --only projection` process: killing the projection while events keep
+//! arriving makes its consumer's pending grow across two status calls (and the exit code say
+//! unhealthy past --lag-warn); a restarted projection brings it back to 0 (exit 0).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use framelog_events::{AggregateId, Event, Kind, TenantId, UploadData, UploadProtocol};
+use framelog_tests::process::FramelogProcess;
+use framelog_tests::{NatsServer, platform};
+
+fn event(i: usize) -> Event {
+    let tenant = TenantId::new("acme").unwrap();
+    let video = AggregateId::new(format!("vid_status_{i:05}")).unwrap();
+    let data = UploadData::Initiated {
+        upload_id: format!("up_{i}"),
+        filename: format!("clip {i}.mp4"),
+        size: 1000 + i as u64,
+        content_type: None,
+        protocol: UploadProtocol::Rest,
+        title: None,
+        external_id: None,
+        metadata: Default::default(),
+    };
+    Event::new(
+        Event::deterministic_id(&tenant, &video, Kind::Upload, "initiated", ""),
+        time::OffsetDateTime::now_utc(),
+        "framelog/test",
+        tenant,
+        video,
+        data,
+    )
+}
+
+/// Runs `framelog status --json --lag-warn 10`: (exit code, report).
+fn status(nats_url: &str) -> (i32, serde_json::Value) {
+    let out = framelog()
+        .args(["status", "--json", "--lag-warn", "10", "--nats-url", nats_url])
+        .output()
+        .unwrap();
+    let code = out.status.code().expect("exited");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json printed no JSON ({e}): {out:?}"));
+    (code, v)
+}
+
+/// The pending counts of the projection's consumers on `VID`.
+fn projection_pending(report: &serde_json::Value) -> Vec<u64> {
+    report["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["stream"] == "VID" && c["role"] == "projection")
+        .map(|c| c["num_pending"].as_u64().unwrap())
+        .collect()
+}
+
+/// Polls status until `done` holds for the projection's pending counts (and the exit code).
+async fn until(
+    nats_url: &str,
+    what: &str,
+    done: impl Fn(i32, &[u64]) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (code, v) = status(nats_url);
+        if done(code, &projection_pending(&v)) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: last status (exit {code}): {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn status_shows_the_projection_lag_growing_while_it_is_stopped_and_back_to_zero_after() {
+    let nats = NatsServer::start();
+    let (p, _dir) = platform(&nats).await;
+    let url = nats.url();
+    let only = ["--only".to_owned(), "projection".to_owned()];
+    let mut projection = FramelogProcess::serve(&url, &only).await;
+    for i in 0..20 {
+        p.events.publish(&event(i)).await.unwrap();
+    }
+    let v =
+        until(&url, "the projection caught up", |code, pending| code == 0 && pending == [0]).await;
+    // The report names the server and lists the streams and buckets it found.
+    assert_eq!(v["servers"][0]["jetstream"], true);
+    let streams: Vec<&str> =
+        v["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(streams.contains(&"VID") && streams.contains(&"VID_VIEW"), "{streams:?}");
+    let vid = v["streams"].as_array().unwrap().iter().find(|s| s["name"] == "VID").unwrap();
+    assert_eq!(vid["messages"], 20);
+    assert!(v["buckets"].as_array().unwrap().iter().any(|b| b["name"] == "framelog_tenants"));
+    assert_eq!(v["outbox"]["visible"], false);
+
+    // Stopped (SIGKILL): its consumer stays on the server a while, and the events pile up.
+    projection.kill();
+    for i in 20..50 {
+        p.events.publish(&event(i)).await.unwrap();
+    }
+    let (code1, first) = status(&url);
+    for i in 50..100 {
+        p.events.publish(&event(i)).await.unwrap();
+    }
+    let (code2, second) = status(&url);
+    let (p1, p2) = (projection_pending(&first), projection_pending(&second));
+    assert_eq!(p1.len(), 1, "{first:#}");
+    assert!(p1[0] >= 30 && p2[0] == p1[0] + 50, "pending grows: {p1:?} then {p2:?}");
+    assert_eq!((code1, code2), (1, 1), "pending over --lag-warn is unhealthy");
+    assert!(
+        second["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("pending")),
+        "{second:#}"
+    );
+
+    // Restarted: its new consumer catches up and the dead one's expires: every projection
+    // consumer at 0 pending, healthy again.
+    let _projection = FramelogProcess::serve(&url, &only).await;
+    let v = until(&url, "the restarted projection caught up", |code, pending| {
+        code == 0 && !pending.is_empty() && pending.iter().all(|&n| n == 0)
+    })
+    .await;
+    assert_eq!(v["healthy"], true);
+}
+
+#[tokio::test]
+async fn status_exits_2_with_a_clear_message_when_nats_is_unreachable() {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    nats.stop();
+    let out = framelog()
+        .args(["status", "--json", "--connect-timeout", "1", "--nats-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "nats_unreachable");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NATS unreachable"), "{stderr}");
+}
