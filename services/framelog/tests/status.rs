@@ -110,6 +110,7 @@ async fn status_shows_the_projection_lag_growing_while_it_is_stopped_and_back_to
     let (p1, p2) = (projection_pending(&first), projection_pending(&second));
     assert_eq!(p1.len(), 1, "{first:#}");
     assert!(p1[0] >= 30 && p2[0] == p1[0] + 50, "pending grows: {p1:?} then {p2:?}");
+    eprintln!("projection pending while stopped: {} then {}", p1[0], p2[0]);
     assert_eq!((code1, code2), (1, 1), "pending over --lag-warn is unhealthy");
     assert!(
         second["problems"]
@@ -122,12 +123,14 @@ async fn status_shows_the_projection_lag_growing_while_it_is_stopped_and_back_to
 
     // Restarted: its new consumer catches up and the dead one's expires: every projection
     // consumer at 0 pending, healthy again.
+    let restarted = Instant::now();
     let _projection = FramelogProcess::serve(&url, &only).await;
     let v = until(&url, "the restarted projection caught up", |code, pending| {
         code == 0 && !pending.is_empty() && pending.iter().all(|&n| n == 0)
     })
     .await;
     assert_eq!(v["healthy"], true);
+    eprintln!("back to 0 pending {:?} after the restart", restarted.elapsed());
 }
 
 #[tokio::test]
@@ -144,4 +147,31 @@ async fn status_exits_2_with_a_clear_message_when_nats_is_unreachable() {
     assert_eq!(v["error"]["code"], "nats_unreachable");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("NATS unreachable"), "{stderr}");
+}
+
+#[tokio::test]
+async fn status_lists_the_workers_holding_live_transcode_leases_and_not_expired_ones() {
+    use framelog_transcoder::lease::{self, Holder, Leases, Record};
+    let nats = NatsServer::start();
+    let (p, _dir) = platform(&nats).await;
+    let leases = Leases::open(&p.js, 1).await.unwrap();
+    let record = |worker: &str, expires_at_ms: u64| Record {
+        request_seq: 7,
+        attempts: 1,
+        done: false,
+        holder: Some(Holder { worker: worker.into(), token: "t".into(), expires_at_ms }),
+    };
+    let now = lease::now_ms();
+    leases.write("acme.vid_live", &record("worker-a", now + 60_000), 0).await.unwrap();
+    leases.write("acme.vid_gone", &record("worker-b", now - 1), 0).await.unwrap();
+
+    let (code, v) = status(&nats.url());
+    assert_eq!(code, 0, "{v:#}");
+    let workers = v["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1, "{v:#}");
+    assert_eq!(workers[0]["worker"], "worker-a");
+    assert_eq!(workers[0]["jobs"], serde_json::json!(["acme.vid_live"]));
+    let lease = &v["leases"][0];
+    assert_eq!(lease["bucket"], lease::KV_LEASES);
+    assert!(lease["expires_in_ms"].as_u64().unwrap() > 50_000, "{lease}");
 }
