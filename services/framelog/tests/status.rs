@@ -175,3 +175,50 @@ async fn status_lists_the_workers_holding_live_transcode_leases_and_not_expired_
     assert_eq!(lease["bucket"], lease::KV_LEASES);
     assert!(lease["expires_in_ms"].as_u64().unwrap() > 50_000, "{lease}");
 }
+
+#[tokio::test]
+async fn status_reports_the_replicas_of_a_clustered_stream_and_a_dead_node_as_unhealthy() {
+    let mut cluster = framelog_tests::cluster::NatsCluster::start().await;
+    let out = framelog()
+        .args(["topology", "apply", "--replicas", "3", "--nats-url", &cluster.url_list()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Ask node 0 only, so the node killed below is never the one answering.
+    let node0 = cluster.urls()[0].clone();
+    let vid = |v: &serde_json::Value| {
+        v["streams"].as_array().unwrap().iter().find(|s| s["name"] == "VID").unwrap().clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let v = loop {
+        let (code, v) = status(&node0);
+        let peers = vid(&v)["cluster"]["peers"].as_array().map_or(0, Vec::len);
+        if code == 0 && peers == 2 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never healthy with R3: exit {code}: {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(v["servers"][0]["cluster"], "framelog_test");
+    assert_eq!(vid(&v)["replicas"], 3);
+
+    // Kill a node that does not lead VID: its replica goes offline or stops being current.
+    let leader = vid(&v)["cluster"]["leader"].as_str().unwrap().to_owned();
+    let victim = (1..3).find(|i| format!("n{i}") != leader).unwrap();
+    cluster.kill(victim);
+    let killed = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, v) = status(&node0);
+        let named = v["problems"].as_array().unwrap().iter().any(|p| {
+            let p = p.as_str().unwrap();
+            p.starts_with("stream VID replica") && p.contains(&format!("n{victim}"))
+        });
+        if code == 1 && named {
+            eprintln!("after {:?}: {}", killed.elapsed(), v["problems"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dead replica never showed: exit {code}: {v:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
