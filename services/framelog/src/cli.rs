@@ -42,6 +42,9 @@ pub enum Command {
     /// List or replay the events JetStream refused for good (the server must be stopped).
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),
+    /// Print the health of a deployment from NATS: servers, streams and replicas, consumers
+    /// and their lag, buckets, transcode workers (exit 0 healthy, 1 unhealthy, 2 unreachable).
+    Status(crate::status::StatusArgs),
 }
 
 /// `framelog projection ...`. Each opens the local sled store, so the server using that data

@@ -12,6 +12,8 @@
 //! - [`web`]: the built web UI as the router's fallback (SPA), never over API paths.
 //! - [`topology`]: `framelog topology apply [--replicas N] [--dry-run]`.
 //! - [`outbox`]: `framelog outbox list|replay [--id ...]` (entries JetStream refused).
+//! - [`status`]: `framelog status [--json]` (deployment health from NATS); [`status_report`]
+//!   its pure shape, health rules and tables.
 //! - [`upload`]: `framelog upload <file>` (parallel chunks, progress, resume).
 
 pub mod cli;
@@ -21,6 +23,8 @@ pub mod outbox;
 pub mod projection;
 pub mod secret;
 pub mod serve;
+pub mod status;
+pub mod status_report;
 pub mod tenant;
 pub mod topology;
 pub mod upload;

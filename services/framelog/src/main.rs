@@ -37,6 +37,10 @@ async fn main() -> ExitCode {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::outbox::run(cmd).await
         }
+        Command::Status(args) => {
+            let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "error");
+            return framelog::status::run(args).await;
+        }
         Command::Key(cmd) => {
             let _guard = telemetry::init("framelog-cli", LogFormat::Human, false, "warn");
             framelog::key::run(cmd).await
