@@ -97,7 +97,20 @@ pub async fn read(
         connect_urls: info.connect_urls.clone(),
     };
     let js = jetstream::new(client.clone());
-    let infos: Vec<stream::Info> = js.streams().try_collect().await?;
+    // The stream list is answered by the meta leader: a read during an election may time out.
+    let mut infos: Vec<stream::Info> = Vec::new();
+    for attempt in 1..=3 {
+        match js.streams().try_collect().await {
+            Ok(list) => {
+                infos = list;
+                break;
+            }
+            Err(e) if attempt == 3 => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+    // What could not be read is itself a problem of the deployment, not a failed command.
+    let mut unreadable = Vec::new();
     let mut streams = Vec::new();
     let mut buckets = Vec::new();
     let mut consumers = Vec::new();
@@ -122,9 +135,15 @@ pub async fn read(
         }
         streams.push(stream_status(s));
         let handle = js.get_stream_no_info(name).await?;
-        let mut list: Vec<_> = handle.consumers().try_collect().await?;
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        consumers.extend(list.iter().map(consumer_status));
+        match handle.consumers().try_collect::<Vec<_>>().await {
+            Ok(mut list) => {
+                list.sort_by(|a, b| a.name.cmp(&b.name));
+                consumers.extend(list.iter().map(consumer_status));
+            }
+            Err(e) => {
+                unreadable.push(format!("stream {name}: its consumers could not be read ({e})"))
+            }
+        }
     }
     streams.sort_by(|a, b| a.name.cmp(&b.name));
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -132,7 +151,12 @@ pub async fn read(
     let mut leases = Vec::new();
     for bucket in [lease::KV_LEASES, items::KV_ITEMS] {
         if buckets.iter().any(|b| b.name == bucket) {
-            leases.extend(live_leases(&js, bucket).await?);
+            match live_leases(&js, bucket).await {
+                Ok(l) => leases.extend(l),
+                Err(e) => {
+                    unreadable.push(format!("bucket {bucket}: leases could not be read ({e:#})"))
+                }
+            }
         }
     }
     let mut r = Report {
@@ -148,6 +172,7 @@ pub async fn read(
         outbox: OutboxStatus::not_visible(),
     };
     r.problems = report::problems(&r, lag_warn);
+    r.problems.extend(unreadable);
     r.healthy = r.problems.is_empty();
     Ok(r)
 }
