@@ -9,7 +9,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -39,11 +41,30 @@ pub struct RefusedEntry {
 #[derive(Debug, Clone, Default)]
 pub struct OutboxMetrics {
     pub refused: Counter,
+    /// `framelog_events_published_total{kind,phase}`: events this process stored or queued
+    /// (not the server's duplicates): uploads, transcode jobs, dead letters, ready, live.
+    pub published: Family<EventLabels, Counter>,
     pub size: Gauge,
     pub oldest_age: Gauge<f64, AtomicU64>,
 }
 
+/// Labels of `framelog_events_published_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub kind: String,
+    pub phase: String,
+}
+
 impl OutboxMetrics {
+    /// Counts `event` unless the server said it already had it.
+    pub(crate) fn count(&self, event: &framelog_events::Event, published: &crate::eventlog::Published) {
+        if matches!(published, crate::eventlog::Published::Stored { duplicate: true, .. }) {
+            return;
+        }
+        let l = EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
+        self.published.get_or_create(&l).inc();
+    }
+
     /// Updates size and oldest age from the tree.
     pub(crate) fn refresh(&self, outbox: &sled::Tree) {
         self.size.set(i64::try_from(outbox.len()).unwrap_or(i64::MAX));
@@ -77,6 +98,11 @@ impl EventLog {
             "outbox_refused",
             "Outbox entries JetStream refused for good",
             m.refused.clone(),
+        );
+        metrics.register(
+            "events_published",
+            "Events this process stored or queued, by kind and phase",
+            m.published.clone(),
         );
         metrics.register("outbox_size", "Events waiting in the local outbox", m.size.clone());
         metrics.register(
