@@ -6,7 +6,9 @@
 //! Exported (prefix `framelog_`): `jetstream_stream_bytes{stream}`,
 //! `jetstream_stream_max_bytes{stream}` (-1 when unlimited), `jetstream_stream_messages{stream}`,
 //! `consumer_pending{stream,consumer}` (messages not yet delivered) and
-//! `consumer_ack_pending{stream,consumer}` (delivered, not yet acked). A consumer or stream that
+//! `consumer_ack_pending{stream,consumer}` (delivered, not yet acked), for durable consumers
+//! only. Every process exporting them (a cluster) reports the same numbers: rules take `max`.
+//! A consumer or stream that
 //! disappears has its series removed on the next pass, so a deleted durable cannot keep a lag
 //! alert firing.
 
@@ -101,6 +103,11 @@ impl JetStreamGauges {
             let mut consumers = stream.consumers();
             while let Some(c) = consumers.next().await {
                 let c = c.map_err(|e| e.to_string())?;
+                // Only durables: ephemeral consumers (KV watchers, ordered readers) have random
+                // names per process and would churn the series.
+                if c.config.durable_name.is_none() {
+                    continue;
+                }
                 let l = ConsumerLabels { stream: name.clone(), consumer: c.name.clone() };
                 self.pending.get_or_create(&l).set(gauge_value(c.num_pending));
                 self.ack_pending

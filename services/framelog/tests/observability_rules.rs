@@ -183,6 +183,13 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
         let lag = scrape.contains(r#"framelog_consumer_pending{stream="VID",consumer="transcoder"}"#);
         if (missing.is_empty() && delivered && lag) || Instant::now() > deadline {
             eprintln!("receiver got {} webhook requests", hits.load(Ordering::SeqCst));
+            for l in scrape.lines().filter(|l| {
+                l.starts_with("framelog_event_since_request_seconds_sum")
+                    || l.starts_with("framelog_consumer_pending")
+                    || l.starts_with("framelog_webhook_deliveries_total")
+            }) {
+                eprintln!("{l}");
+            }
             assert!(delivered, "no webhook delivery counted as succeeded");
             assert!(lag, "no consumer lag gauge for the transcoder");
             break missing.into_iter().cloned().collect::<Vec<_>>();
