@@ -10,11 +10,33 @@
 use std::collections::BTreeSet;
 
 const KEYWORDS: &[&str] = &[
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "offset", "bool", "atan2", "inf", "nan",
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "atan2",
+    "inf",
+    "nan",
     // Aggregation operators, which may stand before `by (...)` instead of `(`.
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
-    "topk", "quantile",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
 ];
 const LABEL_LISTS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 
@@ -72,7 +94,9 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             i = skip_group(&chars, i, '{', '}');
         } else if c == '[' {
             i = skip_group(&chars, i, '[', ']');
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             // A number (1e3, 0.9, 5m in an offset): digits and the identifier chars glued to it.
             while i < chars.len() && (is_ident(chars[i]) || chars[i] == '.') {
                 i += 1;
@@ -138,7 +162,10 @@ mod tests {
 
     #[test]
     fn numbers_durations_and_strings_are_skipped() {
-        assert_eq!(names(r#"x offset 5m > 1e3 and label_replace(y, "dst", "$1", "src", "(.*)")"#), ["x", "y"]);
+        assert_eq!(
+            names(r#"x offset 5m > 1e3 and label_replace(y, "dst", "$1", "src", "(.*)")"#),
+            ["x", "y"]
+        );
     }
 
     #[test]

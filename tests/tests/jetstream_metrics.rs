@@ -32,7 +32,10 @@ async fn a_durables_backlog_is_exported_and_its_series_go_when_it_is_deleted() {
     let gauges = JetStreamGauges::registered(&metrics);
     gauges.collect(&js).await.unwrap();
     let text = metrics.render();
-    assert!(text.contains(r#"framelog_consumer_pending{stream="LAG",consumer="slow"} 7"#), "{text}");
+    assert!(
+        text.contains(r#"framelog_consumer_pending{stream="LAG",consumer="slow"} 7"#),
+        "{text}"
+    );
     assert!(text.contains(r#"framelog_jetstream_stream_max_bytes{stream="LAG"} 1048576"#));
     assert!(text.contains(r#"framelog_jetstream_stream_messages{stream="LAG"} 7"#));
     let pending = text.lines().filter(|l| l.starts_with("framelog_consumer_pending{")).count();

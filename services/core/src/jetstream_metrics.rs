@@ -61,7 +61,11 @@ impl JetStreamGauges {
     /// Gauges registered in `metrics`.
     pub fn registered(metrics: &Metrics) -> JetStreamGauges {
         let g = JetStreamGauges::default();
-        metrics.register("jetstream_stream_bytes", "Bytes stored in a stream", g.stream_bytes.clone());
+        metrics.register(
+            "jetstream_stream_bytes",
+            "Bytes stored in a stream",
+            g.stream_bytes.clone(),
+        );
         metrics.register(
             "jetstream_stream_max_bytes",
             "A stream's byte limit (-1: unlimited)",
@@ -131,7 +135,12 @@ impl JetStreamGauges {
     }
 
     /// Collects every `interval` until `shutdown`; a failed pass is logged and retried next time.
-    pub async fn run(self, js: jetstream::Context, interval: Duration, shutdown: CancellationToken) {
+    pub async fn run(
+        self,
+        js: jetstream::Context,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

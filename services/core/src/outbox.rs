@@ -12,14 +12,14 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::eventlog::{EventLog, Outgoing, Published, SendError, now_ms};
-use framelog_events::Event;
 use crate::metrics::Metrics;
+use framelog_events::Event;
 
 /// Refusals of the same head entry before it is set aside (a refusal is an answer of the
 /// server, so a few tries only guard against a misreading during a restart).
@@ -55,7 +55,9 @@ pub struct OutboxMetrics {
 }
 
 fn since_request_histogram() -> Histogram {
-    Histogram::new([0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0])
+    Histogram::new([
+        0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ])
 }
 
 impl Default for OutboxMetrics {
@@ -83,7 +85,8 @@ impl OutboxMetrics {
         if matches!(published, Published::Stored { duplicate: true, .. }) {
             return;
         }
-        let l = EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
+        let l =
+            EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
         self.published.get_or_create(&l).inc();
     }
 
@@ -146,7 +149,8 @@ impl EventLog {
             return;
         }
         let secs = (event.time - request.time).as_seconds_f64().max(0.0);
-        let l = EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
+        let l =
+            EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
         self.inner().metrics.since_request.get_or_create(&l).observe(secs);
     }
 

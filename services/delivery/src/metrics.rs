@@ -26,7 +26,11 @@ impl DeliveryMetrics {
         for outcome in ["succeeded", "failed", "gave_up", "gone"] {
             let _ = m.deliveries.get_or_create(&OutcomeLabel { outcome });
         }
-        metrics.register("webhook_deliveries", "Webhook delivery attempts by outcome", m.deliveries.clone());
+        metrics.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome",
+            m.deliveries.clone(),
+        );
         m
     }
 

@@ -178,9 +178,11 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
             .unwrap();
         let have = scrape_names(&scrape);
         let missing: Vec<&String> = wanted.iter().filter(|n| !have.contains(*n)).collect();
-        let delivered = scrape.contains(r#"framelog_webhook_deliveries_total{outcome="succeeded"} "#)
+        let delivered = scrape
+            .contains(r#"framelog_webhook_deliveries_total{outcome="succeeded"} "#)
             && !scrape.contains(r#"framelog_webhook_deliveries_total{outcome="succeeded"} 0"#);
-        let lag = scrape.contains(r#"framelog_consumer_pending{stream="VID",consumer="transcoder"}"#);
+        let lag =
+            scrape.contains(r#"framelog_consumer_pending{stream="VID",consumer="transcoder"}"#);
         if (missing.is_empty() && delivered && lag) || Instant::now() > deadline {
             eprintln!("receiver got {} webhook requests", hits.load(Ordering::SeqCst));
             for l in scrape.lines().filter(|l| {
