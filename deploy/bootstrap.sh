@@ -17,7 +17,9 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 sudo_if() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- apt packages -------------------------------------------------------------------------------
-want=(ffmpeg nginx libnginx-mod-rtmp wrk python3-venv ca-certificates)
+# prometheus: only for `promtool` (19 MB download, Prometheus 2.42), which checks and unit-tests
+# deploy/prometheus/ in services/framelog/tests/observability_rules.rs; its server is not run.
+want=(ffmpeg nginx libnginx-mod-rtmp wrk python3-venv ca-certificates prometheus)
 [ $with_browser -eq 1 ] && want+=(chromium nodejs npm)
 missing=()
 for p in "${want[@]}"; do
@@ -39,6 +41,10 @@ fi
 # with their own prefix, so the system one is not needed (and would hold port 80).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   sudo_if systemctl stop nginx || true
+fi
+# Likewise Debian's prometheus package starts a server on :9090; Framelog only needs promtool.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  sudo_if systemctl stop prometheus || true
 fi
 
 # --- project-local Python tools: nats-server, weed, just, tuspy ------------------------------------------
@@ -68,6 +74,7 @@ log "nats-server: $v"
 log "weed: $("$tools/bin/weed" version 2>&1 | head -1)"
 log "just: $("$tools/bin/just" --version)"
 log "ffmpeg: $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
+log "promtool: $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3)"
 if [ $with_browser -eq 1 ]; then
   node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
   if [ "$node_major" -lt 20 ]; then

@@ -25,6 +25,7 @@ pub mod media;
 pub mod nats;
 pub mod nginx;
 pub mod process;
+pub mod promql;
 pub mod seaweed;
 pub mod tools;
 

@@ -246,6 +246,18 @@ impl EventLog {
         out: Outgoing,
         event: &Event,
     ) -> Result<Published, EventLogError> {
+        let res = self.publish_outgoing_uncounted(out, event).await;
+        if let Ok(p) = &res {
+            self.inner.metrics.count(event, p);
+        }
+        res
+    }
+
+    async fn publish_outgoing_uncounted(
+        &self,
+        out: Outgoing,
+        event: &Event,
+    ) -> Result<Published, EventLogError> {
         let span =
             tracing::info_span!("publish", subject = tracing::field::Empty, event_id = %event.id);
         async {
@@ -277,7 +289,10 @@ impl EventLog {
     pub async fn publish_direct(&self, event: &Event) -> Result<Published, EventLogError> {
         let out = Outgoing::from_event(event);
         match self.send(&out).await {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                self.inner.metrics.count(event, &p);
+                Ok(p)
+            }
             Err(SendError::Refused { kind, message }) => {
                 Err(EventLogError::Refused { kind, message })
             }
@@ -393,7 +408,11 @@ impl EventLog {
     /// outbox task: for facts that must follow one another even across a crash.
     pub async fn queue(&self, events: &[&Event]) -> Result<(), EventLogError> {
         let outs: Vec<Outgoing> = events.iter().map(|e| Outgoing::from_event(e)).collect();
-        self.enqueue_all(&outs).await
+        self.enqueue_all(&outs).await?;
+        for e in events {
+            self.inner.metrics.count(e, &Published::Queued);
+        }
+        Ok(())
     }
 
     /// Whether the event `id` still waits in the outbox.

@@ -36,6 +36,7 @@ pub mod error;
 pub mod eventlog;
 pub mod health;
 pub mod hkdf;
+pub mod jetstream_metrics;
 pub mod keyring;
 pub mod media;
 pub mod media_limits;

@@ -9,13 +9,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::eventlog::{EventLog, Outgoing, SendError, now_ms};
+use crate::eventlog::{EventLog, Outgoing, Published, SendError, now_ms};
 use crate::metrics::Metrics;
+use framelog_events::Event;
 
 /// Refusals of the same head entry before it is set aside (a refusal is an answer of the
 /// server, so a few tries only guard against a misreading during a restart).
@@ -36,14 +40,56 @@ pub struct RefusedEntry {
 }
 
 /// The outbox's metrics, registered with [`EventLog::register_metrics`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OutboxMetrics {
     pub refused: Counter,
+    /// `framelog_events_published_total{kind,phase}`: events this process stored or queued
+    /// (not the server's duplicates): uploads, transcode jobs, dead letters, ready, live.
+    pub published: Family<EventLabels, Counter>,
+    /// `framelog_event_since_request_seconds{kind,phase}`: from a request event's time to an
+    /// event it caused (transcode `started`: queue wait; `playable`: time to playable after
+    /// the upload; `completed`: the whole job), recorded by the publisher that knows the cause.
+    pub since_request: Family<EventLabels, Histogram, fn() -> Histogram>,
     pub size: Gauge,
     pub oldest_age: Gauge<f64, AtomicU64>,
 }
 
+fn since_request_histogram() -> Histogram {
+    Histogram::new([
+        0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ])
+}
+
+impl Default for OutboxMetrics {
+    fn default() -> Self {
+        OutboxMetrics {
+            refused: Counter::default(),
+            published: Family::default(),
+            since_request: Family::new_with_constructor(since_request_histogram),
+            size: Gauge::default(),
+            oldest_age: Gauge::default(),
+        }
+    }
+}
+
+/// Labels of `framelog_events_published_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub kind: String,
+    pub phase: String,
+}
+
 impl OutboxMetrics {
+    /// Counts `event` unless the server said it already had it.
+    pub(crate) fn count(&self, event: &Event, published: &Published) {
+        if matches!(published, Published::Stored { duplicate: true, .. }) {
+            return;
+        }
+        let l =
+            EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
+        self.published.get_or_create(&l).inc();
+    }
+
     /// Updates size and oldest age from the tree.
     pub(crate) fn refresh(&self, outbox: &sled::Tree) {
         self.size.set(i64::try_from(outbox.len()).unwrap_or(i64::MAX));
@@ -78,12 +124,34 @@ impl EventLog {
             "Outbox entries JetStream refused for good",
             m.refused.clone(),
         );
+        metrics.register(
+            "events_published",
+            "Events this process stored or queued, by kind and phase",
+            m.published.clone(),
+        );
+        metrics.register(
+            "event_since_request_seconds",
+            "Seconds from a request event to an event it caused, by the caused event's kind and phase",
+            m.since_request.clone(),
+        );
         metrics.register("outbox_size", "Events waiting in the local outbox", m.size.clone());
         metrics.register(
             "outbox_oldest_age_seconds",
             "Age of the oldest event waiting in the local outbox",
             m.oldest_age.clone(),
         );
+    }
+
+    /// Records how long after `request` its consequence `event` was published (skipped for the
+    /// server's duplicates: a redelivered job's repeat is not a second job).
+    pub fn observe_since_request(&self, event: &Event, request: &Event, published: &Published) {
+        if matches!(published, Published::Stored { duplicate: true, .. }) {
+            return;
+        }
+        let secs = (event.time - request.time).as_seconds_f64().max(0.0);
+        let l =
+            EventLabels { kind: event.kind().to_string(), phase: event.data.phase().to_owned() };
+        self.inner().metrics.since_request.get_or_create(&l).observe(secs);
     }
 
     /// Age of the oldest event in the outbox (none when empty).

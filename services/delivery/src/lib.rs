@@ -30,6 +30,7 @@ pub mod cache;
 pub mod deliver;
 pub mod endpoints;
 pub mod fanout;
+pub mod metrics;
 pub mod queue;
 pub mod replay;
 pub mod schedule;
@@ -115,6 +116,7 @@ pub async fn start(
         http: deliver::client(st.policy),
         policy: st.policy,
         schedule: schedule::Schedule { scale: st.settings.retry_scale },
+        metrics: metrics::DeliveryMetrics::registered(&ctx.platform.metrics),
     };
     let fan = tokio::spawn(fanout::run(st.js.clone(), st.endpoints.clone(), ctx.shutdown.clone()));
     let work = tokio::spawn(worker::run(

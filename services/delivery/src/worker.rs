@@ -33,6 +33,7 @@ pub struct WorkerCtx {
     pub http: reqwest::Client,
     pub policy: OutboundPolicy,
     pub schedule: Schedule,
+    pub metrics: crate::metrics::DeliveryMetrics,
 }
 
 /// The consumer config.
@@ -113,11 +114,13 @@ pub async fn handle(ctx: &WorkerCtx, msg: jetstream::Message) -> Handled {
     let handled = match outcome.verdict {
         Verdict::Success => {
             record.status = AttemptStatus::Succeeded;
+            ctx.metrics.attempt("succeeded");
             let _ = msg.double_ack().await;
             Handled::Delivered
         }
         Verdict::Gone => {
             record.status = AttemptStatus::Gone;
+            ctx.metrics.attempt("gone");
             disable(ctx, &tenant, &job.endpoint, DisabledReason::Gone).await;
             let _ = msg.double_ack().await;
             Handled::Disabled(DisabledReason::Gone)
@@ -126,6 +129,7 @@ pub async fn handle(ctx: &WorkerCtx, msg: jetstream::Message) -> Handled {
             let elapsed = (OffsetDateTime::now_utc() - first).try_into().unwrap_or(Duration::ZERO);
             match ctx.schedule.after_failure(attempt, elapsed, rand::random::<f64>()) {
                 Next::RetryIn(d) => {
+                    ctx.metrics.attempt("failed");
                     record.next_retry_at = Some(OffsetDateTime::now_utc() + d);
                     let _ = msg.ack_with(AckKind::Nak(Some(d))).await;
                     // The NAK is a plain publish: flush it before the attempt becomes visible,
@@ -134,6 +138,7 @@ pub async fn handle(ctx: &WorkerCtx, msg: jetstream::Message) -> Handled {
                     Handled::RetryIn(d)
                 }
                 Next::GiveUp => {
+                    ctx.metrics.attempt("gave_up");
                     disable(ctx, &tenant, &job.endpoint, DisabledReason::Failing).await;
                     let _ = msg.double_ack().await;
                     Handled::Disabled(DisabledReason::Failing)

@@ -98,6 +98,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let outbox = tokio::spawn(platform.events.clone().run_outbox(shutdown.clone()));
+    // Consumer lag and stream storage for the alert rules (deploy/prometheus).
+    let jetstream_gauges = tokio::spawn(
+        framelog_core::jetstream_metrics::JetStreamGauges::registered(&platform.metrics).run(
+            platform.js.clone(),
+            framelog_core::jetstream_metrics::INTERVAL,
+            shutdown.clone(),
+        ),
+    );
     let mut routes = Router::new();
     let mut tasks = Vec::new();
     // The OpenAPI document of what this process serves: health and the services it runs.
@@ -122,6 +130,7 @@ pub async fn run(
         let _ = t.await;
     }
     let _ = outbox.await;
+    let _ = jetstream_gauges.await;
     let _ = platform.db.flush_async().await;
     res
 }

@@ -90,7 +90,8 @@ impl Emitter {
         if let Some(d) = &self.deletion {
             d.check().await?;
         }
-        self.events.publish(&event).await?;
+        let published = self.events.publish(&event).await?;
+        self.events.observe_since_request(&event, &self.request, &published);
         Ok(())
     }
 
@@ -109,7 +110,9 @@ impl Emitter {
             if let Some(d) = &self.deletion {
                 d.check().await?;
             }
-            if self.events.publish(event).await? == Published::Queued {
+            let published = self.events.publish(event).await?;
+            self.events.observe_since_request(event, &self.request, &published);
+            if published == Published::Queued {
                 queued.push(event.id);
             }
         }
