@@ -80,6 +80,27 @@ pub enum JsonBodyErrors {
     InvalidField(ErrorBody),
 }
 
+/// A failure of the handler itself, for `responses(..., InternalError)`: every handler that can
+/// fail unexpectedly (an `ApiError::internal`).
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum InternalError {
+    /// An unexpected failure; the cause is logged, not answered.
+    #[response(status = 500, description = "unexpected failure, logged (`internal`)")]
+    Internal(ErrorBody),
+}
+
+/// [`InternalError`] and 507, for a handler that writes to the event or media store and can
+/// find it full (`responses(..., ServerErrors)`; never together with [`InternalError`]).
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum ServerErrors {
+    /// An unexpected failure; the cause is logged, not answered.
+    #[response(status = 500, description = "unexpected failure, logged (`internal`)")]
+    Internal(ErrorBody),
+    /// The event stream or the media store has no room.
+    #[response(status = 507, description = "no room in the event or media store")]
+    NoRoom(ErrorBody),
+}
+
 /// The document's frame: `openapi: 3.1.0`, info, the error schema and the `bearer` scheme.
 pub fn base() -> OpenApi {
     let info = InfoBuilder::new()
@@ -192,8 +213,14 @@ mod tests {
         use utoipa::IntoResponses as _;
         let mut all = AuthErrors::responses();
         all.extend(JsonBodyErrors::responses());
+        all.extend(ServerErrors::responses());
         let statuses: Vec<&str> = all.keys().map(String::as_str).collect();
-        assert_eq!(statuses, ["401", "403", "413", "415", "422", "503"]);
+        assert_eq!(statuses, ["401", "403", "413", "415", "422", "500", "503", "507"]);
+        assert_eq!(
+            serde_json::to_value(&InternalError::responses()["500"]).unwrap(),
+            serde_json::to_value(&all["500"]).unwrap(),
+            "the 500 of InternalError and ServerErrors are the same answer"
+        );
         for (status, r) in all {
             let v = serde_json::to_value(r).unwrap();
             let schema = &v["content"]["application/json"]["schema"]["$ref"];

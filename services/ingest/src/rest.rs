@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError, JsonBodyErrors, ServerErrors};
 use framelog_events::{SourceKind, UploadProtocol};
 use serde::Deserialize;
 use serde_json::json;
@@ -59,19 +59,8 @@ fn valid_sha256_hex(s: &str) -> bool {
             description = "the upload: `upload_id`, `video_id`, `chunk_size`, `total_chunks`, `expires_at`, `sequence`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 413, description = "the body is over the limit", body = ErrorBody),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        AuthErrors, JsonBodyErrors, ServerErrors,
         (status = 429, description = "over the rate or session limit", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn create(
     State(st): State<IngestState>,
@@ -174,16 +163,11 @@ fn chunk_digest(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
             description = "chunk stored: `upload_id`, `chunk`, `duplicate`, `received_chunks`, `total_chunks`, `complete`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn put_chunk(
     State(st): State<IngestState>,
@@ -341,13 +325,9 @@ pub(crate) async fn chunk_answer(
             description = "the upload's state, received and missing chunk ranges"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 pub async fn status(
     State(st): State<IngestState>,
@@ -410,16 +390,11 @@ pub async fn status(
             description = "completed (verified, probed, stored) or refused with a reason"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn complete(
     State(st): State<IngestState>,
@@ -451,15 +426,11 @@ pub async fn complete(
         (status = 204, description = "aborted"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 pub async fn abort(
     State(st): State<IngestState>,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError, ServerErrors};
 use framelog_events::{SourceKind, UploadProtocol};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -66,18 +66,13 @@ pub fn router() -> OpenApiRouter<IngestState> {
         (status = 201, description = "as `POST /v1/tus/`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 412, body = ErrorBody,
             description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
         (status = 413, description = "the body is over the limit", body = ErrorBody),
         (status = 415, body = ErrorBody,
             description = "`Content-Type` is not `application/offset+octet-stream`"),
         (status = 429, description = "over the rate or session limit", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 async fn create_bare(
     st: State<IngestState>,
@@ -447,18 +442,13 @@ fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
             description = "created; `Location` is the upload URL (creation-with-upload may carry bytes)"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 412, body = ErrorBody,
             description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
         (status = 413, description = "the body is over the limit", body = ErrorBody),
         (status = 415, body = ErrorBody,
             description = "`Content-Type` is not `application/offset+octet-stream`"),
         (status = 429, description = "over the rate or session limit", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 async fn create(
     State(st): State<IngestState>,
@@ -551,16 +541,12 @@ fn gone(s: &UploadSession) -> Option<ApiError> {
         (status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such upload for this tenant (`not_found`)"),
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
         (status = 412, body = ErrorBody,
             description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 async fn head_upload(
     State(st): State<IngestState>,
@@ -597,10 +583,7 @@ async fn head_upload(
         (status = 204, description = "bytes stored; the new `Upload-Offset`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such upload for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
@@ -611,8 +594,6 @@ async fn head_upload(
             description = "`Content-Type` is not `application/offset+octet-stream`"),
         (status = 460, body = ErrorBody,
             description = "the chunk does not match its `Upload-Checksum`"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 async fn patch(
     State(st): State<IngestState>,
@@ -662,16 +643,12 @@ async fn patch(
         (status = 204, description = "terminated"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such upload for this tenant (`not_found`)"),
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
         (status = 412, body = ErrorBody,
             description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 async fn terminate(
     State(st): State<IngestState>,
@@ -710,10 +687,7 @@ async fn terminate(
             description = "`X-HTTP-Method-Override: PATCH` or `DELETE`, answered as those"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such upload for this tenant (`not_found`)"),
         (status = 405, description = "an override names another method", body = ErrorBody),
@@ -721,8 +695,6 @@ async fn terminate(
         (status = 410, description = "the upload ended or expired", body = ErrorBody),
         (status = 412, body = ErrorBody,
             description = "`Tus-Resumable` is not 1.0.0 (`unsupported_tus_version`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 async fn overridden(
     State(st): State<IngestState>,

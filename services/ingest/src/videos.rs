@@ -12,7 +12,7 @@ use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
 use framelog_core::media::{hls_prefix, source_key};
 use framelog_core::nats::STREAM_VID;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use framelog_core::tombstones::{self, TombstoneError, Tombstones};
 use framelog_events::{AggregateId, Event, Kind, Subject, TenantId, UploadData};
@@ -31,15 +31,9 @@ use crate::state::IngestState;
             description = "deleted: tombstoned at once, files removed"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
     ))]
 pub async fn delete(
     State(st): State<IngestState>,

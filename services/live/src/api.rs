@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError, JsonBodyErrors, ServerErrors};
 use framelog_core::signing::playback_token;
 use framelog_core::tenants::Tenant;
 use framelog_events::LiveData;
@@ -64,18 +64,8 @@ fn playback(st: &LiveState, r: &StreamRecord) -> Value {
             description = "the stream with its key (shown here and on reveal/rotate), RTMP and OBS settings"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        AuthErrors, JsonBodyErrors, ServerErrors,
         (status = 429, description = "over the rate or session limit", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn create(
     State(st): State<LiveState>,
@@ -150,13 +140,9 @@ async fn load(
             description = "the stream key and publish settings"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 pub async fn reveal(
     State(st): State<LiveState>,
@@ -184,15 +170,10 @@ pub async fn reveal(
             description = "the new key; publishers with the old one are cut"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn rotate(
     State(st): State<LiveState>,
@@ -242,15 +223,10 @@ pub async fn rotate(
         (status = 204, description = "deleted; a publisher is cut"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, ServerErrors,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
         (status = 409, description = "conflicts with the resource's state", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 507, description = "no room in the event or media store", body = ErrorBody),
     ))]
 pub async fn delete(
     State(st): State<LiveState>,
@@ -289,13 +265,9 @@ pub async fn delete(
         (status = 200, description = "a signed live HLS URL", body = serde_json::Value),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
     ))]
 pub async fn playback_url(
     State(st): State<LiveState>,

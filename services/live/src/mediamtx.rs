@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError, JsonBodyErrors};
 use framelog_core::signing::verify_playback_token;
 use framelog_events::MediaServer;
 use serde::Deserialize;
@@ -66,10 +66,7 @@ fn deny(message: &str) -> ApiError {
             description = "the media server's credentials are refused (`unauthorized`)"),
         (status = 403, body = ErrorBody,
             description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        JsonBodyErrors, InternalError,
     ))]
 pub async fn auth(
     State(st): State<LiveState>,
@@ -195,10 +192,7 @@ fn protocol_of(source_type: &str) -> &'static str {
             description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        JsonBodyErrors, InternalError,
     ))]
 pub async fn event(
     State(st): State<LiveState>,

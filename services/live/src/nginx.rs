@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Form, Path};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError};
 use framelog_events::MediaServer;
 
 use crate::sessions::{self, Publisher};
@@ -78,7 +78,7 @@ fn publisher(f: &Fields) -> Publisher {
             description = "no or a wrong webhook secret, a proxied call or an address outside the allow list"),
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
     ))]
 pub async fn callback(
     State(st): State<LiveState>,

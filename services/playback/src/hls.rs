@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::response::Response;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError};
 use http::{HeaderMap, Method};
 
 use crate::mime::{self, FileKind};
@@ -41,7 +41,7 @@ use crate::{current, deleted, redirect, remote};
             description = "the token is invalid, expired or for another video (`invalid_token`)"),
         (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
         (status = 416, description = "the range is outside the file", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
         (status = 503, body = ErrorBody,
             description = "a dependency is unavailable (`unavailable`)"),
     ))]
@@ -69,7 +69,7 @@ pub async fn signed(
         (status = 404, body = ErrorBody,
             description = "no such file, or the video is not public (`not_found`)"),
         (status = 416, description = "the range is outside the file", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
         (status = 503, body = ErrorBody,
             description = "a dependency is unavailable (`unavailable`)"),
     ))]
@@ -99,7 +99,7 @@ pub async fn public(
             description = "the token is invalid, expired or for another video (`invalid_token`)"),
         (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
         (status = 416, description = "the range is outside the file", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
     ))]
 pub async fn live(
     State(st): State<PlaybackState>,

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
 use framelog_core::media::hls_prefix;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError, JsonBodyErrors};
 use framelog_core::tenants::Tenant;
 use framelog_events::AggregateId;
 use futures::StreamExt;
@@ -192,18 +192,9 @@ pub struct VisibilityView {
         (status = 200, description = "the visibility now", body = VisibilityView),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, JsonBodyErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
     ))]
 pub async fn set_visibility(
     State(st): State<PlaybackState>,

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ fn view(r: &SigningKeyRecord) -> SigningKeyView {
         (status = 401, body = ErrorBody, description = "missing or unknown API key (`unauthorized`)"),
         (status = 403, body = ErrorBody, description = "the API key lacks `signing_keys:write` (`insufficient_scope`)"),
         (status = 503, body = ErrorBody, description = "NATS is unreachable"),
-        (status = 500, body = ErrorBody, description = "unexpected failure, logged (`internal`)"),
+        InternalError,
     ))]
 pub async fn create(
     State(st): State<PlaybackState>,

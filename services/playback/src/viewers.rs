@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path, Query};
 use framelog_core::nats::STREAM_VIEW;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError};
 use framelog_core::signing::verify_playback_token;
 use framelog_core::tenants::Tenant;
 use framelog_events::{AggregateId, Event, EventData, Kind, TenantId, ViewData};
@@ -289,7 +289,7 @@ pub struct ViewersQuery {
             description = "the token is invalid (`forbidden`), or the key lacks the scope (`insufficient_scope`)"),
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
     ))]
 pub async fn get(
     State(st): State<PlaybackState>,

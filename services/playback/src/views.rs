@@ -27,7 +27,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError, JsonBodyErrors};
 use framelog_events::{AggregateId, Event, Kind, TenantId, ViewData};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -82,12 +82,8 @@ pub struct Beacon {
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
         (status = 403, body = ErrorBody,
             description = "the token is invalid or not for this video (`invalid_token`)"),
-        (status = 413, description = "the body is over the limit", body = ErrorBody),
-        (status = 415, body = ErrorBody,
-            description = "the body is not `application/json` (`unsupported_media_type`)"),
-        (status = 422, description = "a field is invalid (`invalid_field`)", body = ErrorBody),
+        JsonBodyErrors, InternalError,
         (status = 429, description = "over the rate or session limit", body = ErrorBody),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
         (status = 503, body = ErrorBody,
             description = "a dependency is unavailable (`unavailable`)"),
     ))]

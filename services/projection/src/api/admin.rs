@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Json;
 use framelog_core::nats::{STREAM_VID, STREAM_VIEW};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -60,7 +60,7 @@ impl FromRequestParts<ApiState> for Caller {
             description = "neither the admin token nor an API key (`unauthorized`)"),
         (status = 403, body = ErrorBody,
             description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
+        InternalError,
         (status = 503, body = ErrorBody,
             description = "a dependency is unavailable (`unavailable`)"),
     ))]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Query};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::billing::{EgressUsage, SessionUsage, month_usage};
 use framelog_events::fold::{Month, Status, VideoUsage, views};
@@ -38,13 +38,7 @@ pub struct UsageQuery {
             description = "`{\"month\", \"meters\": {...}, \"amounts\": {...} | null}`"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
+        AuthErrors, InternalError,
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]
@@ -105,13 +99,7 @@ pub async fn usage(
             description = "the tenant's totals: videos by status, storage, views"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
+        AuthErrors, InternalError,
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]

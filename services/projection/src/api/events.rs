@@ -21,7 +21,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use framelog_core::ApiError;
 use framelog_core::error::extract::Query;
 use framelog_core::nats::STREAM_VID;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use framelog_events::{Event, Kind, Subject, TenantId};
 use futures::{Stream, StreamExt, stream};
@@ -94,15 +94,9 @@ fn last_event_id(headers: &HeaderMap, q: &FeedQuery) -> Result<Option<u64>, ApiE
             description = "Server-Sent Events: one CloudEvents JSON per event (schemas/), `id` = the resume cursor"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 429, body = ErrorBody,
             description = "over the tenant's open feeds (`Retry-After`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
     ))]
 pub async fn feed(
     State(s): State<ApiState>,

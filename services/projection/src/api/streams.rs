@@ -4,7 +4,7 @@
 use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path};
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError};
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::{Session, StreamEntry};
 use framelog_events::{AggregateId, TenantId};
@@ -78,13 +78,7 @@ fn stream_json(e: &StreamEntry, with_sessions: bool) -> Value {
             description = "`{\"streams\": [...]}`: the tenant's live streams"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
+        AuthErrors, InternalError,
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]
@@ -111,15 +105,9 @@ pub async fn list(
             description = "the stream's record and live session"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]
@@ -152,13 +140,7 @@ pub async fn show(
         (status = 200, description = "the streams live now", body = serde_json::Value),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
+        AuthErrors, InternalError,
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]

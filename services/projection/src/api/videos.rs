@@ -7,7 +7,7 @@ use axum::extract::State;
 use framelog_core::ApiError;
 use framelog_core::error::extract::{Json, Path, Query};
 use framelog_core::nats::STREAM_PROGRESS;
-use framelog_core::openapi::ErrorBody;
+use framelog_core::openapi::{AuthErrors, ErrorBody, InternalError};
 use framelog_core::signing::{master_path, playback_token};
 use framelog_core::tenants::Tenant;
 use framelog_events::fold::{Status, VideoEntry, views};
@@ -45,13 +45,7 @@ pub struct ListQuery {
             description = "`{\"videos\": [...], \"next_cursor\": ... }`: catalog records, newest first"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
+        AuthErrors, InternalError,
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]
@@ -131,15 +125,9 @@ fn decode_cursor(c: &str) -> Result<Vec<u8>, ApiError> {
             description = "the video's catalog record (status, renditions, playback, progress)"),
         (status = 400, body = ErrorBody,
             description = "malformed input (`invalid_path`, `invalid_query`, `invalid_json` ...)"),
-        (status = 401, body = ErrorBody,
-            description = "missing or unknown API key (`unauthorized`)"),
-        (status = 403, body = ErrorBody,
-            description = "the API key lacks the route's scope (`insufficient_scope`)"),
+        AuthErrors, InternalError,
         (status = 404, body = ErrorBody,
             description = "no such resource for this tenant (`not_found`)"),
-        (status = 500, description = "unexpected failure, logged (`internal`)", body = ErrorBody),
-        (status = 503, body = ErrorBody,
-            description = "a dependency is unavailable (`unavailable`)"),
         (status = 504, body = ErrorBody,
             description = "the projection has not applied `after_seq` in time (`projection_lagging`)"),
     ))]
