@@ -92,6 +92,8 @@ pub async fn authorize(
             .map_err(|e| forbidden(e.to_string()));
     }
     if !st.keys.is_ready() {
+        // A malformed token is refused whatever the keys' state; a well-formed one waits.
+        jwt::parse(token).map_err(refused)?;
         return Err(ApiError::unavailable("signing keys are loading"));
     }
     let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
