@@ -41,14 +41,14 @@ pub fn rungs(master: &str) -> Vec<Rung> {
     for line in master.lines().map(str::trim) {
         if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
             pending = Some(resolution(attrs).unwrap_or((0, 0)));
-        } else if !line.is_empty() && !line.starts_with('#') {
-            if let Some((width, height)) = pending.take()
-                && width > 0
-                && height > 0
-                && !out.iter().any(|r| r.uri == line)
-            {
-                out.push(Rung { width, height, uri: line.to_owned() });
-            }
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some((width, height)) = pending.take()
+            && width > 0
+            && height > 0
+            && !out.iter().any(|r| r.uri == line)
+        {
+            out.push(Rung { width, height, uri: line.to_owned() });
         }
     }
     out.sort_by_key(|r| (u64::from(r.width) * u64::from(r.height), r.width));
@@ -74,15 +74,15 @@ pub fn segments(playlist: &str) -> Vec<Segment> {
             init = uri_of_map(rest);
         } else if let Some(rest) = line.strip_prefix("#EXTINF:") {
             next_duration = rest.split(',').next().and_then(|d| d.trim().parse().ok());
-        } else if !line.is_empty() && !line.starts_with('#') {
-            if let Some(duration) = next_duration.take()
-                && duration.is_finite()
-                && duration > 0.0
-            {
-                let s = Segment { start: at, duration, uri: line.to_owned(), init: init.clone() };
-                out.push(s);
-                at += duration;
-            }
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(duration) = next_duration.take()
+            && duration.is_finite()
+            && duration > 0.0
+        {
+            let s = Segment { start: at, duration, uri: line.to_owned(), init: init.clone() };
+            out.push(s);
+            at += duration;
         }
     }
     out
