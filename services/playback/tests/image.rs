@@ -20,6 +20,7 @@ use framelog_playback::PlaybackSettings;
 use framelog_playback::image::ImageSettings;
 use framelog_tests::corpus::{self, Class};
 use framelog_tests::media::{VideoSpec, generate_video};
+use framelog_tests::tools::workspace_root;
 use framelog_transcoder::{Encoder, Outcome, TranscoderSettings, Worker};
 use tokio_util::sync::CancellationToken;
 
@@ -402,6 +403,27 @@ async fn thumbnails_and_animations_of_a_16_9_video_are_exact_bounded_isolated_an
     println!("poster time 4.5: SSIM with time=4.5 {s:.4}");
     assert!(s > 0.99, "{s}");
 
+    // JWTs minted by PyJWT: `t` opens thumbnails, `g` animations, nothing else.
+    eventually("signing keys loaded", || async { pb.st.keys.is_ready() }).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/image_jwt.py");
+    let (url, acme, globex) = (pb.url(""), env.key_acme.clone(), env.key_globex.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(workspace_root().join(".tools/venv/bin/python"))
+            .arg(script)
+            .env("PB", url.trim_end_matches('/'))
+            .env("KEY_ACME", acme)
+            .env("KEY_GLOBEX", globex)
+            .env("VIDEO", "wide")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("image_jwt.py: {}", stdout.trim());
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok 11 checks"), "{stdout}");
+
     // Busy: with the only render slot taken, a render waits 200 ms then answers 503.
     let slot = pb.st.images.slots.clone().acquire_owned().await.unwrap();
     let got = get(&pb, &format!("{base}/thumbnail.jpg?time=1.25")).await;
@@ -411,6 +433,15 @@ async fn thumbnails_and_animations_of_a_16_9_video_are_exact_bounded_isolated_an
     let got = get(&pb, &format!("{base}/thumbnail.jpg?time=2&width=200")).await;
     assert_eq!(got.status, 200);
     drop(slot);
+
+    // Deleted: every image is 404, cached ones too.
+    pb.st.tombstones.bury("acme", "wide").await.unwrap();
+    let cached = format!("{base}/thumbnail.jpg?time=2&width=200");
+    eventually("deleted video's images refused", || async {
+        get(&pb, &cached).await.status == 404
+    })
+    .await;
+    assert_eq!(get(&pb, &format!("{base}/animated.gif")).await.status, 404);
 }
 
 #[tokio::test]
