@@ -15,7 +15,8 @@
 //! to `--playback-image-queue-ms` for a slot, then answers 503 `busy` with `Retry-After`.
 //! Each ffmpeg is killed after `--playback-image-timeout-secs` (503 `render_timeout`).
 //! Answers are `immutable` (a version's rendering never changes) except a thumbnail without
-//! `time`, which follows the poster time ([`poster`]) and is cached for a minute.
+//! `time`, which follows the poster time ([`poster`]), and any picture of a version published
+//! early (its playlists still grow; not stored either): those are cached for a minute.
 
 pub mod cache;
 pub mod fit;
@@ -223,13 +224,16 @@ async fn answer(
     let entry = cache::entry(&src.root, &req.canonical(poster), req.format().ext());
     let counter = st.meter.counter(tenant);
     counter.request();
+    let lasting = src.complete && !req.follows_poster();
     if let Some(bytes) = cache::get(&st.media, &entry).await {
         st.images.hits.inc();
-        return Ok(respond(&req, &entry, bytes, headers, true, &counter));
+        return Ok(respond(&req, &entry, bytes, headers, true, lasting, &counter));
     }
     let bytes = render(st, &src, &req, poster, &entry).await?;
-    cache::put(&st.media, &entry, bytes.clone()).await;
-    Ok(respond(&req, &entry, bytes, headers, false, &counter))
+    if src.complete {
+        cache::put(&st.media, &entry, bytes.clone()).await;
+    }
+    Ok(respond(&req, &entry, bytes, headers, false, lasting, &counter))
 }
 
 fn respond(
@@ -238,14 +242,12 @@ fn respond(
     bytes: Bytes,
     headers: &HeaderMap,
     hit: bool,
+    immutable: bool,
     counter: &crate::egress::TenantCounter,
 ) -> Response {
     let mut h = HeaderMap::with_capacity(6);
-    let policy = if req.follows_poster() {
-        "public, max-age=60"
-    } else {
-        "public, max-age=31536000, immutable"
-    };
+    let policy =
+        if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=60" };
     h.insert(CACHE_CONTROL, HeaderValue::from_static(policy));
     h.insert(ETAG, HeaderValue::try_from(entry.etag.as_str()).expect("hex is a valid header"));
     h.insert(X_IMAGE_CACHE, HeaderValue::from_static(if hit { "hit" } else { "miss" }));

@@ -21,6 +21,9 @@ pub struct VideoSource {
     pub prefix: String,
     /// Where the live version's files are (the prefix itself without versions).
     pub root: String,
+    /// Whether the live version is the whole output (false: a lowest rung or passthrough
+    /// published early, whose playlists still grow).
+    pub complete: bool,
 }
 
 fn media_err(e: MediaError) -> ApiError {
@@ -30,11 +33,11 @@ fn media_err(e: MediaError) -> ApiError {
 /// The live output of `tenant`'s `video` (one pointer read).
 pub async fn open(st: &PlaybackState, tenant: &str, video: &str) -> Result<VideoSource, ApiError> {
     let prefix = hls_prefix(tenant, video);
-    let root = match st.media.current(&prefix).await.map_err(media_err)? {
-        Some(cur) => version_prefix(&prefix, &cur.pointer.version),
-        None => prefix.clone(),
+    let (root, complete) = match st.media.current(&prefix).await.map_err(media_err)? {
+        Some(cur) => (version_prefix(&prefix, &cur.pointer.version), cur.pointer.complete),
+        None => (prefix.clone(), true),
     };
-    Ok(VideoSource { prefix, root })
+    Ok(VideoSource { prefix, root, complete })
 }
 
 /// A rendition's segments and the directory their URIs are relative to.
