@@ -442,6 +442,10 @@ async fn thumbnails_and_animations_of_a_16_9_video_are_exact_bounded_isolated_an
     })
     .await;
     assert_eq!(get(&pb, &format!("{base}/animated.gif")).await.status, 404);
+    eventually("the deleted video's poster time removed", || async {
+        pb.st.images.posters.get("acme", "wide").await.unwrap().is_none()
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -62,6 +62,11 @@ impl PosterTimes {
         Ok(v.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
     }
 
+    /// Drops the poster time of a deleted video.
+    pub async fn forget(&self, tenant: &str, video: &str) -> Result<(), ApiError> {
+        self.set(tenant, video, None).await
+    }
+
     #[tracing::instrument(skip(self), err)]
     async fn set(&self, tenant: &str, video: &str, ms: Option<u64>) -> Result<(), ApiError> {
         let k = key(tenant, video);
