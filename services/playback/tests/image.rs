@@ -367,6 +367,16 @@ async fn thumbnails_and_animations_of_a_16_9_video_are_exact_bounded_isolated_an
         pb.st.images.hits.get()
     );
 
+    // Three requests at once for a new picture: one render, the two others read it.
+    let before = pb.st.images.renders.get();
+    let url = format!("{base}/thumbnail.png?time=3.5&width=160");
+    let all = futures::future::join_all((0..3).map(|_| get(&pb, &url))).await;
+    let mut seen: Vec<&str> = all.iter().map(|g| g.header("x-image-cache")).collect();
+    seen.sort();
+    assert_eq!(seen, ["hit", "hit", "miss"]);
+    assert!(all.iter().all(|g| g.status == 200 && g.body == all[0].body));
+    assert_eq!(pb.st.images.renders.get(), before + 1, "concurrent misses rendered twice");
+
     // Public once marked.
     let res = pb
         .app

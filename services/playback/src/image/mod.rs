@@ -26,8 +26,9 @@ pub mod poster;
 pub mod render;
 pub mod source;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -101,6 +102,28 @@ pub struct Images {
     queue: Duration,
     timeout: Duration,
     work_dir: PathBuf,
+    /// One lock per picture being rendered (by cache key).
+    inflight: Inflight,
+}
+
+type Inflight = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// The right to render one picture; the next request for it waits, then reads the store.
+#[derive(Debug)]
+pub struct Turn {
+    inflight: Inflight,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut m = self.inflight.lock().expect("inflight map poisoned");
+        if m.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            m.remove(&self.key);
+        }
+    }
 }
 
 impl Images {
@@ -119,6 +142,7 @@ impl Images {
             queue: Duration::from_millis(settings.queue_ms),
             timeout: Duration::from_secs(settings.timeout_secs.max(1)),
             work_dir: platform.settings.data_dir.join("image-work"),
+            inflight: Arc::default(),
         };
         let m = &platform.metrics;
         m.register("playback_image_renders", "Image API ffmpeg renders", images.renders.clone());
@@ -133,6 +157,22 @@ impl Images {
             images.busy.clone(),
         );
         Ok(images)
+    }
+}
+
+impl Images {
+    /// Waits for the turn to render the picture stored at `key` (503 `busy` if the request
+    /// before it takes longer than a queue wait and a render).
+    pub async fn turn(&self, key: &str) -> Result<Turn, ApiError> {
+        let lock = {
+            let mut m = self.inflight.lock().expect("inflight map poisoned");
+            m.entry(key.to_owned()).or_default().clone()
+        };
+        let mut turn = Turn { inflight: self.inflight.clone(), key: key.to_owned(), guard: None };
+        let wait = self.queue + self.timeout * 2;
+        let guard = tokio::time::timeout(wait, lock.lock_owned()).await.map_err(|_| busy())?;
+        turn.guard = Some(guard);
+        Ok(turn)
     }
 }
 
@@ -229,7 +269,13 @@ async fn answer(
         st.images.hits.inc();
         return Ok(respond(&req, &entry, bytes, headers, true, lasting, &counter));
     }
-    let bytes = render(st, &src, &req, poster, &entry).await?;
+    // One render per picture at a time on this replica: the others wait for it, then read it.
+    let _turn = st.images.turn(&entry.key).await?;
+    if let Some(bytes) = cache::get(&st.media, &entry).await {
+        st.images.hits.inc();
+        return Ok(respond(&req, &entry, bytes, headers, true, lasting, &counter));
+    }
+    let bytes = render(st, &src, &req, poster).await?;
     if src.complete {
         cache::put(&st.media, &entry, bytes.clone()).await;
     }
@@ -263,6 +309,15 @@ fn respond(
     (StatusCode::OK, h, Body::from(bytes)).into_response()
 }
 
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "every image render slot is taken; retry shortly",
+    )
+    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
 fn render_error(e: RenderError) -> ApiError {
     match e {
         RenderError::Timeout(d) => ApiError::new(
@@ -281,7 +336,6 @@ async fn render(
     src: &VideoSource,
     req: &ImageRequest,
     poster: Option<u64>,
-    entry: &cache::Entry,
 ) -> Result<Bytes, ApiError> {
     let rungs = src.rungs(st).await?;
     let top = rungs.last().expect("rungs() is never empty");
@@ -322,18 +376,8 @@ async fn render(
         tokio::time::timeout(images.queue, images.slots.clone().acquire_owned()).await
     else {
         images.busy.inc();
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "every image render slot is taken; retry shortly",
-        )
-        .with_header(RETRY_AFTER, HeaderValue::from_static("1")));
+        return Err(busy());
     };
-    // Another request may have rendered the same image while this one waited.
-    if let Some(bytes) = cache::get(&st.media, entry).await {
-        images.hits.inc();
-        return Ok(bytes);
-    }
     images.renders.inc();
     let res = match render::run(&args, &out, images.timeout).await {
         Err(RenderError::Empty) if fallback.is_some() => {
