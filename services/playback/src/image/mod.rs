@@ -245,6 +245,7 @@ pub async fn public(
     answer(&st, &tenant, &video, &file, &query, &headers).await
 }
 
+#[tracing::instrument(skip(st, query, headers))]
 async fn answer(
     st: &PlaybackState,
     tenant: &str,
@@ -331,6 +332,7 @@ fn render_error(e: RenderError) -> ApiError {
 
 /// Renders `req` from `src`: the ladder read and the bounds checked first, then one ffmpeg
 /// under a render slot.
+#[tracing::instrument(skip_all, err)]
 async fn render(
     st: &PlaybackState,
     src: &VideoSource,

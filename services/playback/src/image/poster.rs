@@ -53,6 +53,7 @@ impl PosterTimes {
     }
 
     /// The poster time of `video`, milliseconds, if one is set.
+    #[tracing::instrument(skip(self), err)]
     pub async fn get(&self, tenant: &str, video: &str) -> Result<Option<u64>, ApiError> {
         let v = self
             .kv

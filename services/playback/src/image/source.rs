@@ -31,6 +31,7 @@ fn media_err(e: MediaError) -> ApiError {
 }
 
 /// The live output of `tenant`'s `video` (one pointer read).
+#[tracing::instrument(skip(st), err)]
 pub async fn open(st: &PlaybackState, tenant: &str, video: &str) -> Result<VideoSource, ApiError> {
     let prefix = hls_prefix(tenant, video);
     let (root, complete) = match st.media.current(&prefix).await.map_err(media_err)? {
@@ -56,6 +57,7 @@ async fn text(st: &PlaybackState, key: &str) -> Result<String, ApiError> {
 impl VideoSource {
     /// The video renditions of the live master, smallest first (404: no master, or an audio-only
     /// video).
+    #[tracing::instrument(skip_all, fields(root = %self.root), err)]
     pub async fn rungs(&self, st: &PlaybackState) -> Result<Vec<Rung>, ApiError> {
         let master = text(st, &format!("{}/master.m3u8", self.root))
             .await
@@ -68,6 +70,7 @@ impl VideoSource {
     }
 
     /// The segments of `rung`.
+    #[tracing::instrument(skip_all, fields(root = %self.root, rung = %rung.uri), err)]
     pub async fn rendition(&self, st: &PlaybackState, rung: &Rung) -> Result<Rendition, ApiError> {
         let key =
             ladder::join(&self.prefix, &rung.uri).ok_or_else(|| ApiError::not_found("video"))?;
@@ -90,6 +93,7 @@ impl Rendition {
     /// Writes the init segment of `segs[0]` then every segment of `segs` into `dest`; whether
     /// the input is fMP4 (has an init segment). A segment under another init than the first
     /// ends the input (it would not decode with the first one's parameters).
+    #[tracing::instrument(skip_all, fields(dir = %self.dir, segments = segs.len()), err)]
     pub async fn join(
         &self,
         st: &PlaybackState,
