@@ -487,3 +487,29 @@ async fn thumbnails_of_a_rotated_portrait_phone_video_match_its_displayed_frames
     assert_eq!((animation(&gif).0, w), (15, 120));
     assert!((212..=214).contains(&h), "{h}");
 }
+
+#[tokio::test]
+async fn with_the_object_store_images_are_cut_and_cached_through_the_store() {
+    let mut env = Env::new().await;
+    env.media = std::sync::Arc::new(
+        framelog_core::media_nats::NatsMediaStore::open(&env.platform.js, 1).await.unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = generate_video(dir.path(), "obj.mp4", &VideoSpec::new(640, 360, 3.0));
+    transcode(&env, "obj", &src).await;
+    let pb = env.instance().await;
+    let token = env.token("acme", "obj");
+    let url =
+        format!("/image/{token}/obj/thumbnail.jpg?time=1.5&width=256&height=256&fit_mode=crop");
+    let first = get(&pb, &url).await;
+    assert_eq!((first.status, first.header("x-image-cache")), (200, "miss"));
+    let ours = save(dir.path(), "obj.jpg", &first.body);
+    assert_eq!((probe_image(&ours).0, probe_image(&ours).1), (256, 256));
+    let renders = pb.st.images.renders.get();
+    // Another replica (its own state and NATS connection) reads the stored rendering.
+    let other = env.instance_with(PlaybackSettings::default(), true, None).await;
+    let again = get(&other, &url).await;
+    assert_eq!((again.status, again.header("x-image-cache")), (200, "hit"));
+    assert_eq!(again.body, first.body);
+    assert_eq!((pb.st.images.renders.get(), other.st.images.renders.get()), (renders, 0));
+}
