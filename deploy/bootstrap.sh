@@ -19,7 +19,9 @@ sudo_if() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # --- apt packages -------------------------------------------------------------------------------
 # prometheus: only for `promtool` (19 MB download, Prometheus 2.42), which checks and unit-tests
 # deploy/prometheus/ in services/framelog/tests/observability_rules.rs; its server is not run.
-want=(ffmpeg nginx libnginx-mod-rtmp wrk python3-venv ca-certificates prometheus)
+# webp: `webpmux` (libwebp's own tool) counts the frames of animated WebP images in
+# services/playback/tests/image.rs; ffmpeg 5.1 cannot decode animated WebP.
+want=(ffmpeg nginx libnginx-mod-rtmp wrk python3-venv ca-certificates prometheus webp)
 [ $with_browser -eq 1 ] && want+=(chromium nodejs npm)
 missing=()
 for p in "${want[@]}"; do

@@ -148,6 +148,7 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
     ("GET", "/v1/uploads/direct/{id}", Scope::VideosRead),
     ("DELETE", "/v1/videos/{id}", Scope::VideosWrite),
     ("PUT", "/v1/videos/{id}/visibility", Scope::VideosWrite),
+    ("PUT", "/v1/videos/{id}/poster", Scope::VideosWrite),
     ("POST", "/v1/videos", Scope::UploadsWrite),
     ("POST", "/v1/videos/upload", Scope::UploadsWrite),
     ("GET", "/v1/videos/upload/{id}", Scope::UploadsWrite),

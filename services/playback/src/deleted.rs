@@ -48,6 +48,11 @@ async fn forget(st: &PlaybackState, b: Buried) {
     {
         tracing::warn!(error = %e, video = %b.video, "public mark of a deleted video not removed");
     }
+    if b.live
+        && let Err(e) = st.images.posters.forget(&b.tenant, &b.video).await
+    {
+        tracing::warn!(error = %e, video = %b.video, "poster time of a deleted video not removed");
+    }
     tracing::debug!(tenant = %b.tenant, video = %b.video, evicted, "deleted video forgotten");
 }
 

@@ -22,6 +22,8 @@
 //!   [`signing_keys`]: their KV store; [`signing_keys_api`]: `/v1/signing-keys`;
 //!   [`keygen`]: RS256/ES256 key pairs.
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
+//! - [`image`]: the Image API (thumbnails and animations cut from the renditions, cached in
+//!   the store under their version) and `PUT /v1/videos/{id}/poster`.
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
 //!   [`limiter`]: beacons per address and sessions per address and window;
@@ -45,6 +47,7 @@ pub mod egress;
 pub mod error;
 pub mod flush;
 pub mod hls;
+pub mod image;
 pub mod jwt;
 pub mod key_cache;
 pub mod keygen;
@@ -115,9 +118,12 @@ fn routes() -> OpenApiRouter<PlaybackState> {
         .routes(routes!(hls::live))
         .routes(routes!(views::beacon).layer(DefaultBodyLimit::max(MAX_BEACON_BYTES)))
         .routes(routes!(viewers::get))
+        .routes(routes!(image::public))
+        .routes(routes!(image::signed))
         .layer(cors());
     OpenApiRouter::new()
         .routes(routes!(public::set_visibility))
+        .routes(routes!(image::poster::set_poster))
         .routes(routes!(signing_keys_api::list, signing_keys_api::create))
         .routes(routes!(signing_keys_api::get, signing_keys_api::delete))
         .merge(players)

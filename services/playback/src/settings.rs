@@ -144,6 +144,10 @@ pub struct PlaybackSettings {
     /// This instance's id in egress events (`[a-z0-9_-]`); default `pb_<random>` at each start.
     #[arg(long = "playback-instance-id", env = "FRAMELOG_PLAYBACK_INSTANCE_ID")]
     pub instance_id: Option<String>,
+
+    /// The Image API's render bounds (`--playback-image-*`).
+    #[command(flatten)]
+    pub images: crate::image::ImageSettings,
 }
 
 impl Default for PlaybackSettings {
@@ -166,6 +170,7 @@ impl Default for PlaybackSettings {
             redirect: RedirectMode::Off,
             cdn_url: None,
             redirect_ttl_secs: 600,
+            images: crate::image::ImageSettings::default(),
         }
     }
 }

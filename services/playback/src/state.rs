@@ -69,6 +69,8 @@ pub struct PlaybackState {
     pub stats: ViewStats,
     /// Beacons per viewer address and sessions per address and window.
     pub limiter: Arc<BeaconLimiter>,
+    /// The Image API: render slots, counters, poster times.
+    pub images: crate::image::Images,
     /// The limiter's time origin (monotonic, unlike the injectable clock).
     started: Instant,
     clock: Clock,
@@ -126,6 +128,7 @@ impl PlaybackState {
         let signing_keys = SigningKeys::open(&platform.js)
             .await
             .map_err(|e| PlaybackError::Kv { bucket: KV_SIGNING_KEYS, source: Box::new(e) })?;
+        let images = crate::image::Images::new(&platform, &settings.images).await?;
         let (tx, rx) = mpsc::channel(settings.beacon_queue.max(1));
         let stats = ViewStats::default();
         stats.register(&platform.metrics);
@@ -140,6 +143,7 @@ impl PlaybackState {
             stats,
             limiter: Arc::new(BeaconLimiter::new(settings.beacon_limits())),
             started: Instant::now(),
+            images,
             public,
             tombstones,
             signing_keys,
