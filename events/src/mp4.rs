@@ -109,10 +109,10 @@ pub fn capped_rung<'a>(rungs: impl IntoIterator<Item = (&'a str, u32)>) -> Optio
         .map(|(n, _)| *n)
 }
 
-/// A file name safe in `Content-Disposition: attachment; filename="..."`: ASCII letters, digits,
-/// `-`, `_` and `.` kept, every other run of characters one `_`, at most 80 characters, never
-/// empty or starting with a dot.
-pub fn download_name(base: &str, file: Mp4File) -> String {
+/// `base` reduced to a safe file name stem: ASCII letters, digits, `-`, `_` and `.` kept,
+/// every other run of characters one `_`, at most 80 characters, no leading or trailing `_`
+/// or `.`; `video` when nothing is left.
+pub fn safe_stem(base: &str) -> String {
     let mut out = String::new();
     for c in base.chars() {
         if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -125,12 +125,17 @@ pub fn download_name(base: &str, file: Mp4File) -> String {
         }
     }
     let out = out.trim_matches(|c| c == '_' || c == '.');
-    let base = if out.is_empty() { "video" } else { out };
+    if out.is_empty() { "video".to_owned() } else { out.to_owned() }
+}
+
+/// A file name safe in `Content-Disposition: attachment; filename="..."`: the
+/// [`safe_stem`] of `base`, then `-capped-1080p.mp4` or `-audio.m4a`.
+pub fn download_name(base: &str, file: Mp4File) -> String {
     let suffix = match file {
         Mp4File::Capped1080p => "capped-1080p.mp4",
         Mp4File::Audio => "audio.m4a",
     };
-    format!("{base}-{suffix}")
+    format!("{}-{suffix}", safe_stem(base))
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub mod media_limits;
 pub mod media_nats;
 pub mod media_s3;
 pub mod metrics;
+pub mod mp4_settings;
 pub mod nats;
 pub mod nats_auth;
 pub mod openapi;
