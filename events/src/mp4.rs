@@ -179,7 +179,10 @@ mod tests {
 
     #[test]
     fn download_names_cannot_break_the_header_or_escape() {
-        assert_eq!(download_name("Holiday 2024", Mp4File::Capped1080p), "Holiday_2024-capped-1080p.mp4");
+        assert_eq!(
+            download_name("Holiday 2024", Mp4File::Capped1080p),
+            "Holiday_2024-capped-1080p.mp4"
+        );
         assert_eq!(download_name("a\"b\r\nc;d", Mp4File::Audio), "a_b_c_d-audio.m4a");
         assert_eq!(download_name("../../etc", Mp4File::Audio), "etc-audio.m4a");
         assert_eq!(download_name("日本", Mp4File::Audio), "video-audio.m4a");

@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use framelog_events::mp4::{Mp4Output, Mp4Setting};
 use framelog_events::{
     AggregateId, AudioRendition, DecodeError, Event, EventData, Kind, LiveData, MediaServer, Probe,
     ReadyData, Rendition, SourceKind, TenantId, TranscodeData, UploadData, UploadProtocol,
     ViewData,
 };
-use framelog_events::mp4::{Mp4Output, Mp4Setting};
 use serde_json::Value;
 use time::macros::datetime;
 use uuid::Uuid;

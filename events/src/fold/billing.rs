@@ -116,7 +116,11 @@ pub struct VideoUsage {
     /// Bytes of every rendition, the shared audio included.
     pub rendition_bytes: u64,
     /// When static MP4 files were first stored (`mp4_ready`); absent in older records.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mp4_at: Option<OffsetDateTime>,
     /// Bytes of the static MP4 files the latest `mp4_ready` names (0 after `none`).
     #[serde(default, skip_serializing_if = "is_zero")]

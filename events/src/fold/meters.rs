@@ -106,8 +106,7 @@ mod tests {
             let month = Month::of(at(m));
             let bill = month_usage(month, [&v], [], []);
             assert_eq!(bill.storage_bytes, want, "bill of {m}");
-            let balance: i64 =
-                video_deltas(&v).range(..=month).map(|(_, d)| d.storage_bytes).sum();
+            let balance: i64 = video_deltas(&v).range(..=month).map(|(_, d)| d.storage_bytes).sum();
             assert_eq!(balance, want as i64, "meters of {m}");
         }
     }

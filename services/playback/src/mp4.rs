@@ -100,15 +100,23 @@ mod tests {
 
     #[test]
     fn a_download_query_names_the_attachment_and_nothing_else_does() {
-        let d = |q| disposition(q, "vid_1", Mp4File::Capped1080p).map(|h| h.to_str().unwrap().to_owned());
+        let d = |q| {
+            disposition(q, "vid_1", Mp4File::Capped1080p).map(|h| h.to_str().unwrap().to_owned())
+        };
         assert_eq!(d(None), None);
         assert_eq!(d(Some("x=1")), None);
         assert_eq!(d(Some("download")).unwrap(), "attachment; filename=\"vid_1-capped-1080p.mp4\"");
-        assert_eq!(d(Some("download=")).unwrap(), "attachment; filename=\"vid_1-capped-1080p.mp4\"");
+        assert_eq!(
+            d(Some("download=")).unwrap(),
+            "attachment; filename=\"vid_1-capped-1080p.mp4\""
+        );
         assert_eq!(
             d(Some("a=b&download=My%20Trip%22%0D%0A")).unwrap(),
             "attachment; filename=\"My_Trip-capped-1080p.mp4\""
         );
-        assert_eq!(d(Some("download=%zz")).unwrap(), "attachment; filename=\"zz-capped-1080p.mp4\"");
+        assert_eq!(
+            d(Some("download=%zz")).unwrap(),
+            "attachment; filename=\"zz-capped-1080p.mp4\""
+        );
     }
 }

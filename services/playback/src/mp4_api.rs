@@ -51,8 +51,13 @@ async fn settings(st: &PlaybackState) -> Result<Mp4Settings, ApiError> {
 }
 
 /// Whether the log holds `upload.completed` of this tenant's video (it exists and is ours).
-async fn uploaded(st: &PlaybackState, tenant: &TenantId, video: &AggregateId) -> Result<bool, ApiError> {
-    let subject = Subject::new(tenant.clone(), Kind::Upload, "completed", video.clone()).to_string();
+async fn uploaded(
+    st: &PlaybackState,
+    tenant: &TenantId,
+    video: &AggregateId,
+) -> Result<bool, ApiError> {
+    let subject =
+        Subject::new(tenant.clone(), Kind::Upload, "completed", video.clone()).to_string();
     let stream = st
         .platform
         .js
@@ -99,7 +104,13 @@ pub async fn set_video(
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let data = TranscodeData::Mp4Requested { mp4: setting };
-    let id = Event::deterministic_id(&tenant, &video, Kind::Transcode, "mp4_requested", &revision.to_string());
+    let id = Event::deterministic_id(
+        &tenant,
+        &video,
+        Kind::Transcode,
+        "mp4_requested",
+        &revision.to_string(),
+    );
     let event = Event::new(id, st.now(), crate::SOURCE, tenant.clone(), video.clone(), data);
     st.platform.events.publish(&event).await.map_err(ApiError::from)?;
     let view = VideoMp4View { video_id: video.to_string(), mp4: setting };

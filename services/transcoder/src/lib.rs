@@ -198,7 +198,8 @@ pub async fn start(
             "consuming max-deliveries advisories: {e}"
         )))
     })?;
-    let mp4 = mp4::Mp4Worker::new(ctx, worker_ffmpeg.clone()).await.map_err(TranscoderError::Consumer)?;
+    let mp4 =
+        mp4::Mp4Worker::new(ctx, worker_ffmpeg.clone()).await.map_err(TranscoderError::Consumer)?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
     let mut handle = ServiceHandle::new("transcoder", axum::Router::new())
         .with_task(task)

@@ -53,7 +53,11 @@ pub enum Mp4Outcome {
     /// Acked with nothing to do (deleted, not ready, nothing wanted and nothing stored).
     Skipped(&'static str),
     /// `mp4_ready` published for this setting and these files.
-    Done { setting: Mp4Setting, files: Vec<Mp4Output>, cpu_seconds: f64 },
+    Done {
+        setting: Mp4Setting,
+        files: Vec<Mp4Output>,
+        cpu_seconds: f64,
+    },
     /// Handed back for a retry.
     Retry(String),
     ConsumerError(String),
@@ -102,6 +106,8 @@ pub fn spec() -> ConsumerSpec {
     spec.ack_wait = Duration::from_secs(60);
     spec.max_deliver = MAX_DELIVER;
     spec.max_ack_pending = 100;
+    // Videos made ready before the worker existed keep their (absent) files: no backfill.
+    spec.deliver_policy = async_nats::jetstream::consumer::DeliverPolicy::New;
     spec
 }
 
@@ -110,11 +116,14 @@ impl Mp4Worker {
     pub async fn new(ctx: &ServiceContext, ffmpeg: PathBuf) -> Result<Mp4Worker, ConsumeError> {
         let recv = |m: String| ConsumeError::Receive(m);
         let consumer = JobConsumer::bind(&ctx.platform.js, &spec()).await?;
-        let settings = Mp4Settings::open(&ctx.platform.js).await.map_err(|e| recv(e.to_string()))?;
+        let settings =
+            Mp4Settings::open(&ctx.platform.js).await.map_err(|e| recv(e.to_string()))?;
         let tombstones =
             Tombstones::open(&ctx.platform.js).await.map_err(|e| recv(e.to_string()))?;
         let tmp = ctx.platform.settings.data_dir.join(crate::job::TMP_DIR).join("mp4");
-        tokio::fs::create_dir_all(&tmp).await.map_err(|e| recv(format!("{}: {e}", tmp.display())))?;
+        tokio::fs::create_dir_all(&tmp)
+            .await
+            .map_err(|e| recv(format!("{}: {e}", tmp.display())))?;
         Ok(Mp4Worker {
             platform: ctx.platform.clone(),
             media: ctx.media.clone(),
@@ -205,16 +214,26 @@ impl Mp4Worker {
         let version = cur.pointer.version;
         let dir = format!("{}/mp4", version_prefix(&prefix, &version));
         let wanted = setting.files(!audio_only);
+        let mut removed = false;
         for stale in [Mp4File::Capped1080p, Mp4File::Audio] {
             let key = format!("{dir}/{}", stale.name());
             if !wanted.contains(&stale) && self.media.exists(&key).await? {
                 self.media.delete_prefix(&key).await?;
+                removed = true;
             }
+        }
+        let asked = matches!(job.data, EventData::Transcode(TranscodeData::Mp4Requested { .. }));
+        if wanted.is_empty() && !removed && !asked {
+            // A video becoming ready with `none`: nothing to say.
+            return Ok(Mp4Outcome::Skipped("none wanted"));
         }
         let master = if wanted.is_empty() {
             MasterMedia::default()
         } else {
-            let text = self.media.get_bytes(&format!("{}/master.m3u8", version_prefix(&prefix, &version))).await?;
+            let text = self
+                .media
+                .get_bytes(&format!("{}/master.m3u8", version_prefix(&prefix, &version)))
+                .await?;
             parse_master(&String::from_utf8_lossy(&text), &prefix)
         };
         let (mut files, mut cpu) = (Vec::new(), 0.0);
@@ -242,8 +261,19 @@ impl Mp4Worker {
             setting.as_str(),
             files.iter().map(|f| format!("{}:{}", f.name, f.bytes)).collect::<Vec<_>>().join(",")
         );
-        let data = TranscodeData::Mp4Ready { mp4: setting, version, files: files.clone(), cpu_seconds: cpu };
-        let id = Event::deterministic_id(&job.tenant, &job.subject, Kind::Transcode, "mp4_ready", &discriminator);
+        let data = TranscodeData::Mp4Ready {
+            mp4: setting,
+            version,
+            files: files.clone(),
+            cpu_seconds: cpu,
+        };
+        let id = Event::deterministic_id(
+            &job.tenant,
+            &job.subject,
+            Kind::Transcode,
+            "mp4_ready",
+            &discriminator,
+        );
         let event = Event::new(
             id,
             time::OffsetDateTime::now_utc(),
@@ -262,9 +292,11 @@ impl Mp4Worker {
         if let EventData::Ready(ReadyData::Published { audio_only, .. }) = &job.data {
             return Ok(Some(*audio_only));
         }
-        let subject = Subject::new(job.tenant.clone(), Kind::Ready, "published", job.subject.clone());
+        let subject =
+            Subject::new(job.tenant.clone(), Kind::Ready, "published", job.subject.clone());
         let other = |e: &dyn std::fmt::Display| Mp4Error::Other(e.to_string());
-        let stream = self.platform.js.get_stream_no_info(STREAM_VID).await.map_err(|e| other(&e))?;
+        let stream =
+            self.platform.js.get_stream_no_info(STREAM_VID).await.map_err(|e| other(&e))?;
         use async_nats::jetstream::stream::LastRawMessageErrorKind;
         let raw = match stream.get_last_raw_message_by_subject(&subject.to_string()).await {
             Ok(m) => m,
@@ -354,10 +386,12 @@ fn io(path: &Path, source: std::io::Error) -> Mp4Error {
 }
 
 /// ffmpeg arguments: stream copy of the video of the first input (when `video`) and the audio
-/// of the last, `moov` moved before `mdat`.
+/// of the last, `moov` moved before `mdat`; `-benchmark` at log level `info` for the CPU time.
 pub fn remux_args(inputs: &[PathBuf], video: bool, out: &Path) -> Vec<String> {
     let mut a: Vec<String> =
-        ["-hide_banner", "-nostdin", "-v", "error", "-benchmark", "-y"].map(String::from).to_vec();
+        ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-benchmark", "-y"]
+            .map(String::from)
+            .to_vec();
     for i in inputs {
         a.extend(framelog_core::probe::input_fence_args().map(String::from));
         a.extend(["-i".to_owned(), framelog_core::probe::input_url(i)]);

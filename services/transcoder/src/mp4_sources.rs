@@ -80,7 +80,8 @@ pub fn parse_master(text: &str, base: &str) -> MasterMedia {
     while let Some(line) = lines.next() {
         if line.starts_with("#EXT-X-MEDIA:") && attr(line, "TYPE") == Some("AUDIO") {
             let Some(uri) = attr(line, "URI").and_then(|u| resolve(base, u)) else { continue };
-            let rank = (attr(line, "GROUP-ID") == Some("audio"), attr(line, "DEFAULT") == Some("YES"));
+            let rank =
+                (attr(line, "GROUP-ID") == Some("audio"), attr(line, "DEFAULT") == Some("YES"));
             let better = match &default_audio {
                 None => true,
                 Some((g, d, _)) => rank > (*g, *d),

@@ -4,7 +4,7 @@
 
 use framelog_events::fold::VideoEntry;
 use framelog_events::fold::catalog::Status;
-use framelog_events::mp4::{Mp4File, Mp4Setting, safe_stem};
+use framelog_events::mp4::{Mp4File, safe_stem};
 use serde_json::{Value, json};
 
 /// The `mp4` object of `e` (`{"setting": "none", "files": []}` when nothing was asked for);
@@ -39,16 +39,15 @@ pub(crate) fn mp4_json(e: &VideoEntry, token: &str) -> Value {
 mod tests {
     use super::*;
     use framelog_events::fold::catalog;
-    use framelog_events::mp4::Mp4Output;
+    use framelog_events::mp4::{Mp4Output, Mp4Setting};
     use framelog_events::{AggregateId, Event, TenantId, TranscodeData, UploadData};
 
     fn entry(setting: Mp4Setting, stored: &[&str]) -> VideoEntry {
         let t = TenantId::new("acme").unwrap();
         let v = AggregateId::new("vid_1").unwrap();
         let now = time::OffsetDateTime::now_utc();
-        let ev = |d: TranscodeData| {
-            Event::new(uuid::Uuid::now_v7(), now, "t", t.clone(), v.clone(), d)
-        };
+        let ev =
+            |d: TranscodeData| Event::new(uuid::Uuid::now_v7(), now, "t", t.clone(), v.clone(), d);
         let init = Event::new(
             uuid::Uuid::now_v7(),
             now,
@@ -72,7 +71,8 @@ mod tests {
             .iter()
             .map(|n| Mp4Output { name: (*n).into(), bytes: 7, rendition: None })
             .collect();
-        let ready = TranscodeData::Mp4Ready { mp4: setting, version: "ab".into(), files, cpu_seconds: 0.0 };
+        let ready =
+            TranscodeData::Mp4Ready { mp4: setting, version: "ab".into(), files, cpu_seconds: 0.0 };
         let mut e = catalog::apply(e, &ev(ready)).unwrap();
         e.status = Status::Ready;
         e
