@@ -254,3 +254,47 @@ async fn a_tenant_default_of_all_gives_a_faststart_mp4_and_an_m4a_remuxed_withou
     assert_eq!(v["mp4"]["files"][0]["name"], "audio.m4a");
     assert_eq!(http.get(&url).send().await.unwrap().status(), 404, "no video file for audio-only");
 }
+
+#[tokio::test]
+async fn an_audio_only_asset_asked_for_all_once_ready_gets_only_audio_m4a() {
+    use framelog_tests::corpus::{Class, generate};
+    let nats = NatsServer::start();
+    let served = serve(&nats.url(), &[]);
+    let (base, key) = (served.base.clone(), tenant(&nats.url(), "acme"));
+    let http = reqwest::Client::new();
+    let work = tempfile::tempdir().unwrap();
+    let src = generate(Class::AudioOnly, work.path());
+    let id = upload(&base, &key, &src.path, &work.path().join("state"));
+    let v = wait_for(&http, &base, &key, &id, 120, "ready", |v| v["status"] == "ready").await;
+    assert_eq!(v["mp4"], json!({"setting": "none", "files": []}), "nothing by default");
+
+    let res = http
+        .put(format!("{base}/v1/videos/{id}/mp4"))
+        .bearer_auth(&key)
+        .json(&json!({"mp4": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let v = wait_for(&http, &base, &key, &id, 60, "audio.m4a", |v| files_ready(v, 1)).await;
+    let file = &v["mp4"]["files"][0];
+    assert_eq!(file["name"], "audio.m4a", "no video file for an audio-only asset: {v}");
+    let url = format!("{base}{}", file["url"].as_str().unwrap());
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/mp4");
+    let m4a = work.path().join("dl.m4a");
+    std::fs::write(&m4a, res.bytes().await.unwrap()).unwrap();
+    let p = ffprobe(m4a.to_str().unwrap(), &["-show_format", "-show_streams"]);
+    let kinds: Vec<&str> = p["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["audio"]);
+    let got: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((got - src.duration_secs).abs() <= 0.1, "{got} vs {}", src.duration_secs);
+    let video_url = url.replace("audio.m4a", "capped-1080p.mp4");
+    assert_eq!(http.get(&video_url).send().await.unwrap().status(), 404);
+}
