@@ -41,6 +41,13 @@ async fn wait_for(
     }
 }
 
+/// The tenant's stored bytes this month (`/v1/billing/usage`).
+async fn storage(http: &reqwest::Client, base: &str, key: &str) -> u64 {
+    let res = http.get(format!("{base}/v1/billing/usage")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["meters"]["storage_bytes"].as_u64().unwrap()
+}
+
 fn files_ready(v: &Value, n: usize) -> bool {
     let files = v["mp4"]["files"].as_array().cloned().unwrap_or_default();
     v["status"] == "ready" && files.len() == n && files.iter().all(|f| f["status"] == "ready")
@@ -118,6 +125,8 @@ async fn a_tenant_default_of_all_gives_a_faststart_mp4_and_an_m4a_remuxed_withou
     assert_eq!(files[0]["name"], "capped-1080p.mp4");
     assert_eq!(files[0]["rendition"], "720p", "the highest rung at most 1080p: {v}");
     assert_eq!(files[1]["name"], "audio.m4a");
+    let mp4_bytes: u64 = files.iter().map(|f| f["size"].as_u64().unwrap()).sum();
+    let storage_with = storage(&http, &base, &key).await;
 
     // Downloads: whole, with a name, and resumed by a range.
     let url = format!("{base}{}", files[0]["url"].as_str().unwrap());
@@ -244,6 +253,18 @@ async fn a_tenant_default_of_all_gives_a_faststart_mp4_and_an_m4a_remuxed_withou
             break;
         }
         assert!(Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Billed as storage: the files' bytes leave the tenant's stored bytes with them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = storage(&http, &base, &key).await;
+        if now == storage_with - mp4_bytes {
+            println!("stored bytes: {storage_with} with the MP4s, {now} without ({mp4_bytes})");
+            break;
+        }
+        assert!(Instant::now() < deadline, "storage {now}, was {storage_with}, MP4s {mp4_bytes}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
