@@ -95,6 +95,9 @@ mod tests {
             assert_eq!(stable_file(p), None, "{p}");
         }
         assert_eq!(kind(Mp4File::Audio).content_type, "audio/mp4");
+        for p in ["mp4/capped-1080p.mp4", "mp4/audio.m4a"] {
+            assert_eq!(crate::jwt::Aud::for_path(p), crate::jwt::Aud::Video, "JWT audience of {p}");
+        }
         assert!(!kind(Mp4File::Capped1080p).cacheable());
     }
 
