@@ -187,6 +187,19 @@ pub enum TranscodeData {
     Failed { reason: String, permanent: bool, attempt: u32 },
     /// The last attempt failed; the job is parked.
     DeadLettered { reason: String, attempts: u32 },
+    /// The tenant set the video's static MP4 renditions (`PUT /v1/videos/{id}/mp4`); the
+    /// transcoder makes them once the video is ready (at once if it already is).
+    Mp4Requested { mp4: crate::mp4::Mp4Setting },
+    /// The static MP4 files of `version` match `mp4`: `files` is the whole set stored (empty
+    /// for `none`, whose files were removed), remuxed from the ladder without re-encoding.
+    Mp4Ready {
+        mp4: crate::mp4::Mp4Setting,
+        /// The output version the files belong to (`hls/<t>/<v>/v/<version>/mp4/`).
+        version: String,
+        files: Vec<crate::mp4::Mp4Output>,
+        /// CPU seconds (user + system) of the remuxing ffmpeg processes.
+        cpu_seconds: f64,
+    },
     /// A phase this build does not know (written by a newer version). Folds leave every
     /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
     #[serde(other)]
@@ -377,6 +390,8 @@ impl Phased for TranscodeData {
             TranscodeData::Completed { .. } => "completed",
             TranscodeData::Failed { .. } => "failed",
             TranscodeData::DeadLettered { .. } => "dead_lettered",
+            TranscodeData::Mp4Requested { .. } => "mp4_requested",
+            TranscodeData::Mp4Ready { .. } => "mp4_ready",
             TranscodeData::Unknown => "unknown",
         }
     }

@@ -9,6 +9,7 @@
 //! - [`data`]: the `data` of each type, tagged by `phase`.
 //! - [`envelope`]: [`Event`], its JSON form and deterministic ids.
 //! - [`once`]: which facts are stored at most once per subject, forever.
+//! - [`mp4`]: static MP4 renditions: settings, file names, the capped rung (pure).
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, NATS, sled
 //! or axum). Time and ids are passed in, so everything here is deterministic and unit-testable.
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod fold;
 pub mod id;
 pub mod kind;
+pub mod mp4;
 pub mod once;
 pub mod subject;
 mod upcast;

@@ -55,6 +55,9 @@ pub fn once_per_subject(data: &EventData) -> bool {
             | TranscodeData::Failed { .. }
             | TranscodeData::DeadLettered { .. }
             | TranscodeData::Unknown => false,
+            // A setting may change any number of times; each result is one per version and
+            // setting, which the deterministic id (not the subject) tells apart.
+            TranscodeData::Mp4Requested { .. } | TranscodeData::Mp4Ready { .. } => false,
         },
         EventData::Ready(ReadyData::Published { .. }) => true,
         // One month's totals per tenant (aggregate `usage-YYYY-MM`).

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use framelog_events::mp4::{Mp4Output, Mp4Setting};
 use framelog_events::{
     AggregateId, AudioRendition, DecodeError, Event, EventData, Kind, LiveData, MediaServer, Probe,
     ReadyData, Rendition, SourceKind, TenantId, TranscodeData, UploadData, UploadProtocol,
@@ -118,6 +119,8 @@ fn phase_of(data: &EventData) -> &'static str {
             TranscodeData::Completed { .. } => "completed",
             TranscodeData::Failed { .. } => "failed",
             TranscodeData::DeadLettered { .. } => "dead_lettered",
+            TranscodeData::Mp4Requested { .. } => "mp4_requested",
+            TranscodeData::Mp4Ready { .. } => "mp4_ready",
             // Read-only: what a newer writer's phase decodes to; never written, no schema.
             TranscodeData::Unknown => "unknown",
         },
@@ -351,6 +354,32 @@ fn samples() -> Vec<Event> {
             transcode(TranscodeData::DeadLettered {
                 reason: "ffmpeg exited with status 1".into(),
                 attempts: 5,
+            }),
+        ),
+        ev(&vid, transcode(TranscodeData::Mp4Requested { mp4: Mp4Setting::All })),
+        ev(
+            &vid,
+            transcode(TranscodeData::Mp4Ready {
+                mp4: Mp4Setting::All,
+                version: "0195f0a1b2c37d4e8f90a1b2c3d4e5f6".into(),
+                files: vec![
+                    Mp4Output {
+                        name: "capped-1080p.mp4".into(),
+                        bytes: 12_345_678,
+                        rendition: Some("1080p".into()),
+                    },
+                    Mp4Output { name: "audio.m4a".into(), bytes: 321_000, rendition: None },
+                ],
+                cpu_seconds: 0.12,
+            }),
+        ),
+        ev(
+            &vid,
+            transcode(TranscodeData::Mp4Ready {
+                mp4: Mp4Setting::None,
+                version: "0195f0a1b2c37d4e8f90a1b2c3d4e5f6".into(),
+                files: vec![],
+                cpu_seconds: 0.0,
             }),
         ),
         ev(

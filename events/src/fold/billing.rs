@@ -115,6 +115,16 @@ pub struct VideoUsage {
     pub cpu_by_profile: BTreeMap<String, f64>,
     /// Bytes of every rendition, the shared audio included.
     pub rendition_bytes: u64,
+    /// When static MP4 files were first stored (`mp4_ready`); absent in older records.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mp4_at: Option<OffsetDateTime>,
+    /// Bytes of the static MP4 files the latest `mp4_ready` names (0 after `none`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mp4_bytes: u64,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
 }
@@ -178,7 +188,8 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
     let mut u = match (&event.data, usage) {
         (EventData::Upload(UploadData::Completed { .. }), u)
         | (EventData::Transcode(TranscodeData::Completed { .. }), u)
-        | (EventData::Upload(UploadData::Deleted {}), u) => u.unwrap_or_default(),
+        | (EventData::Upload(UploadData::Deleted {}), u)
+        | (EventData::Transcode(TranscodeData::Mp4Ready { .. }), u) => u.unwrap_or_default(),
         (_, u) => return u,
     };
     match &event.data {
@@ -201,9 +212,18 @@ pub fn apply_video(usage: Option<VideoUsage>, event: &Event) -> Option<VideoUsag
         EventData::Upload(UploadData::Deleted {}) if u.deleted_at.is_none() => {
             u.deleted_at = Some(event.time);
         }
+        EventData::Transcode(TranscodeData::Mp4Ready { files, .. }) => {
+            // The latest set of files is what is stored; counted from the first one's month.
+            u.mp4_at = Some(u.mp4_at.map_or(event.time, |t| t.min(event.time)));
+            u.mp4_bytes = files.iter().map(|f| f.bytes).sum();
+        }
         _ => {}
     }
     Some(u)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The session a `started` or `ended` event is about (`None` for other events).
@@ -321,6 +341,9 @@ pub fn month_usage<'a>(
             m.storage_bytes += v.source_bytes;
             if v.transcoded_at.is_some_and(|t| month.ended_by(t)) {
                 m.storage_bytes += v.rendition_bytes;
+            }
+            if v.mp4_at.is_some_and(|t| month.ended_by(t)) {
+                m.storage_bytes += v.mp4_bytes;
             }
         }
     }

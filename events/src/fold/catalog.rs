@@ -140,6 +140,9 @@ pub struct VideoEntry {
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Static MP4 renditions, once one was asked for or made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mp4: Option<super::catalog_mp4::Mp4Entry>,
     /// Time of the earliest event seen for this video.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -172,6 +175,7 @@ impl VideoEntry {
             title: None,
             external_id: None,
             metadata: BTreeMap::new(),
+            mp4: None,
             created_at: event.time,
             updated_at: event.time,
         }
@@ -370,6 +374,9 @@ fn apply_transcode(e: &mut VideoEntry, t: &TranscodeData) {
         }
         TranscodeData::DeadLettered { reason, attempts } => {
             e.record_failure(*attempts, reason, true)
+        }
+        TranscodeData::Mp4Requested { .. } | TranscodeData::Mp4Ready { .. } => {
+            e.mp4 = super::catalog_mp4::apply(e.mp4.take(), t);
         }
         TranscodeData::Unknown => {}
     }

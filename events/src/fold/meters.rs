@@ -64,6 +64,9 @@ pub fn video_deltas(v: &VideoUsage) -> BTreeMap<Month, MonthDelta> {
         if let Some(tr) = tr {
             stored(up.max(tr), v.rendition_bytes);
         }
+        if let Some(mp4) = v.mp4_at.map(Month::of) {
+            stored(up.max(mp4), v.mp4_bytes);
+        }
     }
     out.retain(|_, d| !d.is_empty());
     out
@@ -82,7 +85,29 @@ mod tests {
             transcoded_at: tr.map(at),
             cpu_by_profile: [("720p".to_string(), 2.5)].into_iter().collect(),
             rendition_bytes: 300,
+            mp4_at: None,
+            mp4_bytes: 0,
             deleted_at: del.map(at),
+        }
+    }
+
+    #[test]
+    fn given_static_mp4_files_then_their_bytes_are_stored_from_their_month_until_the_deletion() {
+        let (oct, nov, dec, jan) = (
+            "2026-10-05T00:00:00Z",
+            "2026-11-05T00:00:00Z",
+            "2026-12-05T00:00:00Z",
+            "2027-01-05T00:00:00Z",
+        );
+        let mut v = usage(Some(oct), Some(oct), Some(jan));
+        v.mp4_at = Some(at(nov));
+        v.mp4_bytes = 50;
+        for (m, want) in [(oct, 1300), (nov, 1350), (dec, 1350), (jan, 0)] {
+            let month = Month::of(at(m));
+            let bill = month_usage(month, [&v], [], []);
+            assert_eq!(bill.storage_bytes, want, "bill of {m}");
+            let balance: i64 = video_deltas(&v).range(..=month).map(|(_, d)| d.storage_bytes).sum();
+            assert_eq!(balance, want as i64, "meters of {m}");
         }
     }
 

@@ -15,6 +15,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod catalog_mp4;
 pub mod live;
 pub mod meters;
 pub mod views;

@@ -24,6 +24,7 @@
 //! - [`media_s3`]: the S3 media store ([`S3Settings`], `--media-store s3`), pointers in NATS KV.
 //! - [`outbound`]: the fence for requests to tenant-chosen URLs (webhooks, URL ingest):
 //!   public addresses only (checked after DNS), no redirects, timeouts, capped bodies.
+//! - [`mp4_settings`]: static MP4 settings (tenant default, per-video override) in KV.
 //! - [`tls`]: the process's one rustls crypto provider (ring), installed before any client.
 //! - [`serve`]: HTTP/1.1 serving with a header-read timeout, the peer address and graceful
 //!   shutdown.
@@ -43,6 +44,7 @@ pub mod media_limits;
 pub mod media_nats;
 pub mod media_s3;
 pub mod metrics;
+pub mod mp4_settings;
 pub mod nats;
 pub mod nats_auth;
 pub mod openapi;

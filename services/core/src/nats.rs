@@ -245,6 +245,10 @@ pub fn kv_configs(replicas: usize) -> Vec<kv::Config> {
         (crate::tombstones::KV_TOMBSTONES, "Framelog deleted videos: <tenant>.<video> -> when"),
         (KV_WEBHOOK_ENDPOINTS, "Framelog webhook endpoints: <tenant>.<endpoint> -> endpoint"),
         (KV_SIGNING_KEYS, "Framelog playback signing keys: kid -> tenant and public key"),
+        (
+            crate::mp4_settings::KV_MP4_SETTINGS,
+            "Framelog static MP4 settings: t.<tenant>, v.<tenant>.<video>",
+        ),
     ]
     .into_iter()
     .map(|(bucket, description)| kv::Config {

@@ -25,7 +25,7 @@ pub async fn resolve(
     path: &str,
     key: String,
 ) -> Result<String, MediaError> {
-    if !is_root_file(path) {
+    if !is_root_file(path) && crate::mp4::stable_file(path).is_none() {
         return Ok(key);
     }
     let prefix = hls_prefix(tenant, video);

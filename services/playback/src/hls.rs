@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use framelog_core::ApiError;
 use framelog_core::error::extract::Path;
@@ -23,7 +23,7 @@ use crate::paths;
 use crate::serve::{self, Opened, ServeError};
 use crate::state::PlaybackState;
 use crate::token::{Target, authorize};
-use crate::{current, deleted, redirect, remote};
+use crate::{current, deleted, mp4, redirect, remote};
 
 /// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
 #[utoipa::path(get, path = "/hls/{token}/{video_id}/{*path}", tag = "playback", operation_id = "hls_signed",
@@ -48,11 +48,13 @@ use crate::{current, deleted, redirect, remote};
 pub async fn signed(
     State(st): State<PlaybackState>,
     Path((token, video, path)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &token, &video, &path, &headers, Target::Video).await?;
-    vod(&st, &tenant, &video, &path, &method, &headers).await
+    let res = vod(&st, &tenant, &video, &path, &method, &headers).await?;
+    Ok(mp4::with_disposition(res, &path, query.as_deref(), &video))
 }
 
 /// `GET|HEAD /hls/public/{video_id}/{*path}`: 404 unless the video is marked public.
@@ -76,6 +78,7 @@ pub async fn signed(
 pub async fn public(
     State(st): State<PlaybackState>,
     Path((video, path)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -83,7 +86,8 @@ pub async fn public(
         return Err(ApiError::not_found("file"));
     }
     let tenant = st.public.tenant_of(&video).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    vod(&st, &tenant, &video, &path, &method, &headers).await
+    let res = vod(&st, &tenant, &video, &path, &method, &headers).await?;
+    Ok(mp4::with_disposition(res, &path, query.as_deref(), &video))
 }
 
 /// `GET|HEAD /live/{token}/{stream_id}/{*path}`: nginx-rtmp's HLS of a live stream.
@@ -123,12 +127,17 @@ async fn vod(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let kind = mime::vod_kind(path).ok_or_else(|| ApiError::not_found("file"))?;
+    let static_mp4 = mp4::stable_file(path);
+    let kind = match static_mp4 {
+        Some(file) => mp4::kind(file),
+        None => mime::vod_kind(path).ok_or_else(|| ApiError::not_found("file"))?,
+    };
     let key = paths::vod_key(tenant, video, path).ok_or_else(|| ApiError::not_found("file"))?;
     deleted::refuse(st, tenant, video).await?;
     let key =
         current::resolve(&st.media, tenant, video, path, key).await.map_err(ServeError::from)?;
-    if let Some(url) = st.redirects.target(&st.media, &key, kind).await?
+    if static_mp4.is_none()
+        && let Some(url) = st.redirects.target(&st.media, &key, kind).await?
         && let Some(res) = redirect::response(&url)
     {
         st.meter.counter(tenant).request();

@@ -16,7 +16,8 @@
 //!   [`mime`]: content types and cache policies; [`serve`]: one file with ranges, validators,
 //!   `HEAD`; [`range`]: `Range` parsing; [`cache`]: hot immutable segments in memory;
 //!   [`remote`]: objects of a store without local paths, by ranged reads;
-//!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN.
+//!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN;
+//!   [`mp4`]: static MP4 downloads (`mp4/<name>` from the live version, `?download=`).
 //! - [`token`]: the one check of the `{token}` slot (HMAC or JWT); [`jwt`]: JWT parsing,
 //!   signatures and claims (pure); [`key_cache`]: signing keys in memory, fed by a KV watch;
 //!   [`signing_keys`]: their KV store; [`signing_keys_api`]: `/v1/signing-keys`;
@@ -24,6 +25,7 @@
 //! - [`public`]: the public-video registry (KV) and `PUT /v1/videos/{id}/visibility`.
 //! - [`image`]: the Image API (thumbnails and animations cut from the renditions, cached in
 //!   the store under their version) and `PUT /v1/videos/{id}/poster`.
+//! - [`mp4_api`]: `PUT /v1/videos/{id}/mp4` and `GET|PUT /v1/settings/mp4` (static MP4 settings).
 //! - [`deleted`]: deleted videos (tombstones) answer 404 on every URL, on every replica.
 //! - [`views`]: `POST /v1/views`; [`client`]: client address and viewer hash;
 //!   [`limiter`]: beacons per address and sessions per address and window;
@@ -54,6 +56,8 @@ pub mod keygen;
 pub mod limiter;
 pub mod live_beacon;
 pub mod mime;
+pub mod mp4;
+pub mod mp4_api;
 pub mod paths;
 pub mod public;
 pub mod range;
@@ -124,6 +128,8 @@ fn routes() -> OpenApiRouter<PlaybackState> {
     OpenApiRouter::new()
         .routes(routes!(public::set_visibility))
         .routes(routes!(image::poster::set_poster))
+        .routes(routes!(mp4_api::set_video))
+        .routes(routes!(mp4_api::get_default, mp4_api::set_default))
         .routes(routes!(signing_keys_api::list, signing_keys_api::create))
         .routes(routes!(signing_keys_api::get, signing_keys_api::delete))
         .merge(players)

@@ -101,6 +101,8 @@ pub mod lease;
 pub mod level;
 pub mod limits;
 pub mod master;
+pub mod mp4;
+pub mod mp4_sources;
 pub mod outputs;
 pub mod passthrough;
 pub mod playlist;
@@ -185,6 +187,7 @@ pub async fn start(
         TranscoderError::Consumer(ConsumeError::Receive(format!("starting the sweeper: {e}")))
     })?;
     let chunked = settings.chunks.chunked() && settings.chunks.item_slots > 0;
+    let worker_ffmpeg = settings.ffmpeg.clone();
     let worker = Worker::new(ctx, settings, encoder, name).await?;
     let items = match chunked {
         true => Some(worker.item_worker().await?),
@@ -195,10 +198,13 @@ pub async fn start(
             "consuming max-deliveries advisories: {e}"
         )))
     })?;
+    let mp4 =
+        mp4::Mp4Worker::new(ctx, worker_ffmpeg.clone()).await.map_err(TranscoderError::Consumer)?;
     let task = tokio::spawn(run_loop(worker, ctx.shutdown.clone()));
     let mut handle = ServiceHandle::new("transcoder", axum::Router::new())
         .with_task(task)
-        .with_task(dead_letters);
+        .with_task(dead_letters)
+        .with_task(tokio::spawn(mp4.run(ctx.shutdown.clone())));
     if let Some(sweeper) = sweeper {
         handle = handle.with_task(sweeper);
     }

@@ -12,6 +12,7 @@
 mod admin;
 mod billing;
 mod events;
+mod mp4;
 pub mod quota;
 mod streams;
 mod videos;

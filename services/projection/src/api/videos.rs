@@ -227,6 +227,7 @@ fn video_json(s: &ApiState, e: &VideoEntry) -> Result<Value, ApiError> {
         "poster_url": (ready && e.poster_key.is_some()).then(|| format!("/hls/{token}/{vid}/poster.jpg")),
         "storyboard_url": (ready && e.storyboard_key.is_some()).then(|| format!("/hls/{token}/{vid}/storyboard.vtt")),
         "urls_expire_at": playable.then_some(expires),
+        "mp4": super::mp4::mp4_json(e, &token),
     }))
 }
 
