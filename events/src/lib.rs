@@ -9,6 +9,7 @@
 //! - [`data`]: the `data` of each type, tagged by `phase`.
 //! - [`envelope`]: [`Event`], its JSON form and deterministic ids.
 //! - [`once`]: which facts are stored at most once per subject, forever.
+//! - [`qoe`]: a viewer's QoE summary of one window and the bounds it is clamped to.
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, NATS, sled
 //! or axum). Time and ids are passed in, so everything here is deterministic and unit-testable.
@@ -19,6 +20,7 @@ pub mod fold;
 pub mod id;
 pub mod kind;
 pub mod once;
+pub mod qoe;
 pub mod subject;
 mod upcast;
 
