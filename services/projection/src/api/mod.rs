@@ -12,6 +12,7 @@
 mod admin;
 mod billing;
 mod events;
+mod qoe;
 pub mod quota;
 mod streams;
 mod videos;
@@ -86,6 +87,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(billing::stats))
         .routes(routes!(events::feed))
         .routes(routes!(admin::digest))
+        .routes(routes!(qoe::video))
+        .routes(routes!(qoe::tenant))
 }
 
 /// The projection's routes.
