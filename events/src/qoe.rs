@@ -51,9 +51,9 @@ pub struct QoeSample {
 /// The bounds of one QoE summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QoeBounds {
-    /// Longest watch time of one summary, ms (playback: the view window + one beacon interval
-    /// + slack; one summary per window, so a session can never claim more than the time that
-    /// passed).
+    /// Longest watch time of one summary, ms (playback: the view window plus slack for one
+    /// beacon interval; one summary per window, so a session can never claim more than the
+    /// time that passed).
     pub max_watch_ms: u64,
 }
 

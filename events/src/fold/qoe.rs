@@ -116,14 +116,14 @@ pub fn sample(event: &Event) -> Option<&QoeSample> {
 /// Adds a `qoe` event's sample (clamped again) to `tally`; other events leave it unchanged.
 pub fn apply(tally: QoeTally, event: &Event) -> QoeTally {
     match sample(event) {
-        Some(s) => tally.add(&QoeBounds::FOLD.clamp(s.clone())),
+        Some(s) => tally.with(&QoeBounds::FOLD.clamp(s.clone())),
         None => tally,
     }
 }
 
 impl QoeTally {
     /// `self` with one (already clamped) sample added.
-    pub fn add(mut self, s: &QoeSample) -> QoeTally {
+    pub fn with(mut self, s: &QoeSample) -> QoeTally {
         self.summaries = self.summaries.saturating_add(1);
         if s.seq == 0 {
             self.views = self.views.saturating_add(1);
