@@ -354,6 +354,10 @@ pub enum ViewData {
         bytes: u64,
         requests: u64,
     },
+    /// A viewer session's quality of experience over one window (startup, rebuffering,
+    /// switches, errors, watch time, live latency), clamped by [`crate::qoe::QoeBounds`]; at
+    /// most one per (viewer, window): its id is deterministic over both.
+    Qoe(crate::qoe::QoeSample),
     /// A phase this build does not know (written by a newer version). Folds leave every
     /// state unchanged; it is read-only (serialising it writes `"phase":"unknown"`).
     #[serde(other)]
@@ -429,6 +433,7 @@ impl Phased for ViewData {
             ViewData::Counted { .. } => "counted",
             ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
+            ViewData::Qoe(_) => "qoe",
             ViewData::Unknown => "unknown",
         }
     }

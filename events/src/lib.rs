@@ -10,6 +10,7 @@
 //! - [`envelope`]: [`Event`], its JSON form and deterministic ids.
 //! - [`once`]: which facts are stored at most once per subject, forever.
 //! - [`mp4`]: static MP4 renditions: settings, file names, the capped rung (pure).
+//! - [`qoe`]: a viewer's QoE summary of one window and the bounds it is clamped to.
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, NATS, sled
 //! or axum). Time and ids are passed in, so everything here is deterministic and unit-testable.
@@ -21,6 +22,7 @@ pub mod id;
 pub mod kind;
 pub mod mp4;
 pub mod once;
+pub mod qoe;
 pub mod subject;
 mod upcast;
 

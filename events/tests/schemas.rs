@@ -146,6 +146,7 @@ fn phase_of(data: &EventData) -> &'static str {
             ViewData::Counted { .. } => "counted",
             ViewData::Presence { .. } => "presence",
             ViewData::EgressMetered { .. } => "egress_metered",
+            ViewData::Qoe(_) => "qoe",
             // Read-only: what a newer writer's phase decodes to; never written, no schema.
             ViewData::Unknown => "unknown",
         },
@@ -528,6 +529,31 @@ fn samples() -> Vec<Event> {
             }),
         ),
     ];
+    all.push(ev(
+        &stream,
+        view(ViewData::Qoe(framelog_events::qoe::QoeSample {
+            viewer: "7d793037a0760186".into(),
+            window: 1_741_953_660,
+            seq: 4,
+            live: true,
+            watch_ms: 29_000,
+            startup_ms: Some(1_200),
+            rebuffer_count: 1,
+            rebuffer_ms: 800,
+            switches: 2,
+            errors: 1,
+            error_code: Some("fragLoadError".into()),
+            latency_ms: Some(6_500),
+        })),
+    ));
+    all.push(ev(
+        &stream,
+        view(ViewData::Qoe(framelog_events::qoe::QoeSample {
+            viewer: "7d793037a0760186".into(),
+            window: 1_741_953_690,
+            ..Default::default()
+        })),
+    ));
     all.extend([
         initiated,
         completed,

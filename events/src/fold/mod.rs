@@ -7,6 +7,7 @@
 //! - [`billing`]: usage records (set once, so repeats count once) and monthly meters.
 //! - [`views`]: view counts per video, in total and per UTC day.
 //! - [`meters`]: monthly meters as running deltas of the usage records (bills without scans).
+//! - [`qoe`]: viewer QoE summaries summed per video / tenant and day, and their report.
 //!
 //! Every fold is deterministic (the same events in the same order give the same state) and
 //! never panics on an event that does not fit the state (out of order, duplicate, unknown
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod catalog_mp4;
 pub mod live;
 pub mod meters;
+pub mod qoe;
 pub mod views;
 
 #[cfg(any(test, feature = "testkit"))]
@@ -32,6 +34,7 @@ use crate::envelope::Event;
 pub use billing::{Ledger, Month, MonthUsage, VideoUsage};
 pub use catalog::{Status, VideoEntry};
 pub use live::{Session, StreamEntry};
+pub use qoe::{QoeReport, QoeTally};
 pub use views::ViewTally;
 
 /// How long after its event time an event id may still be seen again. Assumption (documented

@@ -145,6 +145,8 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
     ("GET", "/v1/videos/{id}", Scope::VideosRead),
     ("GET", "/v1/events", Scope::VideosRead),
     ("GET", "/v1/stats", Scope::VideosRead),
+    ("GET", "/v1/videos/{id}/qoe", Scope::VideosRead),
+    ("GET", "/v1/qoe", Scope::VideosRead),
     ("GET", "/v1/uploads/direct/{id}", Scope::VideosRead),
     ("DELETE", "/v1/videos/{id}", Scope::VideosWrite),
     ("PUT", "/v1/videos/{id}/visibility", Scope::VideosWrite),

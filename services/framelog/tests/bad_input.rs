@@ -265,6 +265,14 @@ async fn every_public_endpoint_answers_bad_input_with_a_json_4xx_and_never_panic
         case(Method::POST, "/v1/views", None)
             .json(r#"{"token":"x","video_id":"y","kind":"start"}"#),
         case(Method::POST, "/v1/views", None).json(r#"{"token":1}"#),
+        case(Method::POST, "/v1/views", None)
+            .json(r#"{"token":"x","video_id":"y","kind":"qoe","qoe":{"watch_ms":-1}}"#),
+        case(Method::POST, "/v1/views", None)
+            .json(r#"{"token":"x","video_id":"y","kind":"qoe","qoe":{"rebuffer_ms":1.5}}"#),
+        case(Method::GET, format!("/v1/videos/{a_vid}/qoe"), kb),
+        case(Method::GET, "/v1/videos/NOPE/qoe", ka),
+        case(Method::GET, "/v1/qoe?from=2026-13-01", ka),
+        case(Method::GET, "/v1/qoe?from=2026-12-02&to=2026-01-01", ka),
         case(Method::PUT, format!("/v1/videos/{a_vid}/visibility"), kb).json(r#"{"public":true}"#),
         case(Method::PUT, format!("/v1/videos/{a_vid}/visibility"), ka).json(r#"{"public":"yes"}"#),
         case(Method::GET, format!("/v1/live/{a_str}/viewers"), None),

@@ -31,7 +31,8 @@
 //!   [`limiter`]: beacons per address and sessions per address and window;
 //!   [`batcher`]: batched, deduplicated publishing of view events.
 //! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`;
-//!   [`live_beacon`]: a live beacon's `presence` and its one view per live session.
+//!   [`live_beacon`]: a live beacon's `presence` and its one view per live session;
+//!   [`qoe`]: a QoE beacon's one clamped `qoe` summary per session and window.
 //! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
 //!
 //! Architecture invariants: a token is checked before any IO, with no IO; no request path
@@ -60,6 +61,7 @@ pub mod mp4;
 pub mod mp4_api;
 pub mod paths;
 pub mod public;
+pub mod qoe;
 pub mod range;
 pub mod redirect;
 pub mod remote;

@@ -48,6 +48,8 @@ struct Entry {
     window: i64,
     /// Hashes of this window's sessions (at most `sessions`).
     sessions: Vec<u64>,
+    /// Hashes of this window's sessions that sent their QoE summary (a subset of `sessions`).
+    qoe: Vec<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +133,7 @@ impl BeaconLimiter {
         if e.window != window {
             e.window = window;
             e.sessions.clear();
+            e.qoe.clear();
         }
         let h = session_hash(session);
         if e.sessions.contains(&h) {
@@ -141,6 +144,27 @@ impl BeaconLimiter {
         }
         e.sessions.push(h);
         Ok(())
+    }
+
+    /// Whether `session` of `ip` may send its QoE summary of `window`: the first time in the
+    /// window only (call after [`Self::admit_session`] admitted it). One summary per session
+    /// and window is what bounds a session's weight in the averages (across replicas the
+    /// event's deterministic id does the same, silently).
+    pub fn admit_qoe(&self, ip: IpAddr, session: &str, window: i64) -> bool {
+        if self.cfg.rate <= 0.0 {
+            return true;
+        }
+        let mut inner = self.inner.lock().expect("limiter poisoned");
+        let Some(e) = inner.entries.get_mut(&address_key(ip)) else { return true };
+        if e.window != window {
+            return true;
+        }
+        let h = session_hash(session);
+        if e.qoe.contains(&h) {
+            return false;
+        }
+        e.qoe.push(h);
+        true
     }
 
     /// `key`'s entry, created with a full bucket (forgetting the least recently used address
@@ -165,6 +189,7 @@ impl BeaconLimiter {
                     used: tick,
                     window: i64::MIN,
                     sessions: Vec::new(),
+                    qoe: Vec::new(),
                 };
                 inner.entries.insert(key, fresh);
             }
@@ -219,6 +244,20 @@ mod tests {
         assert_eq!(l.admit_session(ip("9.9.9.8"), "s4", 30), Ok(()), "caps are per address");
         assert_eq!(l.admit_session(a, "s4", 60), Ok(()), "the next window starts afresh");
         assert_eq!(l.admit_session(a, "s1", 30), Ok(()), "(an old window is a new one too)");
+    }
+
+    #[test]
+    fn a_session_sends_one_qoe_summary_per_window() {
+        let l = BeaconLimiter::new(LimiterConfig { burst: 100, ..cfg() });
+        let a = ip("9.9.9.9");
+        assert_eq!(l.take(a, 0.0), Ok(()));
+        assert_eq!(l.admit_session(a, "s1", 30), Ok(()));
+        assert!(l.admit_qoe(a, "s1", 30));
+        assert!(!l.admit_qoe(a, "s1", 30), "a second summary in the window is refused");
+        assert_eq!(l.admit_session(a, "s2", 30), Ok(()));
+        assert!(l.admit_qoe(a, "s2", 30), "another session has its own summary");
+        assert_eq!(l.admit_session(a, "s1", 60), Ok(()));
+        assert!(l.admit_qoe(a, "s1", 60), "the next window takes one again");
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //! the retries of a long NATS outage; a queue that is full answers 503 so players retry later.
 //! Retries are harmless: the ids are deterministic.
 //!
+//! - `qoe` carries the player's QoE summary since its previous one: one `VID_VIEW qoe` per
+//!   session and window, clamped (see [`crate::qoe`]).
+//!
 //! Floods: each beacon first takes a token from its address's bucket and a beacon that would
 //! count a view must also fit the address's cap of distinct sessions per window
 //! ([`crate::limiter`]); otherwise 429 with `Retry-After` and nothing is counted. The address
@@ -54,6 +57,9 @@ pub enum BeaconKind {
     Start,
     /// Still playing (every ≤ window seconds).
     Heartbeat,
+    /// The player's QoE summary since its previous one, in `qoe` (one per session and
+    /// window, see [`crate::qoe`]).
+    Qoe,
 }
 
 /// Body of `POST /v1/views`.
@@ -70,6 +76,9 @@ pub struct Beacon {
     pub kind: BeaconKind,
     #[serde(default)]
     pub live: bool,
+    /// With `"kind": "qoe"`: what the player measured since its previous summary.
+    #[serde(default)]
+    pub qoe: Option<crate::qoe::QoeBody>,
 }
 
 /// `POST /v1/views`: 202 once queued, 403 for a bad token, 429 beyond the address's rate or
@@ -119,6 +128,20 @@ pub async fn beacon(
     let window = now.unix_timestamp().div_euclid(st.window) * st.window;
     st.limiter.admit_session(addr, &session, window).map_err(|r| refused(&st, r))?;
     let viewer = viewer_id(&st.platform.secret, ip, &session);
+    if b.kind == BeaconKind::Qoe {
+        let (tenant, video, viewer, session) = (&tenant, &video, viewer.as_str(), session.as_str());
+        let who = crate::qoe::QoeBeacon {
+            tenant,
+            video,
+            viewer,
+            addr,
+            session,
+            window,
+            live: b.live,
+            now,
+        };
+        return crate::qoe::accept(&st, who, b.qoe);
+    }
     if b.live {
         // Presence per window, and one view per live session (see `viewers`).
         let live = crate::live_beacon::live_beacon(&st, &tenant, &video, &viewer, now).await;
@@ -144,7 +167,7 @@ pub async fn beacon(
 }
 
 /// Queues `event` for the batch publisher: 503 when the queue is full.
-fn enqueue(st: &PlaybackState, event: &Event) -> Result<(), ApiError> {
+pub(crate) fn enqueue(st: &PlaybackState, event: &Event) -> Result<(), ApiError> {
     match st.beacons.try_send(Outgoing::of(event)) {
         Ok(()) => {
             st.stats.accepted.inc();

@@ -52,7 +52,7 @@ fn count(events: &[Event], subject: &str, phase: &str) -> usize {
     let is = |d: &ViewData| match d {
         ViewData::Counted { .. } => phase == "counted",
         ViewData::Presence { .. } => phase == "presence",
-        ViewData::EgressMetered { .. } | ViewData::Unknown => false,
+        ViewData::EgressMetered { .. } | ViewData::Qoe(_) | ViewData::Unknown => false,
     };
     events
         .iter()

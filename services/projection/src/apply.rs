@@ -76,6 +76,7 @@ pub fn apply_event(ov: &mut Overlay<'_>, event: &Event) -> Result<(), Projection
                 }
             }
         }
+        EventData::View(ViewData::Qoe(_)) => crate::qoe::apply_qoe(ov, event)?,
         EventData::View(ViewData::Unknown) => {}
     }
     Ok(())

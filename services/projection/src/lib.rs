@@ -18,6 +18,7 @@
 //!   and view totals survive `VID_VIEW` aging out; [`closer`]: the task that closes months.
 //! - [`meters`]: monthly storage, upload and CPU meters as running deltas (bills without scans);
 //!   [`live_meters`]: the monthly live-minutes meter.
+//! - [`qoe`]: viewer QoE summaries per video, video and day, tenant and day (`proj_qoe`).
 //! - [`window`]: the view-id dedup set, windowed by event time and pruned as events advance.
 //! - [`api`]: the routes (`/v1/videos`, `/v1/streams`, `/v1/live`, `/v1/billing/usage`,
 //!   `/v1/stats`, `/v1/events`, `/v1/admin/projection/digest`) and read-your-writes;
@@ -37,6 +38,7 @@ pub mod live_meters;
 pub mod meters;
 pub mod pricing;
 pub mod projector;
+pub mod qoe;
 pub mod read_past;
 pub mod readiness;
 pub mod rebuild;

@@ -16,6 +16,7 @@
 //! | `proj_view_ids` | tenant, event id (16 bytes) | empty (views counted once per id) |
 //! | `proj_meters` | tenant, `m`, month, `views`/`egress_bytes`/`egress_requests` / `m`, month, `vv`, video | u64 BE (open months, from `VID_VIEW`) |
 //! | `proj_meters` | tenant, `c`, month | [`MonthTotals`](framelog_events::MonthTotals) JSON (closed months, from `VID`) |
+//! | `proj_qoe` | tenant, `v`, video / `d`, video, day / `t`, day | [`QoeTally`](framelog_events::fold::QoeTally) JSON (ids in `proj_view_ids`) |
 //! | `proj_meta` | `seq/<stream>`, `created/<stream>`, `skip/<stream>/<seq>`, `unknown/<stream>/<seq>`, `replica` | u64 BE, unix ns (i128 BE), empty, empty, id (not part of the digest) |
 
 use std::collections::HashMap;
@@ -42,11 +43,12 @@ pub enum View {
     TenantDays,
     ViewIds,
     Meters,
+    Qoe,
 }
 
 impl View {
     /// Every view tree, in digest order.
-    pub const ALL: [View; 9] = [
+    pub const ALL: [View; 10] = [
         View::Videos,
         View::VideoIndex,
         View::Streams,
@@ -56,6 +58,7 @@ impl View {
         View::TenantDays,
         View::ViewIds,
         View::Meters,
+        View::Qoe,
     ];
 
     /// The sled tree name.
@@ -70,6 +73,7 @@ impl View {
             View::TenantDays => "proj_tenant_days",
             View::ViewIds => "proj_view_ids",
             View::Meters => "proj_meters",
+            View::Qoe => "proj_qoe",
         }
     }
 }

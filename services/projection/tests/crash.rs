@@ -1,7 +1,7 @@
 //! Exactly-once application: a rebuilt store equals an incrementally built one, and a
 //! projection stopped anywhere (before a commit, between commit and ack, or aborted at random)
 //! and restarted ends with the digest of a full rebuild. View counters are in the mix: they are
-//! the views that would show an event applied twice.
+//! the views that would show an event applied twice (view counts and QoE tallies).
 
 mod common;
 
@@ -23,6 +23,15 @@ async fn history(w: &World, videos: usize, tag: &str) {
         }
         for v in 0..(i % 4) {
             w.publish(&ev(t, &vid, view(&format!("viewer{v}")))).await;
+            // A QoE summary per view: the `proj_qoe` tallies are counters too.
+            let sample = framelog_events::qoe::QoeSample {
+                viewer: format!("viewer{v}"),
+                watch_ms: 10_000,
+                rebuffer_ms: 100 * v as u64,
+                startup_ms: Some(400),
+                ..Default::default()
+            };
+            w.publish(&ev(t, &vid, framelog_events::ViewData::Qoe(sample))).await;
         }
         if i % 5 == 0 {
             let st = format!("st_{tag}{i}");

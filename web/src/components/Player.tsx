@@ -1,10 +1,11 @@
 // The player: hls.js (native HLS on WebKit) video, quality and audio-language menus, storyboard
-// seek bar, stats and the view beacon.
+// seek bar, stats, the view beacon and the viewer QoE summary (player/qoe.ts).
 
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ViewBeacon, sendBeacon } from '../player/beacon';
 import { currentLevelLabel, formatBitrate, levelName, levelOptions } from '../player/levels';
 import { audioOptions } from '../player/policy';
+import { QoeReporter, QoeTracker } from '../player/qoe';
 import { parseStoryboard, type Thumb } from '../player/storyboard';
 import { usePlayer } from '../player/usePlayer';
 import { SeekBar } from './SeekBar';
@@ -41,7 +42,9 @@ function useStoryboard(url: string | null | undefined): Thumb[] {
 
 export function Player({ src, live = false, token, mediaId, storyboardUrl, poster, title, refresh }: Props) {
   const video = useRef<HTMLVideoElement>(null);
-  const p = usePlayer(video, src, { live, refresh });
+  // One QoE session per beacon identity (a new token or video starts a new one).
+  const qoe = useMemo(() => (token ? new QoeTracker() : undefined), [token, mediaId]);
+  const p = usePlayer(video, src, { live, refresh, qoe });
   const thumbs = useStoryboard(storyboardUrl);
   const [time, setTime] = useState({ current: 0, duration: 0 });
   const options = useMemo(() => levelOptions(p.levels), [p.levels]);
@@ -56,13 +59,41 @@ export function Player({ src, live = false, token, mediaId, storyboardUrl, poste
     el.addEventListener('playing', on);
     el.addEventListener('pause', off);
     el.addEventListener('ended', off);
+    // QoE: media events into the tracker; a summary every few seconds when the window allows,
+    // on pause and end, and by sendBeacon when the page goes away.
+    const tracker = qoe;
+    const reporter = tracker && new QoeReporter(tracker, { token, videoId: mediaId, live, session: beacon.session });
+    const media: [string, () => void][] = tracker
+      ? [
+          ['play', () => tracker.play(Date.now())],
+          ['playing', () => tracker.playing(Date.now())],
+          ['waiting', () => tracker.waiting(Date.now())],
+          ['seeking', () => tracker.seekingStarted(Date.now())],
+          ['seeked', () => tracker.seeked()],
+          ['pause', () => (tracker.paused(Date.now()), void reporter?.flush())],
+          ['ended', () => (tracker.paused(Date.now()), void reporter?.flush())],
+        ]
+      : [];
+    for (const [name, fn] of media) el.addEventListener(name, fn);
+    const every = setInterval(() => void reporter?.flush(), 5000);
+    const leave = () => reporter?.leave();
+    window.addEventListener('pagehide', leave);
     return () => {
       beacon.stopped();
       el.removeEventListener('playing', on);
       el.removeEventListener('pause', off);
       el.removeEventListener('ended', off);
+      for (const [name, fn] of media) el.removeEventListener(name, fn);
+      clearInterval(every);
+      window.removeEventListener('pagehide', leave);
+      reporter?.leave();
     };
-  }, [token, mediaId, live]);
+  }, [token, mediaId, live, qoe]);
+
+  // Live latency (hls.js's measure, seconds) sampled once a second into the summary.
+  useEffect(() => {
+    if (live && qoe && p.stats.latency !== null) qoe.latencySample(p.stats.latency * 1000);
+  }, [live, qoe, p.stats]);
 
   const playingName = p.levels[p.playing] ? levelName(p.levels[p.playing]!) : '';
   return (

@@ -1,10 +1,12 @@
-// The dashboard: counters, the live event feed (filterable) and the month's billing usage.
+// The dashboard: counters, the live event feed (filterable), the month's billing usage and the
+// viewer QoE panel.
 
 import { useEffect, useRef, useState } from 'react';
 import type { Stats, Usage } from '../api/types';
 import { useApi } from '../auth';
 import { BarChart } from '../components/BarChart';
 import { ErrorMessage, Loading, Page, useLoad } from '../components/common';
+import { QoePanel } from '../components/QoePanel';
 import { useFeed, useFeedEvents } from '../feed';
 import { EVENT_TYPES, type FeedEvent } from '../sse/events';
 import { formatBytes } from '../upload/plan';
@@ -47,6 +49,7 @@ export function Dashboard() {
       <div className="dash">
         <EventFeed />
         <UsagePanel />
+        <QoePanel />
       </div>
     </Page>
   );

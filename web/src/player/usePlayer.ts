@@ -22,6 +22,7 @@ import {
   type Engine,
   type Resume,
 } from './policy';
+import type { QoeTracker } from './qoe';
 import { hlsConfig, nativeSeek } from './vod';
 
 export { LIVE_CONFIG, LIVE_START_RETRIES, retryLivePlaylist } from './live';
@@ -57,6 +58,8 @@ export interface PlayerOptions {
   live?: boolean;
   /** A freshly signed master URL (an expired token answers 401/403), or null when there is none. */
   refresh?: () => Promise<string | null>;
+  /** Told of rendition switches and fatal errors (viewer QoE, qoe.ts). */
+  qoe?: QoeTracker;
 }
 
 interface Load {
@@ -81,6 +84,8 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
   const hlsRef = useRef<Hls | null>(null);
   const refreshRef = useRef(opts.refresh);
   refreshRef.current = opts.refresh;
+  const qoeRef = useRef(opts.qoe);
+  qoeRef.current = opts.qoe;
   const [load, setLoad] = useState<Load | null>(null);
   const [engine, setEngine] = useState<Engine>('none');
   const [levels, setLevels] = useState<LevelLike[]>([]);
@@ -140,6 +145,7 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
       };
       const onError = () => {
         const code = el.error?.code ?? 0;
+        qoeRef.current?.fatal(`media_error_${code}`);
         // Safari does not say the HTTP status: a network or format failure of a signed URL gets
         // one refresh (an expired token), then a message.
         if ((code === 2 || code === 4) && refreshRef.current && !tried.current.refreshed) {
@@ -185,7 +191,10 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
       if (keep >= 0) hls.nextLevel = keep;
       if (resume?.play) el.play().catch(() => undefined);
     });
-    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => setPlaying(d.level));
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => {
+      setPlaying(d.level);
+      qoeRef.current?.levelSwitched();
+    });
     hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, (_e, d) => {
       const tracks = d.audioTracks.map((t) => ({ name: t.name, lang: t.lang, default: t.default }));
       setAudioTracks(tracks);
@@ -203,6 +212,7 @@ export function usePlayer(video: RefObject<HTMLVideoElement | null>, src: string
     });
     hls.on(Hls.Events.ERROR, (_e, d: ErrorData) => {
       if (!d.fatal) return;
+      qoeRef.current?.fatal(String(d.details));
       const action = onFatal({ type: d.type, details: d.details, code: d.response?.code }, tried.current, !!refreshRef.current);
       tried.current = afterAction(tried.current, action);
       switch (action.kind) {

@@ -13,6 +13,7 @@ mod admin;
 mod billing;
 mod events;
 mod mp4;
+mod qoe;
 pub mod quota;
 mod streams;
 mod videos;
@@ -87,6 +88,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(billing::stats))
         .routes(routes!(events::feed))
         .routes(routes!(admin::digest))
+        .routes(routes!(qoe::video))
+        .routes(routes!(qoe::tenant))
 }
 
 /// The projection's routes.
