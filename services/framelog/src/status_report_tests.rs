@@ -47,6 +47,7 @@ fn report(consumers: Vec<ConsumerStatus>, peers: Vec<PeerStatus>) -> Report {
         leases: vec![],
         workers: vec![],
         outbox: OutboxStatus::not_visible(),
+        projections: vec![],
     }
 }
 

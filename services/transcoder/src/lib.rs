@@ -101,6 +101,7 @@ pub mod lease;
 pub mod level;
 pub mod limits;
 pub mod master;
+pub mod metrics;
 pub mod outputs;
 pub mod passthrough;
 pub mod playlist;
