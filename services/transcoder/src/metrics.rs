@@ -12,9 +12,9 @@
 //!   (above 1: faster than real time), by the worker's video encoder (a name from the fixed
 //!   candidate list of [`crate::encoder`], else `other`).
 //!
-//! The work queue's depth is not a metric of its own: the `VID_WORK` items and the job queue
-//! are durable consumers, so `framelog_consumer_pending{consumer="transcode_workers"}` (jobs
-//! waiting) and `{consumer="transcode_items"}` (work items waiting) already are
+//! The work queue's depth is not a metric of its own: the job queue and the `VID_WORK` items
+//! are read by durable consumers, so `framelog_consumer_pending{consumer="transcoder"}` (jobs
+//! waiting) and `{consumer="transcode-items"}` (work items waiting) already are
 //! ([`framelog_core::jetstream_metrics`]).
 
 use framelog_core::eventlog::Published;
