@@ -150,8 +150,9 @@ pub fn workers(leases: &[LeaseStatus]) -> Vec<WorkerStatus> {
     by.into_iter().map(|(w, jobs)| WorkerStatus { worker: w.to_owned(), jobs }).collect()
 }
 
-/// What is unhealthy: a consumer with more than `lag_warn` pending, a stream replica offline
-/// or not current, a server without JetStream.
+/// What is unhealthy: a consumer with more than `lag_warn` pending (the projection's, when it
+/// writes heartbeats, judged by those instead: [`crate::status_projection::problems`]), a
+/// stream replica offline or not current, a server without JetStream.
 pub fn problems(report: &Report, lag_warn: u64) -> Vec<String> {
     let mut out = Vec::new();
     for s in report.servers.iter().filter(|s| !s.jetstream) {
