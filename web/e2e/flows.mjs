@@ -262,14 +262,46 @@ test('switch quality from the menu (at the next segment, no buffer flush)', 2000
   log(`levels: ${options.map((o) => o.label).join(', ')}`);
   expect(options[0]?.label === 'Auto', 'Auto comes first');
   const levels = options.slice(1);
-  for (const o of [levels[levels.length - 1], levels[0]]) {
+  const pins = [levels[levels.length - 1], levels[0]];
+  for (const [i, o] of pins.entries()) {
     if (!o) continue;
+    // A pin switches at the next segment: hls.js keeps the segment after the playhead and
+    // flushes only what follows it, or (nothing buffered to flush) the switch waits for the
+    // buffer to play out. The clip is 24 s (four 6 s segments): a pin asked in its last
+    // segments, where the first switch can leave the playhead, has nothing left to load at
+    // the new level and never shows before the end, and on a slow machine a 20 s wait is
+    // shorter than the buffer ahead plus a load (CI: 20 s waiting for 270p). So each pin is
+    // asked early in the clip with at least two segments to go (a seek *before* the pin: the
+    // switch itself is still the no-flush one), the second one while another level shows
+    // (the seek may land in a segment buffered at any level), and the wait is what is
+    // buffered ahead, plus a segment to load, plus a margin.
+    await page.evaluate(() => {
+      const v = document.querySelector('video');
+      if (v && v.currentTime > 2) v.currentTime = 0.5;
+    });
+    const target = o.label.split(' ')[0];
+    await eventually(async () => {
+      const t = await currentTime(page);
+      const shown = await page.locator('.player').getAttribute('data-level');
+      return t > 0.5 && t < 12 && (shown !== target || i === 0);
+    }, `playback to run early in the clip at another level than ${target} before the pin`, 15000);
+    const ahead = await page.evaluate(() => {
+      const v = document.querySelector('video');
+      if (!v) return 0;
+      for (let i = 0; i < v.buffered.length; i++) {
+        if (v.buffered.start(i) <= v.currentTime + 0.1 && v.currentTime <= v.buffered.end(i)) return v.buffered.end(i) - v.currentTime;
+      }
+      return 0;
+    });
+    const wait = Math.round(ahead * 1000) + 6000 + 10000;
+    const asked = Date.now();
     await quality.selectOption(o.value);
     await eventually(
-      async () => (await page.locator('.player').getAttribute('data-level')) === o.label.split(' ')[0],
-      `the player to switch to ${o.label}`,
-      20000,
+      async () => (await page.locator('.player').getAttribute('data-level')) === target,
+      `the player to switch to ${o.label} (${ahead.toFixed(1)} s buffered ahead when asked)`,
+      wait,
     );
+    log(`${o.label}: switched ${((Date.now() - asked) / 1000).toFixed(1)} s after the pin (${ahead.toFixed(1)} s buffered ahead, waited up to ${wait / 1000} s)`);
     const t0 = await currentTime(page);
     await eventually(async () => (await currentTime(page)) > t0 + 0.3 || (await page.evaluate(() => document.querySelector('video')?.ended)), 'playback to go on after the switch', 15000);
   }

@@ -5,6 +5,8 @@
 //!
 //! Exported (prefix `framelog_`): `jetstream_stream_bytes{stream}`,
 //! `jetstream_stream_max_bytes{stream}` (-1 when unlimited), `jetstream_stream_messages{stream}`,
+//! `jetstream_stream_last_sequence{stream}` (the projection's lag is this minus
+//! `framelog_projection_applied_sequence`),
 //! `consumer_pending{stream,consumer}` (messages not yet delivered) and
 //! `consumer_ack_pending{stream,consumer}` (delivered, not yet acked), for durable consumers
 //! only. Every process exporting them (a cluster) reports the same numbers: rules take `max`.
@@ -47,6 +49,7 @@ pub struct JetStreamGauges {
     stream_bytes: Family<StreamLabels, Gauge>,
     stream_max_bytes: Family<StreamLabels, Gauge>,
     stream_messages: Family<StreamLabels, Gauge>,
+    stream_last_seq: Family<StreamLabels, Gauge>,
     pending: Family<ConsumerLabels, Gauge>,
     ack_pending: Family<ConsumerLabels, Gauge>,
     /// Labels the last pass exported, to remove those the next pass does not see.
@@ -77,6 +80,11 @@ impl JetStreamGauges {
             g.stream_messages.clone(),
         );
         metrics.register(
+            "jetstream_stream_last_sequence",
+            "The last sequence stored in a stream",
+            g.stream_last_seq.clone(),
+        );
+        metrics.register(
             "consumer_pending",
             "Messages a durable consumer has not been delivered yet (its lag)",
             g.pending.clone(),
@@ -102,6 +110,7 @@ impl JetStreamGauges {
             self.stream_bytes.get_or_create(&l).set(gauge_value(info.state.bytes));
             self.stream_max_bytes.get_or_create(&l).set(info.config.max_bytes);
             self.stream_messages.get_or_create(&l).set(gauge_value(info.state.messages));
+            self.stream_last_seq.get_or_create(&l).set(gauge_value(info.state.last_sequence));
             seen_streams.insert(l);
             let stream = js.get_stream_no_info(&name).await.map_err(|e| e.to_string())?;
             let mut consumers = stream.consumers();
@@ -125,6 +134,7 @@ impl JetStreamGauges {
             self.stream_bytes.remove(gone);
             self.stream_max_bytes.remove(gone);
             self.stream_messages.remove(gone);
+            self.stream_last_seq.remove(gone);
         }
         for gone in last.1.difference(&seen_consumers) {
             self.pending.remove(gone);

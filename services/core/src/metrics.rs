@@ -1,6 +1,8 @@
 //! Prometheus metrics: one registry per process, passed explicitly; an HTTP middleware that
 //! counts requests by route and status and times them.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,6 +29,8 @@ pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
     http_requests: Family<HttpLabels, Counter>,
     http_seconds: Family<HttpLabels, Histogram>,
+    /// A crate's metric set, registered once per registry ([`Metrics::once`]).
+    sets: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -58,7 +62,29 @@ impl Metrics {
             "HTTP request latency",
             http_seconds.clone(),
         );
-        Metrics { registry: Arc::new(Mutex::new(registry)), http_requests, http_seconds }
+        Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            http_requests,
+            http_seconds,
+            sets: Arc::default(),
+        }
+    }
+
+    /// A crate's set of metrics (a cheap `Clone` struct of metric handles), registered by
+    /// `register` the first time it is asked for and shared afterwards, so services that build
+    /// their state more than once in a process (tests, `framelog serve`) never register a name
+    /// twice.
+    pub fn once<T: Clone + Send + Sync + 'static>(
+        &self,
+        register: impl FnOnce(&Metrics) -> T,
+    ) -> T {
+        let mut sets = self.sets.lock().expect("metric sets poisoned");
+        if let Some(t) = sets.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()) {
+            return t.clone();
+        }
+        let t = register(self);
+        sets.insert(TypeId::of::<T>(), Box::new(t.clone()));
+        t
     }
 
     /// Registers a service's metric.
@@ -119,6 +145,28 @@ mod tests {
     use axum::Router;
     use axum::routing::get;
     use tower::ServiceExt;
+
+    #[derive(Clone)]
+    struct Set(Counter);
+
+    #[test]
+    fn a_metric_set_is_registered_once_per_registry() {
+        let m = Metrics::new();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let set = m.once(|m| {
+                calls += 1;
+                let c = Counter::default();
+                m.register("once_test", "test", c.clone());
+                Set(c)
+            });
+            set.0.inc();
+        }
+        assert_eq!(calls, 1);
+        let text = m.render();
+        assert_eq!(text.matches("# TYPE framelog_once_test counter").count(), 1, "{text}");
+        assert!(text.contains("framelog_once_test_total 3"), "{text}");
+    }
 
     #[test]
     fn invented_methods_share_one_label() {

@@ -24,6 +24,7 @@ pub mod projection;
 pub mod secret;
 pub mod serve;
 pub mod status;
+pub mod status_projection;
 pub mod status_report;
 pub mod tenant;
 pub mod topology;

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use framelog_core::{CommonSettings, nats};
+use framelog_projection::heartbeat;
 use framelog_transcoder::{items, lease};
 use futures::TryStreamExt;
 
+use crate::status_projection::{self, ProjectionStatus};
 use crate::status_report::{
     self as report, BucketStatus, ClusterStatus, ConsumerStatus, LeaseStatus, OutboxStatus,
     PeerStatus, Report, ServerStatus, StreamStatus,
@@ -159,6 +161,16 @@ pub async fn read(
             }
         }
     }
+    let mut projections = Vec::new();
+    if buckets.iter().any(|b| b.name == heartbeat::KV_PROGRESS) {
+        match projection_progress(&js, &streams).await {
+            Ok(p) => projections = p,
+            Err(e) => unreadable.push(format!(
+                "bucket {}: projection heartbeats could not be read ({e:#})",
+                heartbeat::KV_PROGRESS
+            )),
+        }
+    }
     let mut r = Report {
         schema: report::SCHEMA,
         healthy: true,
@@ -170,6 +182,7 @@ pub async fn read(
         workers: report::workers(&leases),
         leases,
         outbox: OutboxStatus::not_visible(),
+        projections,
     };
     r.problems = report::problems(&r, lag_warn);
     r.problems.extend(unreadable);
@@ -243,6 +256,26 @@ fn consumer_status(c: &async_nats::jetstream::consumer::Info) -> ConsumerStatus 
         ack_floor_stream_seq: c.ack_floor.stream_sequence,
         lag: c.num_pending + c.num_ack_pending as u64,
     }
+}
+
+/// Every projection replica's heartbeat against its stream's last sequence (the streams are
+/// read first: a heartbeat newer than that read may be past it, which counts as no lag).
+async fn projection_progress(
+    js: &jetstream::Context,
+    streams: &[StreamStatus],
+) -> anyhow::Result<Vec<ProjectionStatus>> {
+    let kv = js.get_key_value(heartbeat::KV_PROGRESS).await?;
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let now = lease::now_ms();
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(value) = kv.get(&key).await? else { continue };
+        let Ok(p) = serde_json::from_slice::<heartbeat::Progress>(&value) else { continue };
+        let Some(s) = streams.iter().find(|s| s.name == p.stream) else { continue };
+        out.push(status_projection::status(&p, s.last_seq, now));
+    }
+    out.sort_by(|a, b| (&a.stream, &a.replica).cmp(&(&b.stream, &b.replica)));
+    Ok(out)
 }
 
 /// The live leases of a transcoder lease bucket (job records or work items).

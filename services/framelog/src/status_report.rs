@@ -25,6 +25,8 @@ pub struct Report {
     /// Workers holding live leases, with what they hold.
     pub workers: Vec<WorkerStatus>,
     pub outbox: OutboxStatus,
+    /// Each projection replica's applied sequence and lag, from its heartbeat.
+    pub projections: Vec<crate::status_projection::ProjectionStatus>,
 }
 
 /// The NATS server this command is connected to, and the cluster it knows.
@@ -148,8 +150,9 @@ pub fn workers(leases: &[LeaseStatus]) -> Vec<WorkerStatus> {
     by.into_iter().map(|(w, jobs)| WorkerStatus { worker: w.to_owned(), jobs }).collect()
 }
 
-/// What is unhealthy: a consumer with more than `lag_warn` pending, a stream replica offline
-/// or not current, a server without JetStream.
+/// What is unhealthy: a consumer with more than `lag_warn` pending (the projection's, when it
+/// writes heartbeats, judged by those instead: [`crate::status_projection::problems`]), a
+/// stream replica offline or not current, a server without JetStream.
 pub fn problems(report: &Report, lag_warn: u64) -> Vec<String> {
     let mut out = Vec::new();
     for s in report.servers.iter().filter(|s| !s.jetstream) {
@@ -170,7 +173,14 @@ pub fn problems(report: &Report, lag_warn: u64) -> Vec<String> {
             out.push(format!("stream {} has no leader", s.name));
         }
     }
-    for c in report.consumers.iter().filter(|c| c.num_pending > lag_warn) {
+    // A projection with heartbeats is judged by them (status_projection.rs), not by its
+    // ordered consumers, whose pending outlives a killed replica.
+    let judged = crate::status_projection::judged_streams(&report.projections);
+    let by_heartbeat = |c: &ConsumerStatus| {
+        c.role.as_deref() == Some("projection") && judged.contains(c.stream.as_str())
+    };
+    out.extend(crate::status_projection::problems(&report.projections, lag_warn));
+    for c in report.consumers.iter().filter(|c| c.num_pending > lag_warn && !by_heartbeat(c)) {
         out.push(format!(
             "consumer {}/{} has {} pending (over --lag-warn {lag_warn})",
             c.stream, c.name, c.num_pending
@@ -271,6 +281,10 @@ pub fn render(r: &Report) -> Vec<String> {
         "LAG",
     ];
     section(&mut out, "Consumers", table(&headers, &rows.collect::<Vec<_>>()));
+    if !r.projections.is_empty() {
+        let rows = crate::status_projection::rows(&r.projections);
+        section(&mut out, "Projection", table(&crate::status_projection::HEADERS, &rows));
+    }
     let rows = r
         .buckets
         .iter()

@@ -47,6 +47,7 @@ fn report(consumers: Vec<ConsumerStatus>, peers: Vec<PeerStatus>) -> Report {
         leases: vec![],
         workers: vec![],
         outbox: OutboxStatus::not_visible(),
+        projections: vec![],
     }
 }
 
@@ -58,6 +59,40 @@ fn peer(name: &str, current: bool, offline: bool) -> PeerStatus {
 fn a_consumer_over_the_lag_threshold_is_a_problem_and_one_at_it_is_not() {
     let r = report(vec![consumer("at", 100), consumer("over", 101)], vec![]);
     assert_eq!(problems(&r, 100), vec!["consumer VID/over has 101 pending (over --lag-warn 100)"]);
+}
+
+#[test]
+fn a_projection_with_heartbeats_is_judged_by_them_not_by_its_consumers_pending() {
+    use crate::status_projection::ProjectionStatus;
+    let mut dead = consumer("killed-replica", 500);
+    dead.role = Some("projection".into());
+    let mut r = report(vec![dead, consumer("transcoder", 3)], vec![]);
+    // Without heartbeats the ordered consumer's pending is all there is.
+    assert_eq!(
+        problems(&r, 100),
+        vec!["consumer VID/killed-replica has 500 pending (over --lag-warn 100)"]
+    );
+    let beat = |replica: &str, lag: u64, running: bool| ProjectionStatus {
+        replica: replica.into(),
+        stream: "VID".into(),
+        applied_seq: 600 - lag,
+        stream_last_seq: 600,
+        lag,
+        age_ms: if running { 400 } else { 40_000 },
+        running,
+    };
+    r.projections = vec![beat("prj_old", 500, false), beat("prj_new", 0, true)];
+    assert!(problems(&r, 100).is_empty(), "{:?}", problems(&r, 100));
+    r.projections = vec![beat("prj_new", 150, true)];
+    assert_eq!(
+        problems(&r, 100),
+        vec!["projection replica prj_new is 150 behind on VID (over --lag-warn 100)"]
+    );
+    let text = render(&r).join("\n");
+    assert!(
+        text.contains("Projection\n  STREAM  REPLICA  APPLIED  LAST SEQ  LAG  HEARTBEAT"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! The alert rules and the Grafana dashboard against the real thing: `promtool` accepts the
 //! rules (and rejects a broken copy), the rules' unit test passes, and after a mixed run on a
-//! real `framelog serve` (an upload to ready, a view beacon, a webhook delivery) every metric
-//! a rule expression or a dashboard panel reads is on `/metrics`.
+//! real `framelog serve` (an upload to ready, an upload refused, a view beacon, a webhook
+//! delivery) every metric a rule expression or a dashboard panel reads is on `/metrics`. No
+//! live stream is pushed: `framelog_live_sessions` and `framelog_live_viewers` are gauges
+//! registered at 0, present on the scrape without one (their values are tested in the live and
+//! playback crates' unit tests).
 //! `promtool` comes from Debian's `prometheus` package (deploy/bootstrap.sh installs it).
 
 mod common;
@@ -61,7 +64,7 @@ fn promtool_accepts_the_rules_the_config_and_the_rule_tests_and_rejects_a_broken
     let dir = deploy().join("prometheus");
     let out = promtool(&["check", "rules", "framelog-rules.yml"], &dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 10 rules found"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 13 rules found"));
     let out = promtool(&["check", "config", "prometheus.yml"], &dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = promtool(&["test", "rules", "framelog-rules.test.yml"], &dir);
@@ -152,6 +155,34 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
     let text = String::from_utf8(out.stdout).unwrap();
     let video = text.lines().find_map(|l| l.strip_prefix("video_id: ")).unwrap().to_owned();
     let v = wait_ready(&http, &served.base, &key, &video).await;
+    // An upload refused at completion (not media): `framelog_uploads_refused_total`.
+    let junk = b"these bytes are no video at all".repeat(4);
+    let junk_len = junk.len();
+    let res = http
+        .post(format!("{}/v1/videos/upload", served.base))
+        .bearer_auth(&key)
+        .json(&json!({"filename": "junk.mp4", "size": junk.len()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let up: Value = res.json().await.unwrap();
+    let id = up["upload_id"].as_str().unwrap();
+    let res = http
+        .put(format!("{}/v1/videos/upload/{id}/chunk/0", served.base))
+        .bearer_auth(&key)
+        .body(junk.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let res = http
+        .post(format!("{}/v1/videos/upload/{id}/complete", served.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "{}", res.text().await.unwrap());
     // A view beacon with the playback token.
     let playback = v["playback_url"].as_str().unwrap();
     // `/hls/{token}/{video}/master.m3u8`.
@@ -167,7 +198,7 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
     // Scrape until every name is there: webhook deliveries and the 15 s JetStream collector
     // are asynchronous.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let missing = loop {
+    let (missing, scrape) = loop {
         let scrape = http
             .get(format!("{}/metrics", served.base))
             .send()
@@ -187,6 +218,11 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
             eprintln!("receiver got {} webhook requests", hits.load(Ordering::SeqCst));
             for l in scrape.lines().filter(|l| {
                 l.starts_with("framelog_event_since_request_seconds_sum")
+                    || l.starts_with("framelog_transcode_time_to_")
+                    || l.starts_with("framelog_transcode_realtime_factor_sum")
+                    || l.starts_with("framelog_upload")
+                    || l.starts_with("framelog_projection_applied_sequence")
+                    || l.starts_with("framelog_live_")
                     || l.starts_with("framelog_consumer_pending")
                     || l.starts_with("framelog_webhook_deliveries_total")
             }) {
@@ -194,10 +230,31 @@ async fn every_metric_the_rules_and_the_dashboard_read_is_on_metrics_after_a_mix
             }
             assert!(delivered, "no webhook delivery counted as succeeded");
             assert!(lag, "no consumer lag gauge for the transcoder");
-            break missing.into_iter().cloned().collect::<Vec<_>>();
+            break (missing.into_iter().cloned().collect::<Vec<_>>(), scrape);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert!(missing.is_empty(), "read by rules or panels but not on /metrics: {missing:?}");
+    // The new series count what happened: one job to playable and ready, its realtime factor,
+    // the bytes of both uploads, one completed and one refused.
+    let value = |prefix: &str| -> f64 {
+        let line =
+            scrape.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("framelog_transcode_time_to_playable_seconds_count "), 1.0);
+    assert_eq!(value("framelog_transcode_time_to_ready_seconds_count "), 1.0);
+    assert_eq!(value(r#"framelog_transcode_job_duration_seconds_count{outcome="completed"}"#), 1.0);
+    assert_eq!(value(r#"framelog_transcode_realtime_factor_count{encoder="libx264"}"#), 1.0);
+    let source = std::fs::metadata(&file).unwrap().len() as f64;
+    let rest = value(r#"framelog_upload_received_bytes_total{protocol="rest"}"#);
+    assert_eq!(rest, source + junk_len as f64, "bytes received over REST");
+    assert_eq!(value(r#"framelog_uploads_completed_total{protocol="rest"}"#), 1.0);
+    assert_eq!(
+        value(r#"framelog_uploads_refused_total{protocol="rest",code="#),
+        1.0,
+        "one refusal"
+    );
+    assert!(value(r#"framelog_projection_applied_sequence{stream="VID"}"#) > 0.0);
     assert!(hits.load(Ordering::SeqCst) >= 1);
 }

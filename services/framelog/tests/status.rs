@@ -1,7 +1,9 @@
 //! `framelog status --json` (the real binary) against a real nats-server and a real
 //! `framelog serve --only projection` process: killing the projection while events keep
-//! arriving makes its consumer's pending grow across two status calls (and the exit code say
-//! unhealthy past --lag-warn); a restarted projection brings it back to 0 (exit 0).
+//! arriving makes its lag (heartbeat against the stream's last sequence) and its consumer's
+//! pending grow across two status calls (and the exit code say unhealthy past --lag-warn); a
+//! restarted projection shows lag 0 within seconds (exit 0), without waiting for the killed
+//! replica's ordered consumer to expire.
 
 mod common;
 
@@ -58,16 +60,27 @@ fn projection_pending(report: &serde_json::Value) -> Vec<u64> {
         .collect()
 }
 
-/// Polls status until `done` holds for the projection's pending counts (and the exit code).
+/// The projection replicas' (lag, running) on `VID`, from their heartbeats.
+fn projection_lags(report: &serde_json::Value) -> Vec<(u64, bool)> {
+    report["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["stream"] == "VID")
+        .map(|p| (p["lag"].as_u64().unwrap(), p["running"].as_bool().unwrap()))
+        .collect()
+}
+
+/// Polls status until `done` holds for the exit code and the report.
 async fn until(
     nats_url: &str,
     what: &str,
-    done: impl Fn(i32, &[u64]) -> bool,
+    done: impl Fn(i32, &serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (code, v) = status(nats_url);
-        if done(code, &projection_pending(&v)) {
+        if done(code, &v) {
             return v;
         }
         assert!(Instant::now() < deadline, "{what}: last status (exit {code}): {v:#}");
@@ -85,8 +98,10 @@ async fn status_shows_the_projection_lag_growing_while_it_is_stopped_and_back_to
     for i in 0..20 {
         p.events.publish(&event(i)).await.unwrap();
     }
-    let v =
-        until(&url, "the projection caught up", |code, pending| code == 0 && pending == [0]).await;
+    let v = until(&url, "the projection caught up", |code, v| {
+        code == 0 && projection_pending(v) == [0] && projection_lags(v) == [(0, true)]
+    })
+    .await;
     // The report names the server and lists the streams and buckets it found.
     assert_eq!(v["servers"][0]["jetstream"], true);
     let streams: Vec<&str> =
@@ -111,26 +126,45 @@ async fn status_shows_the_projection_lag_growing_while_it_is_stopped_and_back_to
     assert_eq!(p1.len(), 1, "{first:#}");
     assert!(p1[0] >= 30 && p2[0] == p1[0] + 50, "pending grows: {p1:?} then {p2:?}");
     eprintln!("projection pending while stopped: {} then {}", p1[0], p2[0]);
-    assert_eq!((code1, code2), (1, 1), "pending over --lag-warn is unhealthy");
+    // Its heartbeat says the same: the lag grows by what was stored since.
+    let (l1, l2) = (projection_lags(&first), projection_lags(&second));
+    assert_eq!((l1.len(), l2.len()), (1, 1), "{second:#}");
+    assert!(l1[0].0 >= 30 && l2[0].0 == l1[0].0 + 50, "lag grows: {l1:?} then {l2:?}");
+    eprintln!("projection lag while stopped: {} then {}", l1[0].0, l2[0].0);
+    assert_eq!((code1, code2), (1, 1), "a lag over --lag-warn is unhealthy");
     assert!(
         second["problems"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m.as_str().unwrap().contains("pending")),
+            .any(|m| m.as_str().unwrap().contains("80 behind on VID")),
         "{second:#}"
     );
 
-    // Restarted: its new consumer catches up and the dead one's expires: every projection
-    // consumer at 0 pending, healthy again.
+    // Restarted (a new replica: a new data dir): it catches up and says so in its heartbeat,
+    // the killed one reads stopped, and status is healthy again without waiting ~30 s for the
+    // killed replica's ordered consumer (still on the server, its pending still counted) to
+    // expire.
     let restarted = Instant::now();
     let _projection = FramelogProcess::serve(&url, &only).await;
-    let v = until(&url, "the restarted projection caught up", |code, pending| {
-        code == 0 && !pending.is_empty() && pending.iter().all(|&n| n == 0)
+    let started = restarted.elapsed();
+    let v = until(&url, "the restarted projection caught up", |code, v| {
+        let lags = projection_lags(v);
+        code == 0 && lags.contains(&(0, true)) && lags.iter().filter(|l| l.1).count() == 1
     })
     .await;
+    let caught_up = restarted.elapsed();
     assert_eq!(v["healthy"], true);
-    eprintln!("back to 0 pending {:?} after the restart", restarted.elapsed());
+    assert!(projection_lags(&v).contains(&(80, false)), "the killed replica reads stopped: {v:#}");
+    eprintln!(
+        "lag 0 and healthy {caught_up:?} after the restart ({started:?} of it starting the process); \
+         projection consumers' pending then: {:?}",
+        projection_pending(&v)
+    );
+    assert!(
+        caught_up < started + Duration::from_secs(10),
+        "caught up {caught_up:?} after the restart, the process took {started:?} to start"
+    );
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ pub mod files;
 pub mod gc;
 pub mod jobs;
 pub mod lifecycle;
+pub mod metrics;
 pub mod part_cutter;
 pub mod quota;
 pub mod rest;

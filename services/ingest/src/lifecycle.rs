@@ -290,6 +290,7 @@ pub async fn complete(st: &IngestState, session: &UploadSession) -> Result<Compl
         .map_err(store_err)?;
     st.sessions.forget_chunks(&s.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
+    crate::metrics::IngestMetrics::of(&st.platform.metrics).completed(s.protocol);
     tracing::info!(
         duration = probe.duration_secs,
         width = probe.width,
@@ -329,6 +330,7 @@ pub(crate) async fn reject<T>(
     st.sessions.forget_chunks(&s.upload_id).await.map_err(store_err)?;
     st.sessions.flush().await.map_err(store_err)?;
     complete_source::discard(st, s, &source_key(s.tenant.as_str(), s.video_id.as_str())).await;
+    crate::metrics::IngestMetrics::of(&st.platform.metrics).refused(s.protocol, code);
     tracing::info!(upload_id = %s.upload_id, code, reason, "upload rejected");
     Err(rejected_error(code, reason))
 }

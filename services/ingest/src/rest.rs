@@ -244,6 +244,7 @@ pub async fn put_chunk(
     })
     .await
     .map_err(io_err)?;
+    crate::metrics::IngestMetrics::of(&st.platform.metrics).received(s.protocol, written);
     match end {
         BodyEnd::TooLong => return Err(wrong_len("more".into())),
         BodyEnd::Cut => {

@@ -46,6 +46,8 @@ pub async fn put_chunk(
         buf.extend_from_slice(&frame);
     }
     let bytes = buf.freeze();
+    crate::metrics::IngestMetrics::of(&st.platform.metrics)
+        .received(s.protocol, bytes.len() as u64);
     if bytes.len() as u64 != want_len {
         return Err(wrong_len(bytes.len().to_string()));
     }

@@ -53,6 +53,8 @@ impl IngestState {
         let sessions =
             SessionStore::open(&platform.nats, &platform.js, platform.settings.replicas).await?;
         sessions.migrate_from_sled(&platform.db).await?;
+        // Registered now, so the counters are on the scrape before the first upload.
+        crate::metrics::IngestMetrics::of(&platform.metrics);
         Ok(IngestState(Arc::new(IngestInner {
             sessions,
             platform,

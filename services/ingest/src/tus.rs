@@ -305,6 +305,7 @@ async fn write_and_commit(
             }
         }
     };
+    crate::metrics::IngestMetrics::of(&st.platform.metrics).received(cur.protocol, w.written);
     let keep = match w.end {
         BodyEnd::TooLong => {
             w.drop_new_tail(st).await;

@@ -206,6 +206,7 @@ pub async fn download(
             (written, end, None)
         }
     };
+    crate::metrics::IngestMetrics::of(&st.platform.metrics).received(s.protocol, written);
     if cancel.is_cancelled() {
         return Err(FetchFailure::Lost);
     }

@@ -53,6 +53,13 @@ async fn tuspy_uploads_a_video_with_sha1_checksums_and_it_completes() {
     assert_eq!(sha256, &sha256_hex(&bytes));
     assert_eq!(filename, "clip.mp4");
     assert!(evs.iter().any(|e| e.data.phase() == "requested"));
+    // Every PATCH body's bytes are counted, once, under tus; the completion too.
+    let text = env.st.platform.metrics.render();
+    let bytes_line =
+        format!(r#"framelog_upload_received_bytes_total{{protocol="tus"}} {}"#, bytes.len());
+    assert!(text.lines().any(|l| l == bytes_line), "{bytes_line} in {text}");
+    assert!(text.contains(r#"framelog_uploads_completed_total{protocol="tus"} 1"#), "{text}");
+    assert!(text.contains(r#"framelog_upload_received_bytes_total{protocol="rest"} 0"#), "{text}");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 //!   address checks; [`hook_secret`]: the webhook secret file.
 //! - [`denials`]: the rate limit of the `publish_denied` audit (pure).
 //! - [`quota`]: the per-tenant limit of live streams.
+//! - [`metrics`]: `framelog_live_sessions`, the streams publishing now.
 //! - [`cut`]: cutting a publisher whose key stopped being valid.
 //! - [`recording`]: a closed recording enters the upload path and becomes a video;
 //!   [`recording_path`]: which file a recording hook may hand over.
@@ -29,6 +30,7 @@ pub mod hook_secret;
 pub mod keys;
 pub mod mediamtx;
 pub mod mediamtx_poll;
+pub mod metrics;
 pub mod nginx;
 pub mod quota;
 pub mod reaper;
@@ -149,9 +151,14 @@ pub async fn start(
     let reaper = tokio::spawn(reaper::run(st.clone(), ctx.shutdown.clone()));
     // Sightings of MediaMTX sessions (nothing without --live-mediamtx-api-url).
     let poll = tokio::spawn(mediamtx_poll::run(st.clone(), ctx.shutdown.clone()));
+    // `framelog_live_sessions` from the same local copy.
+    let sessions_gauge = metrics::registered(&ctx.platform.metrics);
+    let sessions =
+        tokio::spawn(metrics::export(st.streams.clone(), sessions_gauge, ctx.shutdown.clone()));
     Ok(ServiceHandle::new("live", router(st))
         .with_openapi(openapi())
         .with_task(follow)
         .with_task(reaper)
-        .with_task(poll))
+        .with_task(poll)
+        .with_task(sessions))
 }

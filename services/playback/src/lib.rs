@@ -33,6 +33,7 @@
 //! - [`viewers`]: live concurrent viewers and `GET /v1/live/{stream_id}/viewers`;
 //!   [`live_beacon`]: a live beacon's `presence` and its one view per live session;
 //!   [`qoe`]: a QoE beacon's one clamped `qoe` summary per session and window.
+//! - [`viewers_metric`]: `framelog_live_viewers`, the concurrent viewers of every stream.
 //! - [`egress`]: per-tenant byte meters and the metered body; [`flush`]: the period flusher.
 //!
 //! Architecture invariants: a token is checked before any IO, with no IO; no request path
@@ -72,6 +73,7 @@ pub mod signing_keys_api;
 pub mod state;
 pub mod token;
 pub mod viewers;
+pub mod viewers_metric;
 pub mod views;
 
 use std::time::Duration;

@@ -188,6 +188,11 @@ impl Workers {
             tokio::spawn(st.public.clone().watch(shutdown.clone())),
             tokio::spawn(crate::deleted::follow(st.clone(), shutdown.clone())),
             tokio::spawn(st.keys.clone().follow(st.signing_keys.kv().clone(), shutdown.clone())),
+            tokio::spawn(crate::viewers_metric::export(
+                st.viewers.clone(),
+                crate::viewers_metric::registered(&st.platform.metrics),
+                shutdown.clone(),
+            )),
             tokio::spawn(st.viewers.clone().follow(js, shutdown)),
         ]
     }

@@ -140,6 +140,14 @@ impl LiveViewers {
         }
     }
 
+    /// Concurrent viewers of every stream at unix time `now` (each stream's
+    /// [`LiveViewers::count`] summed), for `framelog_live_viewers`.
+    pub fn total(&self, now: i64) -> usize {
+        let keys: Vec<(String, String)> =
+            self.streams.lock().expect("live viewers poisoned").keys().cloned().collect();
+        keys.iter().map(|(tenant, stream)| self.count(tenant, stream, now).viewers).sum()
+    }
+
     /// Forgets streams nobody watched in the last two windows (and their viewers' sent views).
     pub fn prune(&self, now: i64) {
         let oldest = self.window_of(now) - self.window;

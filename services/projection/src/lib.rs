@@ -11,6 +11,7 @@
 //!   `process_next` step and a thin `run` loop; one per stream.
 //! - [`cursor`]: whether a stored sequence still fits its stream (purged, recreated).
 //! - [`readiness`]: a projector stopped before an unreadable message says so (`/readyz`, gauge).
+//! - [`heartbeat`]: each projector's applied sequence in KV (`framelog status`) and a gauge.
 //! - [`read_past`]: after an upgrade, events an older build read past that this one reads.
 //! - [`rebuild`]: [`rebuild()`] from sequence 1 into a fresh store.
 //! - [`skip`]: [`skip()`], the operator's way past one message no build can read.
@@ -34,6 +35,7 @@ pub mod apply;
 pub mod closer;
 pub mod cursor;
 pub mod error;
+pub mod heartbeat;
 pub mod live_meters;
 pub mod meters;
 pub mod pricing;
@@ -119,11 +121,23 @@ pub async fn start(
     let grace = settings.month_close_grace_secs;
     let Projection { store, vid, views, api } = build(ctx, settings).await?;
     let views_applied = views.progress();
+    let beats = vec![(vid.stream(), vid.progress()), (views.stream(), views.progress())];
     let router = router(api);
     let mut handle = ServiceHandle::new("projection", router)
         .with_openapi(openapi())
         .with_task(tokio::spawn(vid.run(ctx.shutdown.clone())))
         .with_task(tokio::spawn(views.run(ctx.shutdown.clone())));
+    // The applied sequences for `framelog status` and the metrics (heartbeat.rs); without the
+    // bucket the projection still runs (status then reads its consumers only).
+    let gauges = heartbeat::gauges(&ctx.platform.metrics);
+    let replica = heartbeat::replica_id(&ctx.platform.db)?;
+    match heartbeat::open(&ctx.platform.js, ctx.platform.settings.replicas).await {
+        Ok(kv) => {
+            let beat = heartbeat::run(kv, replica, gauges, beats, ctx.shutdown.clone());
+            handle = handle.with_task(tokio::spawn(beat));
+        }
+        Err(e) => tracing::warn!(error = %e, "projection heartbeats disabled"),
+    }
     if grace > 0 {
         handle = handle.with_task(tokio::spawn(closer::run(
             ctx.platform.js.clone(),

@@ -182,7 +182,9 @@ pub async fn handle(
         let _ = msg.term().await;
         return Outcome::Rejected { video };
     };
-    let emit = Emitter::new(shared.ctx.platform.events.clone(), msg.event.clone());
+    let metrics = crate::metrics::TranscodeMetrics::of(&shared.ctx.platform.metrics);
+    let emit = Emitter::new(shared.ctx.platform.events.clone(), msg.event.clone())
+        .with_metrics(metrics.clone());
     let work = transcode(shared, &emit, source_key, attempt, cancel);
     let every = shared.settings.keep_alive_interval();
     let Some(result) = keep_alive(&msg, &mut held, every, switch, work).await else {
@@ -209,6 +211,7 @@ pub async fn handle(
         Ok(Done::Completed(r)) => {
             held.settle(done).await;
             settle(msg.ack().await, "ack");
+            metrics.completed(&shared.encoder.codec, r.source_secs, r.wall.as_secs_f64());
             tracing::info!(
                 wall = r.wall.as_secs_f64(),
                 cpu = r.cpu_seconds,

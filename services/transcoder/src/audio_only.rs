@@ -156,7 +156,13 @@ impl AudioJob<'_> {
             .await?;
         let done = Progress { percent: 100.0, eta_secs: Some(0.0), stage: "done" };
         self.reporter.finish(done).await;
-        Ok(Done::Completed(Report { renditions: Vec::new(), cpu_seconds, wall, time_to_playable }))
+        Ok(Done::Completed(Report {
+            renditions: Vec::new(),
+            cpu_seconds,
+            wall,
+            time_to_playable,
+            source_secs: 0.0,
+        }))
     }
 }
 

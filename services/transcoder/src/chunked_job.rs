@@ -226,6 +226,7 @@ impl Coordinator<'_> {
             cpu_seconds,
             wall,
             time_to_playable: time_to_playable.unwrap_or(wall),
+            source_secs: plan.duration_secs,
         }))
     }
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::error::JobError;
+use crate::metrics::TranscodeMetrics;
 use crate::outputs::Deletion;
 
 /// The `source` of every event the transcoder writes.
@@ -30,17 +31,25 @@ pub struct Emitter {
     request: Event,
     /// When set, every emit first checks that the video is not deleted.
     deletion: Option<Deletion>,
+    /// When set, `playable` and `ready` are timed from the request ([`crate::metrics`]).
+    metrics: Option<TranscodeMetrics>,
 }
 
 impl Emitter {
     /// An emitter for the job asked for by `request`.
     pub fn new(events: EventLog, request: Event) -> Emitter {
-        Emitter { events, request, deletion: None }
+        Emitter { events, request, deletion: None, metrics: None }
     }
 
     /// This emitter, refusing (with [`JobError::Deleted`]) to emit once the video is deleted.
     pub fn guarded(mut self, deletion: Deletion) -> Emitter {
         self.deletion = Some(deletion);
+        self
+    }
+
+    /// This emitter, timing `playable` and `ready` from the request in `metrics`.
+    pub fn with_metrics(mut self, metrics: TranscodeMetrics) -> Emitter {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -92,6 +101,9 @@ impl Emitter {
         }
         let published = self.events.publish(&event).await?;
         self.events.observe_since_request(&event, &self.request, &published);
+        if let Some(m) = &self.metrics {
+            m.published(&event, &self.request, &published);
+        }
         Ok(())
     }
 
@@ -112,6 +124,9 @@ impl Emitter {
             }
             let published = self.events.publish(event).await?;
             self.events.observe_since_request(event, &self.request, &published);
+            if let Some(m) = &self.metrics {
+                m.published(event, &self.request, &published);
+            }
             if published == Published::Queued {
                 queued.push(event.id);
             }

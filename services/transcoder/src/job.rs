@@ -64,6 +64,9 @@ pub struct Report {
     pub wall: Duration,
     /// From the job's start to the `playable` event.
     pub time_to_playable: Duration,
+    /// Seconds of video the job transcoded (0 for an audio-only source), for the realtime
+    /// factor ([`crate::metrics`]).
+    pub source_secs: f64,
 }
 
 /// How a job ended without error.
@@ -373,6 +376,7 @@ async fn run(
         cpu_seconds,
         wall,
         time_to_playable: time_to_playable.unwrap_or(wall),
+        source_secs: duration,
     }))
 }
 

@@ -103,6 +103,7 @@ pub mod limits;
 pub mod master;
 pub mod mp4;
 pub mod mp4_sources;
+pub mod metrics;
 pub mod outputs;
 pub mod passthrough;
 pub mod playlist;

@@ -230,7 +230,10 @@ impl Worker {
         self.running.spawn(
             async move {
                 let seq = msg.stream_sequence;
+                let started = std::time::Instant::now();
                 let outcome = attempts::handle(&shared, msg, held, attempt, &cancel, &switch).await;
+                crate::metrics::TranscodeMetrics::of(&shared.ctx.platform.metrics)
+                    .job_ended(&outcome, started.elapsed().as_secs_f64());
                 drop(slot);
                 drop(permit);
                 if handed_back && settled(&outcome) {

@@ -118,4 +118,15 @@ async fn fault_a_request_redelivered_after_the_duplicate_window_leaves_one_compl
     assert_eq!(env.events("vwin", Kind::Transcode, "completed").await.len(), 1);
     assert_eq!(env.ctx.platform.events.outbox_len(), 0);
     assert_eq!(consumer_state(&env).await, (0, 0));
+    // The metrics count one job to playable and ready, and two attempts by their outcome.
+    let text = env.ctx.platform.metrics.render();
+    for line in [
+        "framelog_transcode_time_to_playable_seconds_count 1",
+        "framelog_transcode_time_to_ready_seconds_count 1",
+        r#"framelog_transcode_job_duration_seconds_count{outcome="completed"} 1"#,
+        r#"framelog_transcode_job_duration_seconds_count{outcome="already_complete"} 1"#,
+        r#"framelog_transcode_realtime_factor_count{encoder="libx264"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
 }
