@@ -13,6 +13,7 @@ import './player.mjs';
 import './realworld.mjs';
 import './growing.mjs';
 import './direct.mjs';
+import './dash.mjs';
 import { killAllNow, makeClip, startStack, stopAll, tail } from './stack.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
