@@ -25,7 +25,8 @@ pub struct MasterVideo {
     pub bandwidth: u64,
     pub width: u32,
     pub height: u32,
-    /// The video codec alone (the first of `CODECS`).
+    /// The video codec alone (the first of `CODECS`), or every codec of a multiplexed
+    /// rendition (a master without audio renditions).
     pub codecs: String,
     pub frame_rate: Option<f64>,
 }
@@ -122,7 +123,11 @@ pub fn parse_master(text: &str) -> Result<Master, HlsError> {
             .and_then(|g| audio_only(g))
             .and_then(|(a, _)| bandwidth(a))
             .unwrap_or(0);
-        let codecs = attrs.get("CODECS").and_then(|c| c.split(',').next()).unwrap_or("");
+        // With audio renditions the variant's audio codecs are theirs; without, the
+        // rendition is multiplexed (an older ladder) and keeps every codec.
+        let all = attrs.get("CODECS").map(String::as_str).unwrap_or("");
+        let has_audio_media = media.iter().any(|m| m.get("TYPE").is_some_and(|t| t == "AUDIO"));
+        let codecs = if has_audio_media { all.split(',').next().unwrap_or("") } else { all };
         master.video.push(MasterVideo {
             uri: uri.clone(),
             bandwidth: total.saturating_sub(audio_share).max(1),
@@ -277,5 +282,14 @@ mod tests {
         assert!(parse_master("#EXTM3U\nv.m3u8\n").is_err());
         let bad_res = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=big\nv.m3u8\n";
         assert!(parse_master(bad_res).is_err());
+    }
+
+    #[test]
+    fn a_variant_with_its_audio_inside_keeps_every_codec() {
+        let muxed = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\"\n360p/index.m3u8\n";
+        let m = parse_master(muxed).unwrap();
+        assert_eq!(m.video[0].codecs, "avc1.64001e,mp4a.40.2");
+        assert_eq!(m.video[0].bandwidth, 900_000);
+        assert!(m.audio.is_empty());
     }
 }

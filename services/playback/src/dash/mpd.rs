@@ -254,9 +254,14 @@ pub fn render(tracks: &[Track]) -> String {
         let max = |f: fn(&Track) -> u32| reps.iter().map(|t| f(t)).max().unwrap_or(0);
         let width = max(|t| if let Kind::Video { width, .. } = t.kind { width } else { 0 });
         let height = max(|t| if let Kind::Video { height, .. } = t.kind { height } else { 0 });
+        // A multiplexed rendition (audio inside, `avc1...,mp4a...`) is no video-only set.
+        let muxed = reps
+            .iter()
+            .any(|t| matches!(&t.kind, Kind::Video { codecs, .. } if codecs.contains(',')));
+        let content = if muxed { "" } else { " contentType=\"video\"" };
         let _ = writeln!(
             out,
-            "    <AdaptationSet id=\"{set}\" contentType=\"video\" mimeType=\"video/mp4\" \
+            "    <AdaptationSet id=\"{set}\"{content} mimeType=\"video/mp4\" \
              segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{width}\" maxHeight=\"{height}\">"
         );
         set += 1;
