@@ -78,11 +78,10 @@ struct Rep {
 fn representations(xml: &str) -> Vec<Rep> {
     let mut reader = Reader::from_str(xml);
     let (mut reps, mut set): (Vec<Rep>, BTreeMap<String, String>) = (Vec::new(), BTreeMap::new());
-    let (mut timeline, mut urls, mut template): (
-        Vec<(u64, u64)>,
-        Vec<String>,
-        Option<(String, u64)>,
-    ) = (Vec::new(), Vec::new(), None);
+    // The current Representation's `(t, d)` entries, listed URLs, and template with its start.
+    let mut timeline: Vec<(u64, u64)> = Vec::new();
+    let mut urls: Vec<String> = Vec::new();
+    let mut template: Option<(String, u64)> = None;
     let mut in_base = false;
     loop {
         let ev = reader.read_event().expect("well-formed MPD");
