@@ -14,6 +14,7 @@ import './realworld.mjs';
 import './growing.mjs';
 import './direct.mjs';
 import './qoe.mjs';
+import './dash.mjs';
 import { killAllNow, makeClip, startStack, stopAll, tail } from './stack.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -23,23 +23,23 @@ use crate::paths;
 use crate::serve::{self, Opened, ServeError};
 use crate::state::PlaybackState;
 use crate::token::{Target, authorize};
-use crate::{current, deleted, mp4, redirect, remote};
+use crate::{current, dash, deleted, mp4, redirect, remote};
 
 /// `GET|HEAD /hls/{token}/{video_id}/{*path}`.
 #[utoipa::path(get, path = "/hls/{token}/{video_id}/{*path}", tag = "playback", operation_id = "hls_signed",
     params(
         ("token" = String, Path, description = "a playback token: the HMAC token the API mints, or a JWT signed with one of the tenant's signing keys (`kid`, `sub` = video id, `aud`, `exp`)"),
         ("video_id" = String, Path, description = "the video id"),
-        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`"),
+        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`, or `manifest.mpd` (its MPEG-DASH manifest over the same segments)"),
     ),
     responses(
         (status = 200,
-            description = "the file: playlist, init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
+            description = "the file: playlist, DASH manifest (`application/dash+xml`), init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
         (status = 206, description = "a range of the file"),
         (status = 304, description = "not modified"),
         (status = 403, body = ErrorBody,
             description = "the token is invalid, expired or for another video (`invalid_token`)"),
-        (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
+        (status = 404, description = "no such file (`not_found`); `manifest.mpd` of a video still transcoding (`not_ready`) or one DASH cannot describe (`dash_unsupported`)", body = ErrorBody),
         (status = 416, description = "the range is outside the file", body = ErrorBody),
         InternalError,
         (status = 503, body = ErrorBody,
@@ -61,11 +61,11 @@ pub async fn signed(
 #[utoipa::path(get, path = "/hls/public/{video_id}/{*path}", tag = "playback", operation_id = "hls_public",
     params(
         ("video_id" = String, Path, description = "the video id"),
-        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`"),
+        ("path" = String, Path, description = "the file inside the video's HLS output, e.g. `master.m3u8`, or `manifest.mpd` (its MPEG-DASH manifest over the same segments)"),
     ),
     responses(
         (status = 200,
-            description = "the file: playlist, init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
+            description = "the file: playlist, DASH manifest (`application/dash+xml`), init segment, segment, poster, thumbnails, storyboard (`Range`, `If-None-Match` honoured; may be a `302` to the store or CDN)"),
         (status = 206, description = "a range of the file"),
         (status = 304, description = "not modified"),
         (status = 404, body = ErrorBody,
@@ -134,6 +134,9 @@ async fn vod(
     };
     let key = paths::vod_key(tenant, video, path).ok_or_else(|| ApiError::not_found("file"))?;
     deleted::refuse(st, tenant, video).await?;
+    if path == dash::MANIFEST {
+        return dash::respond(st, tenant, video, method, headers).await;
+    }
     let key =
         current::resolve(&st.media, tenant, video, path, key).await.map_err(ServeError::from)?;
     if static_mp4.is_none()

@@ -18,6 +18,8 @@
 //!   [`remote`]: objects of a store without local paths, by ranged reads;
 //!   [`redirect`]: `302`s of immutable media to presigned store URLs or a CDN;
 //!   [`mp4`]: static MP4 downloads (`mp4/<name>` from the live version, `?download=`).
+//! - [`dash`]: `manifest.mpd`, a static MPEG-DASH manifest rendered from the stored playlists
+//!   over the same CMAF segments (cached per complete version).
 //! - [`token`]: the one check of the `{token}` slot (HMAC or JWT); [`jwt`]: JWT parsing,
 //!   signatures and claims (pure); [`key_cache`]: signing keys in memory, fed by a KV watch;
 //!   [`signing_keys`]: their KV store; [`signing_keys_api`]: `/v1/signing-keys`;
@@ -46,6 +48,7 @@ pub mod batcher;
 pub mod cache;
 pub mod client;
 pub mod current;
+pub mod dash;
 pub mod deleted;
 pub mod egress;
 pub mod error;

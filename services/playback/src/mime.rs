@@ -44,17 +44,20 @@ impl FileKind {
     /// other file (media and images). Playlists and storyboards hold URIs relative to the token
     /// path, which a redirect would break.
     pub fn redirectable(&self) -> bool {
-        !matches!(self.content_type, PLAYLIST | STORYBOARD)
+        !matches!(self.content_type, PLAYLIST | STORYBOARD | DASH_MANIFEST)
     }
 }
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const STORYBOARD: &str = "text/vtt; charset=utf-8";
+/// The DASH manifest ([`crate::dash`]): it names the segments by relative URL, like a playlist.
+const DASH_MANIFEST: &str = "application/dash+xml";
 
 /// The kind of a VOD file from its name; `None` for anything playback does not serve.
 pub fn vod_kind(path: &str) -> Option<FileKind> {
     let (content_type, policy) = match extension(path)? {
         "m3u8" => (PLAYLIST, CachePolicy::NoCache),
+        "mpd" => (DASH_MANIFEST, CachePolicy::NoCache),
         "ts" => ("video/mp2t", CachePolicy::Immutable),
         "m4s" | "mp4" => ("video/mp4", CachePolicy::Immutable),
         "m4a" => ("audio/mp4", CachePolicy::Immutable),
@@ -119,9 +122,15 @@ mod tests {
         for p in ["360p/seg_1.m4s", "360p/init.mp4", "a.ts", "poster.jpg", "sprites_0.jpg"] {
             assert!(vod_kind(p).unwrap().redirectable(), "{p}");
         }
-        for p in ["master.m3u8", "360p/index.m3u8", "storyboard.vtt"] {
+        for p in ["master.m3u8", "360p/index.m3u8", "storyboard.vtt", "manifest.mpd"] {
             assert!(!vod_kind(p).unwrap().redirectable(), "{p}");
         }
+    }
+
+    #[test]
+    fn the_dash_manifest_is_dash_xml_and_revalidated_like_a_playlist() {
+        let mpd = vod_kind("manifest.mpd").unwrap();
+        assert_eq!((mpd.content_type, mpd.policy), ("application/dash+xml", CachePolicy::NoCache));
     }
 
     #[test]

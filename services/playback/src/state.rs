@@ -49,6 +49,8 @@ pub struct PlaybackState {
     /// Where objects of a store without local paths are copied to be served.
     pub fetch_dir: PathBuf,
     pub cache: SegmentCache,
+    /// Rendered DASH manifests of complete versions.
+    pub dash: crate::dash::MpdCache,
     /// Where immutable media is redirected (`--playback-redirect`).
     pub redirects: Redirects,
     pub meter: EgressMeter,
@@ -133,6 +135,7 @@ impl PlaybackState {
         let stats = ViewStats::default();
         stats.register(&platform.metrics);
         let state = PlaybackState {
+            dash: crate::dash::MpdCache::default(),
             cache: SegmentCache::new(settings.cache_bytes(), settings.cache_revalidate()),
             redirects,
             meter: EgressMeter::new(instance, settings.egress_period_secs, clock()),
